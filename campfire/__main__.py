@@ -1,0 +1,5 @@
+"""Allow `python -m campfire`."""
+
+from campfire.cli import main
+
+main()

@@ -1,0 +1,70 @@
+"""First-run setup, login, logout, health."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from campfire import accounts, store
+from campfire.api.common import (
+    core_of, current_user, error_response, json_body, ok, set_session_cookie,
+)
+from campfire.auth import COOKIE_NAME, client_address
+from campfire.errors import SERVICE_UNAVAILABLE, CampfireError
+from campfire.keys import settings_key
+from campfire.views import user_json
+
+routes = web.RouteTableDef()
+
+
+@routes.get("/api/setup")
+async def setup_status(request: web.Request) -> web.Response:
+    """Whether the server still needs its first administrator."""
+    return ok({"needs_setup": await accounts.needs_setup(core_of(request))})
+
+
+@routes.post("/api/setup")
+async def setup(request: web.Request) -> web.Response:
+    """Create the first administrator and sign them in; refused once any user exists."""
+    body = await json_body(request)
+    core = core_of(request)
+    user = await accounts.do_setup_first_admin(
+        core, body.get("email"), body.get("name"), body.get("password")
+    )
+    token = await accounts.do_issue_session(core, user["id"])
+    response = ok({"user": user_json(user), "session_token": token}, status=201)
+    set_session_cookie(request, response, token)
+    return response
+
+
+@routes.post("/api/auth/login")
+async def login(request: web.Request) -> web.Response:
+    """Exchange email and password for a session token (also set as a cookie)."""
+    body = await json_body(request)
+    settings = request.app[settings_key]
+    user, token = await accounts.do_login(
+        core_of(request), body.get("email"), body.get("password"),
+        client_address(request, settings.trust_proxy),
+    )
+    response = ok({"user": user_json(user), "session_token": token})
+    set_session_cookie(request, response, token)
+    return response
+
+
+@routes.post("/api/auth/logout")
+async def logout(request: web.Request) -> web.Response:
+    """End the current session; its sockets close."""
+    user = await current_user(request)
+    await accounts.do_logout(core_of(request), user.token_hash)
+    response = web.Response(status=204)
+    response.del_cookie(COOKIE_NAME, path="/")
+    return response
+
+
+@routes.get("/health")
+async def health(request: web.Request) -> web.Response:
+    """Whether the server and its database answer."""
+    try:
+        await store.health_check(core_of(request).db)
+    except Exception:
+        return error_response(CampfireError(SERVICE_UNAVAILABLE, "Database unavailable", 503))
+    return ok({"status": "ok"})

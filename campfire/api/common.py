@@ -1,0 +1,163 @@
+"""What every HTTP handler shares: the current user, JSON bodies, JSON answers, errors."""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from aiohttp import web
+
+from campfire import accounts, errors
+from campfire.accounts import SessionUser
+from campfire.auth import COOKIE_NAME, is_secure, origin_allowed, token_from_request
+from campfire.core import Core
+from campfire.errors import CampfireError
+from campfire.keys import core_key, settings_key
+from campfire.validate import is_uuid
+
+log = logging.getLogger("campfire.http")
+
+SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
+
+
+def core_of(request: web.Request) -> Core:
+    """The app's Core."""
+    return request.app[core_key]
+
+
+def ok(data: Any, status: int = 200) -> web.Response:
+    """A JSON answer."""
+    return web.json_response(data, status=status, dumps=_dumps)
+
+
+def _dumps(data: Any) -> str:
+    return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+
+
+def error_response(exc: CampfireError) -> web.Response:
+    """The one error shape: {"error": {"code", "message"}}."""
+    response = ok(exc.as_dict(), status=exc.status)
+    if exc.status == 401:
+        response.headers["WWW-Authenticate"] = "Bearer"
+    return response
+
+
+async def current_user(request: web.Request) -> SessionUser:
+    """The authenticated user, or 401; a cookie from a foreign Origin cannot change anything."""
+    token, source = token_from_request(request)
+    user = await accounts.authenticate(core_of(request), token)
+    if user is None:
+        raise errors.unauthorized("Missing, invalid or expired session token")
+    settings = request.app[settings_key]
+    if (
+        source == "cookie"
+        and request.method not in SAFE_METHODS
+        and "Origin" in request.headers
+        and not origin_allowed(request, settings.allowed_origins, settings.trust_proxy)
+    ):
+        raise errors.forbidden("Cross-origin request refused")
+    return user
+
+
+async def admin_user(request: web.Request) -> SessionUser:
+    """The authenticated user, who must be an administrator."""
+    user = await current_user(request)
+    if not user.is_admin:
+        raise errors.forbidden("Only administrators can do that")
+    return user
+
+
+async def json_body(request: web.Request) -> dict:
+    """The request's JSON object, or a 4xx that says what is wrong with it."""
+    if request.content_type != "application/json":
+        raise CampfireError(
+            errors.UNSUPPORTED_MEDIA_TYPE, "Send the body as application/json", 415
+        )
+    try:
+        raw = await request.read()
+    except web.HTTPRequestEntityTooLarge:
+        raise CampfireError(errors.PAYLOAD_TOO_LARGE, "Request body is too large", 413) from None
+    try:
+        data = json.loads(raw)
+    except (ValueError, RecursionError):
+        raise CampfireError(errors.INVALID_JSON, "Request body is not valid JSON") from None
+    if not isinstance(data, dict):
+        raise CampfireError(errors.INVALID_JSON, "Request body must be a JSON object")
+    return data
+
+
+def path_id(request: web.Request, name: str, not_found: CampfireError) -> str:
+    """A UUID from the path; anything else cannot name a row, so it is not found."""
+    value = request.match_info[name]
+    if not is_uuid(value):
+        raise not_found
+    return value.lower()
+
+
+def set_session_cookie(request: web.Request, response: web.Response, token: str) -> None:
+    """The session cookie: HttpOnly, SameSite=Lax, Secure over HTTPS."""
+    settings = request.app[settings_key]
+    response.set_cookie(
+        COOKIE_NAME,
+        token,
+        max_age=settings.session_days * 86400,
+        path="/",
+        httponly=True,
+        samesite="Lax",
+        secure=is_secure(request, settings.secure_cookies, settings.trust_proxy),
+    )
+
+
+_HTTP_CODES = {
+    400: errors.BAD_REQUEST,
+    401: errors.UNAUTHORIZED,
+    403: errors.FORBIDDEN,
+    404: errors.NOT_FOUND,
+    405: errors.METHOD_NOT_ALLOWED,
+    413: errors.PAYLOAD_TOO_LARGE,
+    415: errors.UNSUPPORTED_MEDIA_TYPE,
+}
+
+
+@web.middleware
+async def error_middleware(request: web.Request, handler) -> web.StreamResponse:
+    """Render every failure as the one JSON error shape; log bugs, never leak them."""
+    try:
+        return await handler(request)
+    except CampfireError as exc:
+        return error_response(exc)
+    except web.HTTPException as exc:
+        if exc.status < 400 or not request.path.startswith(("/api", "/health", "/ws")):
+            raise
+        code = _HTTP_CODES.get(exc.status, errors.BAD_REQUEST)
+        message = exc.reason if exc.status != 404 else "No such endpoint"
+        response = error_response(CampfireError(code, message, exc.status))
+        if exc.status == 405:
+            response.headers["Allow"] = exc.headers.get("Allow", "")
+        return response
+    except Exception:
+        log.exception("unhandled error in %s %s", request.method, request.path)
+        return error_response(
+            CampfireError(errors.INTERNAL_ERROR, "Something went wrong on the server", 500)
+        )
+
+
+SECURITY_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+    "X-Frame-Options": "DENY",
+    "Content-Security-Policy": (
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:;"
+        " connect-src 'self' ws: wss:; object-src 'none'; base-uri 'none';"
+        " frame-ancestors 'none'; form-action 'self'"
+    ),
+}
+
+
+async def add_security_headers(request: web.Request, response: web.StreamResponse) -> None:
+    """The usual security headers on every response."""
+    for name, value in SECURITY_HEADERS.items():
+        response.headers.setdefault(name, value)
+    if request.path.startswith("/api"):
+        response.headers.setdefault("Cache-Control", "no-store")

@@ -1,0 +1,125 @@
+"""Rooms, their members, and their messages."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from campfire import errors, messages, rooms, store
+from campfire.api.common import core_of, current_user, json_body, ok, path_id
+from campfire.validate import check_uuid
+from campfire.views import room_json, user_json
+
+routes = web.RouteTableDef()
+
+
+def _room_id(request: web.Request) -> str:
+    return path_id(request, "room_id", errors.room_not_found())
+
+
+@routes.get("/api/rooms")
+async def list_rooms(request: web.Request) -> web.Response:
+    """The caller's rooms, with their last-seen mark and newest message."""
+    user = await current_user(request)
+    rows = await store.list_rooms_of_user(core_of(request).db, user.id)
+    return ok({"rooms": [room_json(row) for row in rows]})
+
+
+@routes.post("/api/rooms")
+async def create_room(request: web.Request) -> web.Response:
+    """Create an open or closed room."""
+    user = await current_user(request)
+    body = await json_body(request)
+    row = await rooms.do_create_room(
+        core_of(request), user.id, body.get("name"), body.get("room_type", "closed")
+    )
+    return ok({"room": room_json(row)}, status=201)
+
+
+@routes.post("/api/rooms/direct")
+async def direct_room(request: web.Request) -> web.Response:
+    """Find or create the direct room for the caller and the given users."""
+    user = await current_user(request)
+    body = await json_body(request)
+    row, created = await rooms.do_find_or_create_direct(core_of(request), user, body.get("user_ids"))
+    return ok({"room": room_json(row)}, status=201 if created else 200)
+
+
+@routes.get("/api/rooms/{room_id}")
+async def get_room(request: web.Request) -> web.Response:
+    """One room the caller may see."""
+    user = await current_user(request)
+    row = await rooms.access_room(core_of(request), user, _room_id(request))
+    return ok({"room": room_json(row)})
+
+
+@routes.patch("/api/rooms/{room_id}")
+async def rename_room(request: web.Request) -> web.Response:
+    """Rename a room (its creator or an administrator)."""
+    user = await current_user(request)
+    room_id = _room_id(request)
+    body = await json_body(request)
+    row = await rooms.do_rename_room(core_of(request), user, room_id, body.get("name"))
+    return ok({"room": room_json(row)})
+
+
+@routes.delete("/api/rooms/{room_id}")
+async def delete_room(request: web.Request) -> web.Response:
+    """Delete a room and its messages (its creator or an administrator)."""
+    user = await current_user(request)
+    await rooms.do_delete_room(core_of(request), user, _room_id(request))
+    return web.Response(status=204)
+
+
+@routes.get("/api/rooms/{room_id}/members")
+async def list_members(request: web.Request) -> web.Response:
+    """A room's members."""
+    user = await current_user(request)
+    core, room_id = core_of(request), _room_id(request)
+    await rooms.access_room(core, user, room_id)
+    rows = await store.list_members(core.db, room_id)
+    return ok({"members": [user_json(row) for row in rows]})
+
+
+@routes.post("/api/rooms/{room_id}/members")
+async def add_member(request: web.Request) -> web.Response:
+    """Add a member (the room's creator or an administrator)."""
+    user = await current_user(request)
+    room_id = _room_id(request)
+    body = await json_body(request)
+    member_id = check_uuid(body.get("user_id"), "user_id")
+    added = await rooms.do_add_member(core_of(request), user, room_id, member_id)
+    return ok({"added": added}, status=201 if added else 200)
+
+
+@routes.delete("/api/rooms/{room_id}/members/{user_id}")
+async def remove_member(request: web.Request) -> web.Response:
+    """Remove a member (a manager removes anyone; anyone may remove themselves)."""
+    user = await current_user(request)
+    room_id = _room_id(request)
+    member_id = path_id(request, "user_id", errors.user_not_found())
+    if not await rooms.do_remove_member(core_of(request), user, room_id, member_id):
+        raise errors.CampfireError(errors.NOT_FOUND, "That user is not a member of this room", 404)
+    return web.Response(status=204)
+
+
+@routes.get("/api/rooms/{room_id}/messages")
+async def list_messages(request: web.Request) -> web.Response:
+    """A page of history: ?before=SEQ or ?after=SEQ, and ?limit=N (1-200)."""
+    user = await current_user(request)
+    q = request.query
+    page = await messages.history(
+        core_of(request), user, _room_id(request), q.get("before"), q.get("after"), q.get("limit")
+    )
+    return ok(page)
+
+
+@routes.post("/api/rooms/{room_id}/messages")
+async def post_message(request: web.Request) -> web.Response:
+    """Post a message; a retry with the same client_message_id returns the original (200)."""
+    user = await current_user(request)
+    room_id = _room_id(request)
+    body = await json_body(request)
+    message, created = await messages.do_create_message(
+        core_of(request), user, room_id, body.get("content"), body.get("client_message_id")
+    )
+    return ok({"message": message}, status=201 if created else 200)

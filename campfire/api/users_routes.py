@@ -1,0 +1,64 @@
+"""People: who am I, who is here, and administrators managing accounts."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from campfire import accounts, errors, store
+from campfire.api.common import admin_user, core_of, current_user, json_body, ok, path_id
+from campfire.validate import check_bool, check_name
+from campfire.views import user_json
+
+routes = web.RouteTableDef()
+
+
+@routes.get("/api/users/me")
+async def me(request: web.Request) -> web.Response:
+    """The signed-in user."""
+    user = await current_user(request)
+    return ok({"user": user_json(await accounts.access_user(core_of(request), user.id))})
+
+
+@routes.get("/api/users")
+async def list_users(request: web.Request) -> web.Response:
+    """Active users (administrators may ask for inactive ones too)."""
+    user = await current_user(request)
+    include_inactive = user.is_admin and request.query.get("include_inactive") in ("1", "true")
+    rows = await store.list_users(core_of(request).db, include_inactive)
+    return ok({"users": [user_json(row) for row in rows]})
+
+
+@routes.post("/api/users")
+async def create_user(request: web.Request) -> web.Response:
+    """Administrators create accounts."""
+    await admin_user(request)
+    body = await json_body(request)
+    is_admin = check_bool(body.get("is_admin", False), "is_admin")
+    row = await accounts.do_create_user(
+        core_of(request), body.get("email"), body.get("name"), body.get("password"), is_admin
+    )
+    return ok({"user": user_json(row)}, status=201)
+
+
+@routes.patch("/api/users/{user_id}")
+async def update_user(request: web.Request) -> web.Response:
+    """Administrators deactivate or reactivate users, grant or take admin rights, rename."""
+    admin = await admin_user(request)
+    user_id = path_id(request, "user_id", errors.user_not_found())
+    body = await json_body(request)
+    core = core_of(request)
+    await accounts.access_user(core, user_id)
+    known = {"is_active", "is_admin", "name"}
+    if not body or not set(body) <= known:
+        raise errors.bad_request(f"Send one or more of: {', '.join(sorted(known))}")
+    changes = {key: check_bool(body[key], key) for key in ("is_active", "is_admin") if key in body}
+    name = check_name(body["name"]) if "name" in body else None
+    if user_id == admin.id and (changes.get("is_active") is False or changes.get("is_admin") is False):
+        raise errors.forbidden("You cannot deactivate yourself or drop your own admin rights")
+    if "is_admin" in changes:
+        await accounts.do_set_admin(core, user_id, changes["is_admin"])
+    if name is not None:
+        await accounts.do_rename_user(core, user_id, name)
+    if "is_active" in changes:
+        await accounts.do_set_active(core, user_id, changes["is_active"])
+    return ok({"user": user_json(await accounts.access_user(core, user_id))})

@@ -1,0 +1,64 @@
+"""create_app(settings): the aiohttp application with its database, hub, routes and client."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import AsyncIterator
+
+from aiohttp import web
+from aiohttp.abc import AbstractAccessLogger
+
+from campfire import api
+from campfire.api.common import add_security_headers, error_middleware
+from campfire.config import Settings
+from campfire.core import open_core
+from campfire.keys import core_key, settings_key
+from campfire.realtime import ws
+
+STATIC_DIR = Path(__file__).parent / "static"
+
+
+async def core_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Open the database and the message writer for the app's lifetime."""
+    async with open_core(app[settings_key]) as core:
+        app[core_key] = core
+        yield
+
+
+async def index(request: web.Request) -> web.FileResponse:
+    """The web client's page."""
+    return web.FileResponse(STATIC_DIR / "index.html", headers={"Cache-Control": "no-cache"})
+
+
+def create_app(settings: Settings) -> web.Application:
+    """Wire the whole server for these settings (nothing is opened until the app starts)."""
+    app = web.Application(
+        middlewares=[error_middleware], client_max_size=settings.max_body_bytes
+    )
+    app[settings_key] = settings
+    app.cleanup_ctx.append(core_ctx)
+    app.on_response_prepare.append(add_security_headers)
+    api.setup_routes(app)
+    ws.setup(app)
+    app.router.add_get("/", index)
+    app.router.add_static("/static/", STATIC_DIR, append_version=False)
+    return app
+
+
+class AccessLogger(AbstractAccessLogger):
+    """One line per request: method, path without the query string (tokens), status, time."""
+
+    def log(self, request, response, time) -> None:
+        self.logger.info(
+            "%s %s %s %s %.1fms",
+            request.remote, request.method, request.path, response.status, time * 1000,
+        )
+
+
+def configure_logging(level: str) -> None:
+    """Plain timestamped log lines on stderr."""
+    logging.basicConfig(
+        level=getattr(logging, level.upper(), logging.INFO),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )

@@ -1,0 +1,113 @@
+"""Settings: defaults < TOML file < CAMPFIRE_* environment < command-line flags."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any, Mapping
+
+ENV_PREFIX = "CAMPFIRE_"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every setting the server reads; each one is documented in config.example.toml."""
+
+    host: str = "127.0.0.1"
+    port: int = 3000
+    db: str = "campfire.db"
+    log_level: str = "INFO"
+
+    session_days: int = 30
+    secure_cookies: str = "auto"
+    trust_proxy: bool = False
+    allowed_origins: tuple[str, ...] = ()
+    max_body_bytes: int = 1024 * 1024
+    hash_workers: int = 2
+    login_attempts_per_minute: int = 10
+
+    ws_heartbeat: float = 30.0
+    ws_compress: bool = False
+    ws_max_frame_bytes: int = 64 * 1024
+    ws_queue_frames: int = 1024
+    ws_messages_per_second: float = 20.0
+    ws_burst: int = 40
+    ws_max_connections_per_user: int = 20
+    typing_timeout: float = 10.0
+    typing_sweep_interval: float = 5.0
+    catchup_limit: int = 200
+    shutdown_timeout: float = 5.0
+
+    def replace(self, **changes: Any) -> "Settings":
+        """A copy with some settings changed (used by tests and flags)."""
+        return dataclasses.replace(self, **changes)
+
+    @property
+    def db_path(self) -> Path:
+        """The database file as a path."""
+        return Path(self.db)
+
+
+SETTING_NAMES = tuple(f.name for f in fields(Settings))
+
+
+def _coerce(name: str, value: Any) -> Any:
+    """Turn a raw value (from TOML or the environment) into the setting's type."""
+    kind = type(getattr(Settings, name))
+    try:
+        if kind is bool:
+            if isinstance(value, bool):
+                return value
+            text = str(value).strip().lower()
+            if text in ("1", "true", "yes", "on"):
+                return True
+            if text in ("0", "false", "no", "off"):
+                return False
+            raise ValueError(value)
+        if kind is tuple:
+            if isinstance(value, str):
+                return tuple(v.strip() for v in value.split(",") if v.strip())
+            return tuple(str(v) for v in value)
+        if kind is int and isinstance(value, bool):
+            raise ValueError(value)
+        return kind(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"setting {name!r}: cannot use {value!r} as {kind.__name__}") from None
+
+
+class ConfigError(Exception):
+    """A setting that cannot be read; the message says which and why."""
+
+
+def load_settings(
+    config_file: str | os.PathLike | None = None,
+    environ: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> Settings:
+    """Build Settings from defaults, then the TOML file, the environment, and flags."""
+    environ = os.environ if environ is None else environ
+    values: dict[str, Any] = {}
+    config_file = config_file or environ.get(ENV_PREFIX + "CONFIG")
+    if config_file:
+        try:
+            with open(config_file, "rb") as fh:
+                data = tomllib.load(fh)
+        except OSError as exc:
+            raise ConfigError(f"cannot read config file {config_file}: {exc.strerror}") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"config file {config_file} is not valid TOML: {exc}") from None
+        for key, value in data.items():
+            if key not in SETTING_NAMES:
+                raise ConfigError(f"config file {config_file}: unknown setting {key!r}")
+            values[key] = _coerce(key, value)
+    for name in SETTING_NAMES:
+        raw = environ.get(ENV_PREFIX + name.upper())
+        if raw is not None and raw != "":
+            values[name] = _coerce(name, raw)
+    for key, value in (overrides or {}).items():
+        if value is not None:
+            values[key] = _coerce(key, value)
+    return Settings(**values)

@@ -1,0 +1,41 @@
+"""The server's shared parts in one object: settings, database, passwords, hub, group commit."""
+
+from __future__ import annotations
+
+import contextlib
+from typing import AsyncIterator
+
+from campfire import store
+from campfire.auth import Passwords
+from campfire.config import Settings
+from campfire.db import Database, GroupCommitter
+from campfire.ratelimit import FailureThrottle
+from campfire.realtime.hub import Hub
+
+
+class Core:
+    """What every use case needs; created once per process (server or CLI command)."""
+
+    def __init__(self, settings: Settings, db: Database, passwords: Passwords) -> None:
+        self.settings = settings
+        self.db = db
+        self.passwords = passwords
+        self.hub = Hub(typing_timeout=settings.typing_timeout)
+        self.message_writer = GroupCommitter(db, store.insert_messages_txn)
+        self.login_failures = FailureThrottle(settings.login_attempts_per_minute)
+
+
+@contextlib.asynccontextmanager
+async def open_core(settings: Settings) -> AsyncIterator[Core]:
+    """Open the database (applying migrations), start the writer; close both on exit."""
+    db = Database(settings.db_path)
+    await db.open()
+    passwords = Passwords(settings.hash_workers)
+    core = Core(settings, db, passwords)
+    core.message_writer.start()
+    try:
+        yield core
+    finally:
+        await core.message_writer.stop()
+        await db.close()
+        passwords.close()

@@ -1,0 +1,244 @@
+"""SQLite access: one write connection (serialised), one read connection, migrations, group commit."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import sqlite3
+from importlib import resources
+from pathlib import Path
+from typing import Any, AsyncIterator, Awaitable, Callable, Generic, Sequence, TypeVar
+
+import aiosqlite
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+BUSY_TIMEOUT_MS = 5000
+# SQLite allows 32,766 bound variables per statement; batches stay well below that.
+MAX_BATCH = 500
+
+
+def migration_scripts() -> list[tuple[int, str]]:
+    """The numbered migrations shipped in campfire/migrations, in order."""
+    found = []
+    for entry in resources.files("campfire.migrations").iterdir():
+        name = entry.name
+        if name.endswith(".sql") and name[:4].isdigit():
+            found.append((int(name[:4]), entry.read_text(encoding="utf-8")))
+    return sorted(found)
+
+
+async def _connect(path: Path) -> aiosqlite.Connection:
+    """Open one connection with the PRAGMAs every connection needs."""
+    conn = await aiosqlite.connect(path, isolation_level=None)
+    conn.row_factory = sqlite3.Row
+    await conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+    await conn.execute("PRAGMA foreign_keys = ON")
+    # FULL: a commit the server acknowledged survives power loss, not only a process crash.
+    await conn.execute("PRAGMA synchronous = FULL")
+    return conn
+
+
+class Database:
+    """The database file: writes go through one connection, one transaction at a time."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self._writer: aiosqlite.Connection | None = None
+        self._reader: aiosqlite.Connection | None = None
+        self._write_lock = asyncio.Lock()
+
+    async def open(self) -> None:
+        """Open both connections, switch to WAL, and apply pending migrations."""
+        if self.path.parent and not self.path.parent.exists():
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._writer = await _connect(self.path)
+        try:
+            await self._writer.execute("PRAGMA journal_mode = WAL")
+            await self._migrate()
+            self._reader = await _connect(self.path)
+        except BaseException:
+            await self.close()
+            raise
+
+    async def close(self) -> None:
+        """Close both connections."""
+        for conn in (self._reader, self._writer):
+            if conn is not None:
+                await conn.close()
+        self._reader = self._writer = None
+
+    async def _migrate(self) -> None:
+        """Apply the migrations newer than PRAGMA user_version, each in its own transaction."""
+        assert self._writer is not None
+        async with self._write_lock:
+            (version,) = await (await self._writer.execute("PRAGMA user_version")).fetchone()
+            for number, script in migration_scripts():
+                if number <= version:
+                    continue
+                log.info("applying migration %04d", number)
+                # executescript commits first, so wrap the script in its own transaction.
+                await self._writer.executescript(
+                    f"BEGIN IMMEDIATE;\n{script}\nPRAGMA user_version = {number};\nCOMMIT;"
+                )
+
+    @contextlib.asynccontextmanager
+    async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
+        """One write transaction (BEGIN IMMEDIATE), committed on success, rolled back on error."""
+        if self._writer is None:
+            raise RuntimeError("database is closed")
+        async with self._write_lock:
+            conn = self._writer
+            await conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+            except BaseException:
+                with contextlib.suppress(sqlite3.Error):
+                    await conn.rollback()
+                raise
+            try:
+                await conn.commit()
+            except BaseException:
+                with contextlib.suppress(sqlite3.Error):
+                    await conn.rollback()
+                raise
+
+    async def fetchall(self, sql: str, params: Sequence[Any] | dict = ()) -> list[sqlite3.Row]:
+        """Run a read query on the read connection and return every row."""
+        if self._reader is None:
+            raise RuntimeError("database is closed")
+        return list(await self._reader.execute_fetchall(sql, params))
+
+    async def fetchone(self, sql: str, params: Sequence[Any] | dict = ()) -> sqlite3.Row | None:
+        """Run a read query and return its first row, or None."""
+        rows = await self.fetchall(sql, params)
+        return rows[0] if rows else None
+
+    async def backup(self, target: str | Path) -> None:
+        """Write a consistent copy of the live database with SQLite's online backup API."""
+        if self._reader is None:
+            raise RuntimeError("database is closed")
+        await backup_file(self.path, Path(target))
+
+
+async def backup_file(source: Path, target: Path) -> None:
+    """Copy `source` to `target` with the online backup API (safe while a server writes)."""
+
+    def run() -> None:
+        tmp = target.with_name(target.name + ".partial")
+        tmp.unlink(missing_ok=True)
+        src = sqlite3.connect(f"file:{source}?mode=ro", uri=True)
+        try:
+            src.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            dst = sqlite3.connect(tmp)
+            try:
+                src.backup(dst)
+                dst.execute("PRAGMA journal_mode = DELETE")
+            finally:
+                dst.close()
+        finally:
+            src.close()
+        tmp.replace(target)
+
+    await asyncio.to_thread(run)
+
+
+class _Pending(Generic[T]):
+    """One item waiting for the next group commit, with the future its caller awaits."""
+
+    __slots__ = ("item", "future")
+
+    def __init__(self, item: T, future: asyncio.Future) -> None:
+        self.item = item
+        self.future = future
+
+
+class GroupCommitter(Generic[T, R]):
+    """Writes items in batches: everything that arrived during one commit goes into the next.
+
+    A lone item commits at once; under load the batch grows, so throughput scales with load
+    instead of paying one transaction (and several thread hops) per item.
+    """
+
+    def __init__(
+        self,
+        db: Database,
+        write_batch: Callable[[aiosqlite.Connection, list[T]], Awaitable[list[R]]],
+        max_batch: int = MAX_BATCH,
+    ) -> None:
+        self._db = db
+        self._write_batch = write_batch
+        self._max_batch = max_batch
+        self._queue: asyncio.Queue[_Pending[T]] = asyncio.Queue()
+        self._task: asyncio.Task | None = None
+
+    def start(self) -> None:
+        """Start the background task that commits batches."""
+        self._task = asyncio.create_task(self._run(), name="group-commit")
+
+    async def stop(self) -> None:
+        """Commit what is queued, then stop."""
+        if self._task is None:
+            return
+        await self._queue.join()
+        self._task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._task
+        self._task = None
+
+    async def submit(self, item: T) -> R:
+        """Queue one item and wait until the transaction that holds it has committed."""
+        if self._task is None:
+            raise RuntimeError("group committer is not running")
+        future = asyncio.get_running_loop().create_future()
+        self._queue.put_nowait(_Pending(item, future))
+        return await future
+
+    async def _run(self) -> None:
+        """Take everything queued, write it in one transaction, resolve the callers."""
+        while True:
+            batch = [await self._queue.get()]
+            while len(batch) < self._max_batch and not self._queue.empty():
+                batch.append(self._queue.get_nowait())
+            try:
+                await self._commit(batch)
+            finally:
+                for _ in batch:
+                    self._queue.task_done()
+
+    async def _commit(self, batch: list[_Pending[T]]) -> None:
+        """Write a batch; if it fails as a whole, retry item by item so one bad item fails alone."""
+        try:
+            results = await self._write_in_transaction([p.item for p in batch])
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            if len(batch) == 1:
+                _settle(batch[0].future, error=exc)
+                return
+            log.warning("batch of %d failed (%s); retrying one by one", len(batch), exc)
+            for pending in batch:
+                await self._commit([pending])
+            return
+        for pending, result in zip(batch, results):
+            _settle(pending.future, result=result)
+
+    async def _write_in_transaction(self, items: list[T]) -> list[R]:
+        """One transaction for the whole batch."""
+        async with self._db.transaction() as conn:
+            return await self._write_batch(conn, items)
+
+
+def _settle(future: asyncio.Future, result: Any = None, error: BaseException | None = None) -> None:
+    """Resolve a caller's future unless it gave up waiting."""
+    if future.done():
+        return
+    if error is not None:
+        future.set_exception(error)
+    else:
+        future.set_result(result)
+

@@ -1,0 +1,73 @@
+"""One error type for the whole server: a code, a message a person can read, an HTTP status."""
+
+from __future__ import annotations
+
+# Error codes, shared by the HTTP API and the WebSocket API (docs/errors.md lists them).
+BAD_REQUEST = "BAD_REQUEST"
+INVALID_JSON = "INVALID_JSON"
+VALIDATION_FAILED = "VALIDATION_FAILED"
+UNKNOWN_MESSAGE_TYPE = "UNKNOWN_MESSAGE_TYPE"
+UNSUPPORTED_FRAME = "UNSUPPORTED_FRAME"
+UNAUTHORIZED = "UNAUTHORIZED"
+INVALID_CREDENTIALS = "INVALID_CREDENTIALS"
+FORBIDDEN = "FORBIDDEN"
+NOT_FOUND = "NOT_FOUND"
+USER_NOT_FOUND = "USER_NOT_FOUND"
+ROOM_NOT_FOUND = "ROOM_NOT_FOUND"
+ROOM_ACCESS_DENIED = "ROOM_ACCESS_DENIED"
+MESSAGE_NOT_FOUND = "MESSAGE_NOT_FOUND"
+NOT_IN_ROOM = "NOT_IN_ROOM"
+MESSAGE_CREATION_FAILED = "MESSAGE_CREATION_FAILED"
+EMAIL_TAKEN = "EMAIL_TAKEN"
+SETUP_ALREADY_DONE = "SETUP_ALREADY_DONE"
+PAYLOAD_TOO_LARGE = "PAYLOAD_TOO_LARGE"
+UNSUPPORTED_MEDIA_TYPE = "UNSUPPORTED_MEDIA_TYPE"
+METHOD_NOT_ALLOWED = "METHOD_NOT_ALLOWED"
+RATE_LIMITED = "RATE_LIMITED"
+TOO_MANY_CONNECTIONS = "TOO_MANY_CONNECTIONS"
+SERVICE_UNAVAILABLE = "SERVICE_UNAVAILABLE"
+INTERNAL_ERROR = "INTERNAL_ERROR"
+
+
+class CampfireError(Exception):
+    """A request that cannot be served: rendered as JSON over HTTP, as `Error` over /ws."""
+
+    def __init__(self, code: str, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.status = status
+
+    def as_dict(self) -> dict:
+        """The HTTP error body."""
+        return {"error": {"code": self.code, "message": self.message}}
+
+
+def bad_request(message: str, code: str = VALIDATION_FAILED) -> CampfireError:
+    """A 400 for input that does not fit."""
+    return CampfireError(code, message, 400)
+
+
+def unauthorized(message: str = "Authentication required") -> CampfireError:
+    """A 401: no valid session."""
+    return CampfireError(UNAUTHORIZED, message, 401)
+
+
+def forbidden(message: str = "You are not allowed to do that") -> CampfireError:
+    """A 403: authenticated, but not allowed."""
+    return CampfireError(FORBIDDEN, message, 403)
+
+
+def room_not_found() -> CampfireError:
+    """The room does not exist."""
+    return CampfireError(ROOM_NOT_FOUND, "Room not found", 404)
+
+
+def room_access_denied() -> CampfireError:
+    """The room exists, but this user may not use it."""
+    return CampfireError(ROOM_ACCESS_DENIED, "You do not have access to this room", 403)
+
+
+def user_not_found() -> CampfireError:
+    """No such user."""
+    return CampfireError(USER_NOT_FOUND, "User not found", 404)

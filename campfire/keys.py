@@ -1,0 +1,9 @@
+"""Typed application keys, in one module so handlers and the app factory never import each other."""
+
+from aiohttp import web
+
+from campfire.config import Settings
+from campfire.core import Core
+
+settings_key = web.AppKey("settings", Settings)
+core_key = web.AppKey("core", Core)

@@ -1,0 +1,1 @@
+"""Live delivery: the hub, connections, and the /ws endpoint."""

@@ -1,0 +1,176 @@
+"""One WebSocket connection's outbound side: a bounded queue, one writer task, the close."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import logging
+import struct
+from collections import deque
+
+from aiohttp import web
+
+log = logging.getLogger(__name__)
+
+# Close codes (docs/websocket.md lists them).
+CLOSE_GOING_AWAY = 1001
+CLOSE_POLICY = 1008  # flood over the rate limit, session revoked
+CLOSE_TOO_BIG = 1009
+CLOSE_TRY_LATER = 1013  # client too slow to read what it is sent
+
+_ids = itertools.count(1)
+
+
+def text_frame(payload: bytes) -> bytes:
+    """A complete, unmasked WebSocket text frame (server to client) around `payload`.
+
+    Built once per event and written as-is to every recipient: encode once, send many.
+    """
+    size = len(payload)
+    if size < 126:
+        header = struct.pack("!BB", 0x81, size)
+    elif size < 65536:
+        header = struct.pack("!BBH", 0x81, 126, size)
+    else:
+        header = struct.pack("!BBQ", 0x81, 127, size)
+    return header + payload
+
+
+class Connection:
+    """A live connection of one user: what it is subscribed to, and its outbound frames.
+
+    Sending never awaits: a frame is written straight to the socket while the socket keeps
+    up; otherwise it waits in a bounded queue that one writer task drains. A client whose
+    queue overflows is disconnected, and nobody else waits for it.
+    """
+
+    def __init__(
+        self,
+        ws: web.WebSocketResponse,
+        request: web.Request,
+        user_id: str,
+        token_hash: str,
+        max_queue: int,
+    ) -> None:
+        self.id = next(_ids)
+        self.ws = ws
+        self.user_id = user_id
+        self.token_hash = token_hash
+        self.rooms: set[str] = set()  # rooms whose messages this connection receives
+        self.joined: set[str] = set()  # rooms this connection is viewing (presence)
+        self._protocol = request.protocol
+        self._transport = request.transport
+        self._max_queue = max_queue
+        self._queue: deque[bytes] = deque()
+        self._wakeup = asyncio.Event()
+        self._close_with: tuple[int, str] | None = None
+        self._aborting = False
+        self.closed = False
+        # While catching up, live messages wait here as (room_id, seq, frame).
+        self._held: list[tuple[str, int, bytes]] | None = None
+        self._writer = asyncio.create_task(self._write_loop(), name=f"ws-writer-{self.id}")
+
+    def __repr__(self) -> str:
+        return f"<Connection {self.id} user={self.user_id}>"
+
+    # --- sending ---------------------------------------------------------------------
+
+    def send(self, frame: bytes) -> None:
+        """Queue a complete frame for this client; never blocks."""
+        if self.closed or self._close_with is not None:
+            return
+        transport = self._transport
+        if not self._queue and transport is not None and not transport.is_closing() \
+                and not self._protocol.writing_paused:
+            transport.write(frame)
+            return
+        if len(self._queue) >= self._max_queue:
+            log.warning("disconnecting %r: too slow to read (%d frames queued)", self, len(self._queue))
+            self.abort(CLOSE_TRY_LATER, "Too slow to read messages")
+            return
+        self._queue.append(frame)
+        self._wakeup.set()
+
+    def send_message(self, room_id: str, seq: int, frame: bytes) -> None:
+        """Send a NewMessage frame, or hold it while this connection is catching up."""
+        if self._held is not None:
+            self._held.append((room_id, seq, frame))
+        else:
+            self.send(frame)
+
+    def hold_live_messages(self) -> None:
+        """Start holding live messages (before the catch-up query runs)."""
+        self._held = []
+
+    def release_live_messages(self, sent: dict[str, int]) -> None:
+        """Send the held live messages, skipping those the catch-up already sent."""
+        held, self._held = self._held or [], None
+        for room_id, seq, frame in held:
+            if seq > sent.get(room_id, 0):
+                self.send(frame)
+
+    async def _write_loop(self) -> None:
+        """Drain the queue whenever the socket can take more; close when told to."""
+        try:
+            while True:
+                await self._wakeup.wait()
+                self._wakeup.clear()
+                while self._queue:
+                    if self._protocol.writing_paused:
+                        await self._protocol._drain_helper()
+                    transport = self._transport
+                    if transport is None or transport.is_closing():
+                        self._queue.clear()
+                        break
+                    transport.write(self._queue.popleft())
+                if self._close_with is not None:
+                    code, reason = self._close_with
+                    await self.ws.close(code=code, message=reason.encode())
+                    return
+        except (ConnectionError, asyncio.CancelledError):
+            pass
+        except Exception:  # a bug here must not take the server down
+            log.exception("writer of %r failed", self)
+        finally:
+            self._queue.clear()
+
+    # --- closing ---------------------------------------------------------------------
+
+    def close_after_pending(self, code: int, reason: str) -> None:
+        """Finish sending what is queued, then close with `code`."""
+        if self._close_with is None and not self.closed:
+            self._close_with = (code, reason)
+            self._wakeup.set()
+
+    def abort(self, code: int, reason: str) -> None:
+        """Close now, dropping what is queued (abuse or overload)."""
+        if self._aborting:
+            return
+        self._aborting = True
+        self._queue.clear()
+        self._close_with = (code, reason)
+        self._wakeup.set()
+        # A client that does not read cannot receive a close frame either: cut it loose
+        # if the close handshake does not finish soon.
+        loop = asyncio.get_running_loop()
+        loop.call_later(2.0, self._force_close)
+
+    def _force_close(self) -> None:
+        """Drop the TCP connection if the close did not complete."""
+        if not self.closed and self._transport is not None:
+            self._transport.abort()
+
+    async def finished(self) -> None:
+        """Stop the writer task once the reader is done (the socket is closed)."""
+        self.closed = True
+        if not self._writer.done():
+            if self._close_with is None:
+                self._writer.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await asyncio.wait_for(self._writer, timeout=2.0)
+
+    async def wait_closed(self, timeout: float) -> None:
+        """Wait for the writer to finish its close, at most `timeout` seconds."""
+        with contextlib.suppress(asyncio.TimeoutError, asyncio.CancelledError, Exception):
+            await asyncio.wait_for(asyncio.shield(self._writer), timeout)

@@ -1,0 +1,233 @@
+"""The hub: who is connected, which rooms they receive, who is viewing which room, who types.
+
+Owned by the event loop: plain dicts and sets, no locks, and no awaits while its state is
+half-changed. Every delivery goes through the publish methods (to a room's members, to a
+room's viewers, to a user), the one seam where a broker could later stand.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Callable, Iterable
+
+from campfire import protocol
+from campfire.realtime.connection import CLOSE_GOING_AWAY, Connection, text_frame
+
+log = logging.getLogger(__name__)
+
+
+def event_frame(event: dict) -> bytes:
+    """Encode an event once, as a ready-to-write frame."""
+    return text_frame(protocol.encode(event))
+
+
+class Hub:
+    """In-memory registry of live connections and the rooms they receive and view."""
+
+    def __init__(self, typing_timeout: float = 10.0, clock: Callable[[], float] | None = None):
+        self.typing_timeout = typing_timeout
+        self._clock = clock or (lambda: asyncio.get_running_loop().time())
+        self.by_user: dict[str, set[Connection]] = {}
+        self.members: dict[str, set[Connection]] = {}  # room -> connections receiving messages
+        self.viewers: dict[str, set[Connection]] = {}  # room -> connections viewing it
+        self.present: dict[str, dict[str, int]] = {}  # room -> user -> viewing connections
+        self.typing: dict[str, dict[str, float]] = {}  # room -> user -> deadline
+
+    # --- the publish seam ------------------------------------------------------------
+
+    def publish_message(self, room_id: str, seq: int, message: dict) -> None:
+        """NewMessage to every connection of every member of the room (the sender's too)."""
+        conns = self.members.get(room_id)
+        if not conns:
+            return
+        frame = event_frame(protocol.new_message(message))
+        for conn in list(conns):
+            conn.send_message(room_id, seq, frame)
+
+    def publish_to_viewers(self, room_id: str, event: dict, exclude_user: str | None = None) -> None:
+        """An event to every connection viewing the room (optionally not to one user)."""
+        conns = self.viewers.get(room_id)
+        if not conns:
+            return
+        frame = event_frame(event)
+        for conn in list(conns):
+            if conn.user_id != exclude_user:
+                conn.send(frame)
+
+    def publish_to_user(self, user_id: str, event: dict) -> None:
+        """An event to every connection of one user."""
+        conns = self.by_user.get(user_id)
+        if conns:
+            frame = event_frame(event)
+            for conn in list(conns):
+                conn.send(frame)
+
+    # --- connections -----------------------------------------------------------------
+
+    def register(self, conn: Connection, room_ids: Iterable[str]) -> None:
+        """Start delivering the messages of these rooms to a new connection."""
+        self.by_user.setdefault(conn.user_id, set()).add(conn)
+        self.members_added_for(conn, room_ids)
+
+    def unregister(self, conn: Connection) -> None:
+        """Forget a closed connection; its presence ends as if it had left every room."""
+        for room_id in list(conn.joined):
+            self.leave(conn, room_id)
+        for room_id in list(conn.rooms):
+            self._unsubscribe(conn, room_id)
+        conns = self.by_user.get(conn.user_id)
+        if conns is not None:
+            conns.discard(conn)
+            if not conns:
+                del self.by_user[conn.user_id]
+
+    def connection_count(self, user_id: str | None = None) -> int:
+        """Live connections, of one user or of everybody."""
+        if user_id is not None:
+            return len(self.by_user.get(user_id, ()))
+        return sum(len(conns) for conns in self.by_user.values())
+
+    def is_online(self, user_id: str) -> bool:
+        """Global presence: at least one connection open."""
+        return user_id in self.by_user
+
+    def all_connections(self) -> list[Connection]:
+        """A snapshot of every live connection."""
+        return [conn for conns in self.by_user.values() for conn in conns]
+
+    def _subscribe(self, conn: Connection, room_id: str) -> None:
+        conn.rooms.add(room_id)
+        self.members.setdefault(room_id, set()).add(conn)
+
+    def _unsubscribe(self, conn: Connection, room_id: str) -> None:
+        conn.rooms.discard(room_id)
+        conns = self.members.get(room_id)
+        if conns is not None:
+            conns.discard(conn)
+            if not conns:
+                del self.members[room_id]
+
+    # --- viewing (room presence) -----------------------------------------------------
+
+    def join(self, conn: Connection, room_id: str) -> None:
+        """A connection starts viewing a room: UserJoined if new, then PresenceUpdate."""
+        if room_id not in conn.joined:
+            conn.joined.add(room_id)
+            self.viewers.setdefault(room_id, set()).add(conn)
+            counts = self.present.setdefault(room_id, {})
+            counts[conn.user_id] = counts.get(conn.user_id, 0) + 1
+            if counts[conn.user_id] == 1:
+                self.publish_to_viewers(room_id, protocol.user_joined(conn.user_id, room_id))
+        self._publish_presence(room_id)
+
+    def leave(self, conn: Connection, room_id: str) -> None:
+        """A connection stops viewing a room; when it was the user's last, they leave."""
+        if room_id not in conn.joined:
+            return
+        conn.joined.discard(room_id)
+        viewers = self.viewers.get(room_id)
+        if viewers is not None:
+            viewers.discard(conn)
+            if not viewers:
+                del self.viewers[room_id]
+        counts = self.present.get(room_id, {})
+        remaining = counts.get(conn.user_id, 1) - 1
+        if remaining > 0:
+            counts[conn.user_id] = remaining
+            return
+        counts.pop(conn.user_id, None)
+        if not counts:
+            self.present.pop(room_id, None)
+        self.stop_typing(conn.user_id, room_id)
+        self.publish_to_viewers(room_id, protocol.user_left(conn.user_id, room_id))
+        self._publish_presence(room_id)
+
+    def online_users(self, room_id: str) -> list[str]:
+        """Users viewing a room, in a stable order."""
+        return sorted(self.present.get(room_id, ()))
+
+    def _publish_presence(self, room_id: str) -> None:
+        if room_id in self.viewers:
+            self.publish_to_viewers(
+                room_id, protocol.presence_update(room_id, self.online_users(room_id))
+            )
+
+    # --- typing ----------------------------------------------------------------------
+
+    def start_typing(self, user_id: str, room_id: str) -> None:
+        """Start (or extend) a typing indicator; announced to the others only the first time."""
+        typing = self.typing.setdefault(room_id, {})
+        first = user_id not in typing
+        typing[user_id] = self._clock() + self.typing_timeout
+        if first:
+            self.publish_to_viewers(room_id, protocol.typing_start(user_id, room_id), user_id)
+
+    def stop_typing(self, user_id: str, room_id: str) -> None:
+        """End a typing indicator, announcing it only if it was on."""
+        typing = self.typing.get(room_id)
+        if not typing or typing.pop(user_id, None) is None:
+            return
+        if not typing:
+            del self.typing[room_id]
+        self.publish_to_viewers(room_id, protocol.typing_stop(user_id, room_id), user_id)
+
+    def sweep_typing(self) -> int:
+        """End every typing indicator past its deadline; how many ended."""
+        now = self._clock()
+        expired = [
+            (room_id, user_id)
+            for room_id, typing in self.typing.items()
+            for user_id, deadline in typing.items()
+            if deadline <= now
+        ]
+        for room_id, user_id in expired:
+            self.stop_typing(user_id, room_id)
+        return len(expired)
+
+    # --- membership changes made elsewhere (HTTP, services) ---------------------------
+
+    def members_added(self, room_id: str, user_ids: Iterable[str]) -> None:
+        """New members start receiving the room's messages on their open connections."""
+        for user_id in user_ids:
+            for conn in list(self.by_user.get(user_id, ())):
+                self._subscribe(conn, room_id)
+
+    def members_added_for(self, conn: Connection, room_ids: Iterable[str]) -> None:
+        """One connection starts receiving these rooms' messages."""
+        for room_id in room_ids:
+            self._subscribe(conn, room_id)
+
+    def member_removed(self, room_id: str, user_id: str) -> None:
+        """A removed member stops receiving the room at once, and leaves it if viewing."""
+        for conn in list(self.by_user.get(user_id, ())):
+            self.leave(conn, room_id)
+            self._unsubscribe(conn, room_id)
+
+    def room_deleted(self, room_id: str) -> None:
+        """Nobody receives or views a deleted room any more."""
+        for conn in list(self.viewers.get(room_id, ())):
+            self.leave(conn, room_id)
+        for conn in list(self.members.get(room_id, ())):
+            self._unsubscribe(conn, room_id)
+        self.typing.pop(room_id, None)
+
+    def disconnect_user(self, user_id: str, code: int, reason: str) -> None:
+        """Close every connection of a user (deactivated, or signed out everywhere)."""
+        for conn in list(self.by_user.get(user_id, ())):
+            conn.close_after_pending(code, reason)
+
+    def disconnect_session(self, token_hash: str, code: int, reason: str) -> None:
+        """Close the connections opened with one session (logged out or revoked)."""
+        for conn in self.all_connections():
+            if conn.token_hash == token_hash:
+                conn.close_after_pending(code, reason)
+
+    async def close_all(self, timeout: float) -> None:
+        """Shutdown: finish pending writes, close every socket with 1001, wait a bounded time."""
+        conns = self.all_connections()
+        for conn in conns:
+            conn.close_after_pending(CLOSE_GOING_AWAY, "Server shutting down")
+        if conns:
+            log.info("closing %d WebSocket connections", len(conns))
+            await asyncio.gather(*(conn.wait_closed(timeout) for conn in conns))

@@ -1,0 +1,230 @@
+"""GET /ws: authenticate before the upgrade, register, catch up, then serve client frames."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import AsyncIterator
+
+from aiohttp import WSMsgType, web
+
+from campfire import accounts, clock, errors, messages, protocol, rooms, store
+from campfire.accounts import SessionUser
+from campfire.api.common import error_response
+from campfire.auth import origin_allowed, token_from_request
+from campfire.core import Core
+from campfire.errors import CampfireError
+from campfire.keys import core_key, settings_key
+from campfire.ratelimit import TokenBucket
+from campfire.realtime.connection import CLOSE_POLICY, Connection, text_frame
+from campfire.realtime.hub import event_frame
+from campfire.views import message_json
+
+log = logging.getLogger(__name__)
+
+SESSION_CHECK_INTERVAL = 30.0
+
+
+async def websocket(request: web.Request) -> web.StreamResponse:
+    """The WebSocket endpoint. Authentication failures are HTTP errors before the upgrade."""
+    core = request.app[core_key]
+    settings = core.settings
+    token, source = token_from_request(request)
+    user = await accounts.authenticate(core, token)
+    if user is None:
+        return error_response(errors.unauthorized("Missing, invalid or expired session token"))
+    if source == "cookie" and not origin_allowed(
+        request, settings.allowed_origins, settings.trust_proxy
+    ):
+        return error_response(errors.forbidden("Cookie authentication from a foreign Origin"))
+    if core.hub.connection_count(user.id) >= settings.ws_max_connections_per_user:
+        return error_response(
+            CampfireError(errors.TOO_MANY_CONNECTIONS, "Too many open connections", 429)
+        )
+    ws = web.WebSocketResponse(
+        heartbeat=settings.ws_heartbeat or None,
+        compress=settings.ws_compress,
+        max_msg_size=settings.ws_max_frame_bytes,
+    )
+    await ws.prepare(request)
+    conn = Connection(ws, request, user.id, user.token_hash, settings.ws_queue_frames)
+    handler = CommandHandler(core, conn, user)
+    try:
+        await _register_and_catch_up(core, conn, user)
+        async for msg in ws:
+            if msg.type == WSMsgType.TEXT:
+                await handler.handle(msg.data)
+            elif msg.type == WSMsgType.BINARY:
+                handler.send_error(errors.UNSUPPORTED_FRAME, "Binary frames are not supported; send JSON text")
+    except Exception:
+        log.exception("connection %r failed", conn)
+    finally:
+        core.hub.unregister(conn)
+        await conn.finished()
+    return ws
+
+
+async def _register_and_catch_up(core: Core, conn: Connection, user: SessionUser) -> None:
+    """Register for live delivery first, then send what was missed, without loss or duplicate.
+
+    Live messages that arrive during the catch-up are held and released afterwards, minus
+    those the catch-up already sent, so each message reaches this connection once, in order.
+    """
+    conn.hold_live_messages()
+    core.hub.register(conn, ())
+    room_ids = await store.room_ids_of_user(core.db, user.id)
+    core.hub.members_added_for(conn, room_ids)
+    rows, truncated = await store.missed_messages(core.db, user.id, core.settings.catchup_limit)
+    sent: dict[str, int] = {}
+    for room_id in truncated:
+        first = min((row["seq"] for row in rows if row["room_id"] == room_id), default=None)
+        conn.send(event_frame(protocol.missed_messages_truncated(room_id, first)))
+    for row in rows:
+        conn.send(text_frame(protocol.encode(protocol.new_message(message_json(row)))))
+        sent[row["room_id"]] = row["seq"]
+    conn.release_live_messages(sent)
+    conn.send(event_frame(protocol.ready(user.id)))
+
+
+class CommandHandler:
+    """Serves one connection's client frames, in order, each answered or broadcast."""
+
+    def __init__(self, core: Core, conn: Connection, user: SessionUser) -> None:
+        self.core = core
+        self.conn = conn
+        self.user = user
+        settings = core.settings
+        self.bucket = TokenBucket(settings.ws_messages_per_second, settings.ws_burst)
+        self.flood_limit = settings.ws_burst
+        self.rejected_in_a_row = 0
+        self.dispatch = {
+            protocol.CreateMessage: self.create_message,
+            protocol.UpdateLastSeen: self.update_last_seen,
+            protocol.JoinRoom: self.join_room,
+            protocol.LeaveRoom: self.leave_room,
+            protocol.StartTyping: self.start_typing,
+            protocol.StopTyping: self.stop_typing,
+        }
+
+    def send_error(self, code: str, message: str) -> None:
+        """An Error frame to this connection alone."""
+        self.conn.send(event_frame(protocol.error(code, message)))
+
+    async def handle(self, text: str) -> None:
+        """Rate-limit, parse and run one frame; problems become an Error frame."""
+        if not self.bucket.allow():
+            self.rejected_in_a_row += 1
+            if self.rejected_in_a_row > self.flood_limit:
+                log.warning("closing %r: flooding over the rate limit", self.conn)
+                self.conn.abort(CLOSE_POLICY, "Rate limit exceeded")
+            else:
+                self.send_error(errors.RATE_LIMITED, "Too many messages; slow down")
+            return
+        self.rejected_in_a_row = 0
+        try:
+            command = protocol.parse(text)
+            await self.dispatch[type(command)](command)
+        except CampfireError as exc:
+            self.send_error(exc.code, exc.message)
+        except Exception:
+            log.exception("frame from %r failed", self.conn)
+            self.send_error(errors.INTERNAL_ERROR, "Something went wrong on the server")
+
+    async def create_message(self, cmd: protocol.CreateMessage) -> None:
+        """Store and broadcast; a retry is answered to this connection only."""
+        message, created = await messages.do_create_message(
+            self.core, self.user, cmd.room_id, cmd.content, cmd.client_message_id,
+            known_member=cmd.room_id in self.conn.rooms,
+        )
+        if not created:
+            self.conn.send(event_frame(protocol.new_message(message)))
+
+    async def update_last_seen(self, cmd: protocol.UpdateLastSeen) -> None:
+        """Move the durable last-seen mark forward."""
+        await messages.do_mark_seen(self.core, self.user, cmd.message_id)
+
+    async def join_room(self, cmd: protocol.JoinRoom) -> None:
+        """Start viewing a room (joining an open room makes a non-member a member)."""
+        if cmd.room_id not in self.conn.rooms:
+            await rooms.access_room(self.core, self.user, cmd.room_id, join_open=True)
+            self.core.hub.members_added_for(self.conn, [cmd.room_id])
+        self.core.hub.join(self.conn, cmd.room_id)
+
+    async def leave_room(self, cmd: protocol.LeaveRoom) -> None:
+        """Stop viewing a room; leaving one not viewed is harmless."""
+        if cmd.room_id in self.conn.joined:
+            self.core.hub.leave(self.conn, cmd.room_id)
+        else:
+            await rooms.access_room(self.core, self.user, cmd.room_id)
+
+    async def start_typing(self, cmd: protocol.StartTyping) -> None:
+        """Typing needs the connection to be in the room."""
+        await self._check_joined(cmd.room_id)
+        self.core.hub.start_typing(self.user.id, cmd.room_id)
+
+    async def stop_typing(self, cmd: protocol.StopTyping) -> None:
+        """End this user's typing indicator in the room."""
+        await self._check_joined(cmd.room_id)
+        self.core.hub.stop_typing(self.user.id, cmd.room_id)
+
+    async def _check_joined(self, room_id: str) -> None:
+        """NOT_IN_ROOM unless this connection joined the room (or the room's own error)."""
+        if room_id in self.conn.joined:
+            return
+        await rooms.access_room(self.core, self.user, room_id)
+        raise CampfireError(errors.NOT_IN_ROOM, "Join the room first (send JoinRoom)")
+
+
+async def _sweep_typing(core: Core, interval: float) -> None:
+    """End expired typing indicators every `interval` seconds."""
+    while True:
+        await asyncio.sleep(interval)
+        core.hub.sweep_typing()
+
+
+async def _check_sessions(core: Core, interval: float) -> None:
+    """Close sockets whose session ended elsewhere (CLI revocation, expiry, deactivation)."""
+    while True:
+        await asyncio.sleep(interval)
+        conns = core.hub.all_connections()
+        if not conns:
+            continue
+        try:
+            live = await store.live_session_hashes(
+                core.db, sorted({c.token_hash for c in conns}), clock.now_iso()
+            )
+        except Exception:
+            log.exception("session check failed")
+            continue
+        for conn in conns:
+            if conn.token_hash not in live:
+                conn.close_after_pending(CLOSE_POLICY, "Session ended")
+
+
+async def realtime_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Run the typing sweep and the session check while the app runs."""
+    core = app[core_key]
+    settings = app[settings_key]
+    tasks = [
+        asyncio.create_task(_sweep_typing(core, settings.typing_sweep_interval), name="typing-sweep"),
+        asyncio.create_task(_check_sessions(core, SESSION_CHECK_INTERVAL), name="session-check"),
+    ]
+    yield
+    for task in tasks:
+        task.cancel()
+    for task in tasks:
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+async def close_connections(app: web.Application) -> None:
+    """On shutdown: finish pending writes and close every socket with 1001."""
+    await app[core_key].hub.close_all(app[settings_key].shutdown_timeout)
+
+
+def setup(app: web.Application) -> None:
+    """Add /ws, its background tasks, and its shutdown."""
+    app.router.add_get("/ws", websocket)
+    app.cleanup_ctx.append(realtime_ctx)
+    app.on_shutdown.append(close_connections)

@@ -1,0 +1,420 @@
+"""SQL only: functions that read and write rows. No business rules live here.
+
+Functions ending in `_txn` take the write connection inside a transaction (`Database.transaction`);
+the others read through `Database`'s read connection.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import Any, Iterable
+
+import aiosqlite
+
+from campfire.db import Database
+
+Row = sqlite3.Row
+
+USER_COLUMNS = "id, name, email, is_admin, is_active, created_at"
+MESSAGE_COLUMNS = "seq, id, room_id, creator_id, content, client_message_id, created_at"
+ROOM_COLUMNS = "id, name, room_type, creator_id, direct_key, created_at"
+
+
+async def _one(conn: aiosqlite.Connection, sql: str, params: Any = ()) -> Row | None:
+    """First row of a query on the write connection."""
+    rows = await conn.execute_fetchall(sql, params)
+    return rows[0] if rows else None
+
+
+# --- users -------------------------------------------------------------------------------
+
+
+async def insert_user_txn(conn, user_id, name, email, password_hash, is_admin, created_at) -> None:
+    """Insert a user row (raises sqlite3.IntegrityError if the email is taken)."""
+    await conn.execute(
+        "INSERT INTO users (id, name, email, password_hash, is_admin, is_active, created_at)"
+        " VALUES (?, ?, ?, ?, ?, 1, ?)",
+        (user_id, name, email, password_hash, int(is_admin), created_at),
+    )
+
+
+async def count_users_txn(conn) -> int:
+    """How many users exist (inside a transaction, so first-run setup cannot race)."""
+    row = await _one(conn, "SELECT COUNT(*) FROM users")
+    return row[0]
+
+
+async def count_users(db: Database) -> int:
+    """How many users exist."""
+    row = await db.fetchone("SELECT COUNT(*) FROM users")
+    return row[0]
+
+
+async def get_user(db: Database, user_id: str) -> Row | None:
+    """A user by id, without the password hash."""
+    return await db.fetchone(f"SELECT {USER_COLUMNS} FROM users WHERE id = ?", (user_id,))
+
+
+async def get_user_by_email(db: Database, email: str) -> Row | None:
+    """A user by email (case-insensitive), without the password hash."""
+    return await db.fetchone(f"SELECT {USER_COLUMNS} FROM users WHERE email = ?", (email,))
+
+
+async def get_password_hash(db: Database, email: str) -> Row | None:
+    """id, is_active and password_hash for a login attempt."""
+    return await db.fetchone(
+        "SELECT id, is_active, password_hash FROM users WHERE email = ?", (email,)
+    )
+
+
+async def get_users(db: Database, user_ids: Iterable[str]) -> list[Row]:
+    """The users with these ids (missing ids are simply absent)."""
+    ids = list(user_ids)
+    if not ids:
+        return []
+    marks = ",".join("?" * len(ids))
+    return await db.fetchall(f"SELECT {USER_COLUMNS} FROM users WHERE id IN ({marks})", ids)
+
+
+async def list_users(db: Database, include_inactive: bool = False) -> list[Row]:
+    """Users ordered by name."""
+    where = "" if include_inactive else "WHERE is_active = 1"
+    return await db.fetchall(
+        f"SELECT {USER_COLUMNS} FROM users {where} ORDER BY name COLLATE NOCASE, email"
+    )
+
+
+async def update_user_txn(conn, user_id: str, **fields: Any) -> bool:
+    """Set some of name, is_admin, is_active, password_hash; True if the user exists."""
+    allowed = {"name", "is_admin", "is_active", "password_hash"}
+    assert fields and set(fields) <= allowed, fields
+    assignments = ", ".join(f"{name} = ?" for name in fields)
+    cursor = await conn.execute(
+        f"UPDATE users SET {assignments} WHERE id = ?", (*fields.values(), user_id)
+    )
+    return cursor.rowcount > 0
+
+
+# --- sessions ----------------------------------------------------------------------------
+
+
+async def insert_session_txn(conn, token_hash, user_id, created_at, expires_at) -> None:
+    """Store a new session by the hash of its token."""
+    await conn.execute(
+        "INSERT INTO sessions (token_hash, user_id, created_at, expires_at, last_used_at)"
+        " VALUES (?, ?, ?, ?, ?)",
+        (token_hash, user_id, created_at, expires_at, created_at),
+    )
+
+
+async def get_session(db: Database, token_hash: str, now: str) -> Row | None:
+    """The live session with this token hash, joined with its (active) user."""
+    return await db.fetchone(
+        "SELECT s.token_hash, s.expires_at, s.last_used_at,"
+        " u.id, u.name, u.email, u.is_admin, u.is_active, u.created_at"
+        " FROM sessions s JOIN users u ON u.id = s.user_id"
+        " WHERE s.token_hash = ? AND s.revoked_at IS NULL AND s.expires_at > ?"
+        " AND u.is_active = 1",
+        (token_hash, now),
+    )
+
+
+async def touch_session_txn(conn, token_hash: str, now: str) -> None:
+    """Record that a session was used."""
+    await conn.execute("UPDATE sessions SET last_used_at = ? WHERE token_hash = ?", (now, token_hash))
+
+
+async def revoke_session_txn(conn, token_hash: str, now: str) -> bool:
+    """Revoke one session; True if it was live."""
+    cursor = await conn.execute(
+        "UPDATE sessions SET revoked_at = ? WHERE token_hash = ? AND revoked_at IS NULL",
+        (now, token_hash),
+    )
+    return cursor.rowcount > 0
+
+
+async def revoke_user_sessions_txn(conn, user_id: str, now: str) -> int:
+    """Revoke every live session of a user; how many there were."""
+    cursor = await conn.execute(
+        "UPDATE sessions SET revoked_at = ? WHERE user_id = ? AND revoked_at IS NULL",
+        (now, user_id),
+    )
+    return cursor.rowcount
+
+
+# --- rooms and memberships ---------------------------------------------------------------
+
+
+async def insert_room_txn(conn, room_id, name, room_type, creator_id, direct_key, created_at):
+    """Insert a room row."""
+    await conn.execute(
+        "INSERT INTO rooms (id, name, room_type, creator_id, direct_key, created_at)"
+        " VALUES (?, ?, ?, ?, ?, ?)",
+        (room_id, name, room_type, creator_id, direct_key, created_at),
+    )
+
+
+async def get_room(db: Database, room_id: str) -> Row | None:
+    """A room by id."""
+    return await db.fetchone(f"SELECT {ROOM_COLUMNS} FROM rooms WHERE id = ?", (room_id,))
+
+
+async def get_room_txn(conn, room_id: str) -> Row | None:
+    """A room by id, read inside a write transaction."""
+    return await _one(conn, f"SELECT {ROOM_COLUMNS} FROM rooms WHERE id = ?", (room_id,))
+
+
+async def find_rooms_by_name(db: Database, name: str) -> list[Row]:
+    """Rooms with exactly this name (case-insensitive); direct rooms are left out."""
+    return await db.fetchall(
+        f"SELECT {ROOM_COLUMNS} FROM rooms WHERE name = ? COLLATE NOCASE AND room_type != 'direct'",
+        (name,),
+    )
+
+
+async def find_direct_room_txn(conn, direct_key: str) -> Row | None:
+    """The direct room for this set of users, if it exists."""
+    return await _one(conn, f"SELECT {ROOM_COLUMNS} FROM rooms WHERE direct_key = ?", (direct_key,))
+
+
+async def list_rooms(db: Database) -> list[Row]:
+    """Every room, with its member count (for administrators)."""
+    return await db.fetchall(
+        f"SELECT {ROOM_COLUMNS}, (SELECT COUNT(*) FROM memberships m WHERE m.room_id = rooms.id)"
+        " AS member_count FROM rooms ORDER BY room_type, name COLLATE NOCASE"
+    )
+
+
+async def list_rooms_of_user(db: Database, user_id: str) -> list[Row]:
+    """The rooms a user belongs to, with their last-seen mark and newest message."""
+    return await db.fetchall(
+        "SELECT r.id, r.name, r.room_type, r.creator_id, r.direct_key, r.created_at,"
+        " m.last_seen_seq,"
+        " (SELECT seq FROM messages x WHERE x.room_id = r.id ORDER BY seq DESC LIMIT 1)"
+        "   AS last_message_seq,"
+        " (SELECT created_at FROM messages x WHERE x.room_id = r.id ORDER BY seq DESC LIMIT 1)"
+        "   AS last_message_at"
+        " FROM memberships m JOIN rooms r ON r.id = m.room_id"
+        " WHERE m.user_id = ? ORDER BY r.room_type, r.name COLLATE NOCASE",
+        (user_id,),
+    )
+
+
+async def room_ids_of_user(db: Database, user_id: str) -> list[str]:
+    """Ids of the rooms a user belongs to."""
+    rows = await db.fetchall("SELECT room_id FROM memberships WHERE user_id = ?", (user_id,))
+    return [row[0] for row in rows]
+
+
+async def update_room_txn(conn, room_id: str, name: str) -> None:
+    """Rename a room."""
+    await conn.execute("UPDATE rooms SET name = ? WHERE id = ?", (name, room_id))
+
+
+async def delete_room_txn(conn, room_id: str) -> None:
+    """Delete a room with its memberships and messages."""
+    await conn.execute("DELETE FROM rooms WHERE id = ?", (room_id,))
+
+
+async def is_member(db: Database, room_id: str, user_id: str) -> bool:
+    """Whether the user belongs to the room."""
+    row = await db.fetchone(
+        "SELECT 1 FROM memberships WHERE room_id = ? AND user_id = ?", (room_id, user_id)
+    )
+    return row is not None
+
+
+async def member_ids(db: Database, room_id: str) -> list[str]:
+    """Ids of a room's members."""
+    rows = await db.fetchall("SELECT user_id FROM memberships WHERE room_id = ?", (room_id,))
+    return [row[0] for row in rows]
+
+
+async def list_members(db: Database, room_id: str) -> list[Row]:
+    """A room's members as user rows, ordered by name."""
+    return await db.fetchall(
+        "SELECT u.id, u.name, u.email, u.is_admin, u.is_active, u.created_at"
+        " FROM memberships m JOIN users u ON u.id = m.user_id"
+        " WHERE m.room_id = ? ORDER BY u.name COLLATE NOCASE",
+        (room_id,),
+    )
+
+
+async def add_member_txn(conn, room_id: str, user_id: str, now: str) -> bool:
+    """Make a user a member; False if they already were."""
+    cursor = await conn.execute(
+        "INSERT OR IGNORE INTO memberships (room_id, user_id, joined_at) VALUES (?, ?, ?)",
+        (room_id, user_id, now),
+    )
+    return cursor.rowcount > 0
+
+
+async def remove_member_txn(conn, room_id: str, user_id: str) -> bool:
+    """End a membership; False if there was none."""
+    cursor = await conn.execute(
+        "DELETE FROM memberships WHERE room_id = ? AND user_id = ?", (room_id, user_id)
+    )
+    return cursor.rowcount > 0
+
+
+async def add_active_users_to_room_txn(conn, room_id: str, now: str) -> None:
+    """Make every active user a member of an (open) room."""
+    await conn.execute(
+        "INSERT OR IGNORE INTO memberships (room_id, user_id, joined_at)"
+        " SELECT ?, id, ? FROM users WHERE is_active = 1",
+        (room_id, now),
+    )
+
+
+async def add_user_to_open_rooms_txn(conn, user_id: str, now: str) -> list[str]:
+    """Make a user a member of every open room; the ids of the rooms they newly joined."""
+    rows = await conn.execute_fetchall(
+        "INSERT OR IGNORE INTO memberships (room_id, user_id, joined_at)"
+        " SELECT id, ?, ? FROM rooms WHERE room_type = 'open' RETURNING room_id",
+        (user_id, now),
+    )
+    return [row[0] for row in rows]
+
+
+async def mark_seen_txn(conn, room_id: str, user_id: str, seq: int) -> bool:
+    """Move a member's last-seen mark forward to `seq`; never backwards."""
+    cursor = await conn.execute(
+        "UPDATE memberships SET last_seen_seq = ?"
+        " WHERE room_id = ? AND user_id = ? AND (last_seen_seq IS NULL OR last_seen_seq < ?)",
+        (seq, room_id, user_id, seq),
+    )
+    return cursor.rowcount > 0
+
+
+# --- messages ----------------------------------------------------------------------------
+
+
+async def insert_messages_txn(conn, messages: list[dict]) -> list[tuple[Row, bool]]:
+    """Insert new messages in one statement; for each, (stored row, True if newly created).
+
+    A message whose (room, creator, client_message_id) already exists is not inserted; the
+    existing row comes back instead, so retries are answered with the original.
+    """
+    values = ",".join("(?, ?, ?, ?, ?, ?)" for _ in messages)
+    params: list[Any] = []
+    for m in messages:
+        params += [m["id"], m["room_id"], m["creator_id"], m["content"],
+                   m["client_message_id"], m["created_at"]]
+    inserted = await conn.execute_fetchall(
+        "INSERT INTO messages (id, room_id, creator_id, content, client_message_id, created_at)"
+        f" VALUES {values} ON CONFLICT (room_id, creator_id, client_message_id) DO NOTHING"
+        f" RETURNING {MESSAGE_COLUMNS}",
+        params,
+    )
+    by_id = {row["id"]: row for row in inserted}
+    results: list[tuple[Row, bool]] = []
+    for m in messages:
+        row = by_id.get(m["id"])
+        if row is not None:
+            results.append((row, True))
+            continue
+        # A duplicate: of a committed message, or of one earlier in this same batch.
+        existing = await _one(
+            conn,
+            f"SELECT {MESSAGE_COLUMNS} FROM messages"
+            " WHERE room_id = ? AND creator_id = ? AND client_message_id = ?",
+            (m["room_id"], m["creator_id"], m["client_message_id"]),
+        )
+        results.append((existing, False))
+    return results
+
+
+async def get_message(db: Database, message_id: str) -> Row | None:
+    """A message by id."""
+    return await db.fetchone(f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE id = ?", (message_id,))
+
+
+async def find_message_by_client_id(db, room_id, creator_id, client_message_id) -> Row | None:
+    """The message a client already created with this client_message_id, if any."""
+    return await db.fetchone(
+        f"SELECT {MESSAGE_COLUMNS} FROM messages"
+        " WHERE room_id = ? AND creator_id = ? AND client_message_id = ?",
+        (room_id, creator_id, client_message_id),
+    )
+
+
+async def page_messages(
+    db: Database, room_id: str, before: int | None, after: int | None, limit: int
+) -> list[Row]:
+    """Up to `limit` messages of a room in sequence order, newest page first unless `after`.
+
+    With `after`, the oldest messages after it; otherwise the newest before `before` (or the
+    newest of all). One more than `limit` is fetched so the caller can tell if there are more.
+    """
+    conditions, params = ["room_id = ?"], [room_id]
+    if before is not None:
+        conditions.append("seq < ?")
+        params.append(before)
+    if after is not None:
+        conditions.append("seq > ?")
+        params.append(after)
+    order = "ASC" if after is not None else "DESC"
+    rows = await db.fetchall(
+        f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE {' AND '.join(conditions)}"
+        f" ORDER BY seq {order} LIMIT ?",
+        (*params, limit + 1),
+    )
+    return rows
+
+
+async def missed_messages(db: Database, user_id: str, cap: int) -> tuple[list[Row], dict[str, int]]:
+    """Messages newer than the user's last-seen mark in each room, at most `cap` per room.
+
+    Returns the rows oldest first, and for each room that had more than `cap`, the sequence
+    number of the newest message left out. Rooms without a last-seen mark contribute nothing. Each room's range is bounded
+    by its (cap+1)-th newest message, so a user far behind costs `cap` rows, not the backlog.
+    """
+    marks = await db.fetchall(
+        "SELECT ms.room_id, ms.last_seen_seq,"
+        " (SELECT seq FROM messages x WHERE x.room_id = ms.room_id"
+        "  ORDER BY seq DESC LIMIT 1 OFFSET ?) AS cutoff"
+        " FROM memberships ms WHERE ms.user_id = ? AND ms.last_seen_seq IS NOT NULL",
+        (cap, user_id),
+    )
+    floors, truncated = [], {}
+    for room_id, last_seen, cutoff in marks:
+        floor = last_seen
+        if cutoff is not None and cutoff > last_seen:
+            floor = cutoff
+            truncated[room_id] = cutoff
+        floors.append((room_id, floor))
+    if not floors:
+        return [], {}
+    rows: list[Row] = []
+    # One statement for all rooms; each arm walks the (room_id, seq) index.
+    for start in range(0, len(floors), 200):
+        part = floors[start : start + 200]
+        union = " UNION ALL ".join(
+            f"SELECT * FROM (SELECT {MESSAGE_COLUMNS} FROM messages WHERE room_id = ? AND seq > ?)"
+            for _ in part
+        )
+        params = [value for pair in part for value in pair]
+        rows += await db.fetchall(f"SELECT * FROM ({union}) ORDER BY seq", params)
+    rows.sort(key=lambda row: row["seq"])
+    return rows, truncated
+
+
+async def health_check(db: Database) -> None:
+    """A trivial query that proves the database answers."""
+    await db.fetchone("SELECT 1 FROM users LIMIT 1")
+
+
+async def live_session_hashes(db: Database, token_hashes: list[str], now: str) -> set[str]:
+    """Which of these sessions are still live (not revoked or expired, user active)."""
+    live: set[str] = set()
+    for start in range(0, len(token_hashes), 500):
+        part = token_hashes[start : start + 500]
+        marks = ",".join("?" * len(part))
+        rows = await db.fetchall(
+            "SELECT s.token_hash FROM sessions s JOIN users u ON u.id = s.user_id"
+            f" WHERE s.token_hash IN ({marks}) AND s.revoked_at IS NULL AND s.expires_at > ?"
+            " AND u.is_active = 1",
+            (*part, now),
+        )
+        live.update(row[0] for row in rows)
+    return live

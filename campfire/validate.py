@@ -1,0 +1,113 @@
+"""Checks for input from the outside world; each raises CampfireError with a clear message."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from typing import Any
+
+from campfire.errors import MESSAGE_CREATION_FAILED, CampfireError, bad_request
+
+MAX_CONTENT_CHARS = 10_000
+MAX_NAME_CHARS = 100
+MAX_EMAIL_CHARS = 254
+MIN_PASSWORD_CHARS = 8
+MAX_PASSWORD_CHARS = 1024
+ROOM_TYPES = ("open", "closed", "direct")
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+_UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+
+
+def new_id() -> str:
+    """A new identifier: a random UUID, lowercase and hyphenated."""
+    return str(uuid.uuid4())
+
+
+def is_uuid(value: Any) -> bool:
+    """Whether a value is a UUID string in canonical form (any case)."""
+    return isinstance(value, str) and _UUID.match(value.lower()) is not None
+
+
+def check_uuid(value: Any, field: str) -> str:
+    """A UUID string, normalised to lowercase."""
+    if not is_uuid(value):
+        raise bad_request(f"'{field}' must be a UUID string")
+    return value.lower()
+
+
+def check_str(value: Any, field: str, max_chars: int, allow_empty: bool = False) -> str:
+    """A string field, trimmed, not too long."""
+    if not isinstance(value, str):
+        raise bad_request(f"'{field}' must be a string")
+    text = value.strip()
+    if not text and not allow_empty:
+        raise bad_request(f"'{field}' must not be empty")
+    if len(text) > max_chars:
+        raise bad_request(f"'{field}' must be at most {max_chars} characters")
+    if "\x00" in text or not _encodable(text):
+        raise bad_request(f"'{field}' must be valid text without NUL characters")
+    return text
+
+
+def _encodable(text: str) -> bool:
+    """Whether a string is valid Unicode (JSON can smuggle in lone surrogates)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def check_name(value: Any, field: str = "name") -> str:
+    """A person's or a room's name."""
+    return check_str(value, field, MAX_NAME_CHARS)
+
+
+def check_email(value: Any) -> str:
+    """An email address, trimmed (compared case-insensitively by the database)."""
+    email = check_str(value, "email", MAX_EMAIL_CHARS)
+    if not _EMAIL.match(email):
+        raise bad_request("'email' must be an email address")
+    return email
+
+
+def check_password(value: Any) -> str:
+    """A new password: long enough, not absurdly long. Not trimmed."""
+    if not isinstance(value, str):
+        raise bad_request("'password' must be a string")
+    if len(value) < MIN_PASSWORD_CHARS:
+        raise bad_request(f"'password' must be at least {MIN_PASSWORD_CHARS} characters")
+    if len(value) > MAX_PASSWORD_CHARS:
+        raise bad_request(f"'password' must be at most {MAX_PASSWORD_CHARS} characters")
+    return value
+
+
+def check_room_type(value: Any, allowed: tuple[str, ...] = ROOM_TYPES) -> str:
+    """One of the room types."""
+    if value not in allowed:
+        raise bad_request(f"'room_type' must be one of: {', '.join(allowed)}")
+    return value
+
+
+def check_content(value: Any) -> str:
+    """Message content: stored as sent, non-empty after trimming, at most 10,000 characters."""
+    if not isinstance(value, str):
+        raise CampfireError(MESSAGE_CREATION_FAILED, "'content' must be a string")
+    if not value.strip():
+        raise CampfireError(MESSAGE_CREATION_FAILED, "Message content must not be empty")
+    if len(value) > MAX_CONTENT_CHARS:
+        raise CampfireError(
+            MESSAGE_CREATION_FAILED, f"Message content must be at most {MAX_CONTENT_CHARS} characters"
+        )
+    if "\x00" in value or not _encodable(value):
+        raise CampfireError(
+            MESSAGE_CREATION_FAILED, "Message content must be valid text without NUL characters"
+        )
+    return value
+
+
+def check_bool(value: Any, field: str) -> bool:
+    """A JSON boolean."""
+    if not isinstance(value, bool):
+        raise bad_request(f"'{field}' must be true or false")
+    return value
