@@ -74,6 +74,7 @@ class Api:
         resp = await self.client.post("/api/setup", json={"email": email, "name": name, "password": password})
         assert resp.status == 201, await resp.text()
         data = await resp.json()
+        self.client.session.cookie_jar.clear()  # helpers authenticate by token, never by cookie
         self.admin_token = data["session_token"]
         return data["user"], data["session_token"]
 
@@ -92,6 +93,7 @@ class Api:
         user = (await resp.json())["user"]
         resp = await self.client.post("/api/auth/login", json={"email": email, "password": password})
         assert resp.status == 200, await resp.text()
+        self.client.session.cookie_jar.clear()
         return user, (await resp.json())["session_token"]
 
     async def room(self, token: str, name="general", room_type="closed", members=()):

@@ -1,0 +1,77 @@
+"""Helpers for WebSocket tests: connect until Ready, read frames, assert silence."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+import aiohttp
+
+
+async def connect(client, token: str, **kwargs) -> aiohttp.ClientWebSocketResponse:
+    """Open /ws with a Bearer token and wait for the Ready frame that ends the catch-up."""
+    ws = await client.ws_connect("/ws", headers={"Authorization": f"Bearer {token}"}, **kwargs)
+    frame = await recv(ws)
+    assert frame["type"] == "Ready", frame
+    return ws
+
+
+async def connect_and_catch_up(client, token: str) -> tuple[aiohttp.ClientWebSocketResponse, list[dict]]:
+    """Open /ws and return it with every frame received before Ready."""
+    ws = await client.ws_connect("/ws", headers={"Authorization": f"Bearer {token}"})
+    frames = []
+    while True:
+        frame = await recv(ws)
+        if frame["type"] == "Ready":
+            return ws, frames
+        frames.append(frame)
+
+
+async def recv(ws, timeout: float = 3.0) -> dict:
+    """The next JSON frame; fails the test if none arrives in time or the socket closes."""
+    msg = await asyncio.wait_for(ws.receive(), timeout)
+    assert msg.type == aiohttp.WSMsgType.TEXT, (msg.type, msg.data, msg.extra)
+    return msg.json()
+
+
+async def recv_type(ws, kind: str, timeout: float = 3.0) -> dict:
+    """The next frame, which must be of type `kind`."""
+    frame = await recv(ws, timeout)
+    assert frame["type"] == kind, frame
+    return frame
+
+
+async def silent(ws, timeout: float = 0.2) -> None:
+    """Assert that nothing arrives for a short while."""
+    try:
+        msg = await asyncio.wait_for(ws.receive(), timeout)
+    except asyncio.TimeoutError:
+        return
+    raise AssertionError(f"expected silence, got {msg.type} {msg.data!r}")
+
+
+async def join(ws, room_id: str) -> None:
+    """JoinRoom, then read frames up to and including our PresenceUpdate."""
+    await ws.send_json({"type": "JoinRoom", "room_id": room_id})
+    while (await recv(ws))["type"] != "PresenceUpdate":
+        pass
+
+
+def create(room_id: str, content: str, client_message_id: str | None = None) -> dict:
+    """A CreateMessage frame."""
+    return {
+        "type": "CreateMessage",
+        "room_id": room_id,
+        "content": content,
+        "client_message_id": client_message_id or str(uuid.uuid4()),
+    }
+
+
+async def closed_with(ws, timeout: float = 5.0) -> int:
+    """Read until the socket closes; the close code."""
+    while True:
+        msg = await asyncio.wait_for(ws.receive(), timeout)
+        if msg.type == aiohttp.WSMsgType.CLOSE:
+            return msg.data  # the code the server sent
+        if msg.type in (aiohttp.WSMsgType.CLOSING, aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.ERROR):
+            return ws.close_code
