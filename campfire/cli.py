@@ -3,24 +3,46 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
+import sys
+from pathlib import Path
 from typing import Any, Awaitable, Callable
 
 import click
 from aiohttp import web
 
+from campfire import accounts, errors, rooms, store
 from campfire.app import AccessLogger, configure_logging, create_app
 from campfire.config import ConfigError, Settings, load_settings
 from campfire.core import Core, open_core
+from campfire.db import backup_file
 from campfire.errors import CampfireError
 
 
 class DefaultGroup(click.Group):
-    """A group whose default command is `serve`, so a bare `campfire` starts the server."""
+    """A group whose default command is `serve`: `campfire` and `campfire --port 8080` serve.
+
+    The group's own options (--config) are parsed first, so `campfire --config c.toml user list`
+    reaches `user`; whatever is left that starts with "-" belongs to `serve`.
+    """
+
+    default_command = "serve"
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("context_settings", {})["ignore_unknown_options"] = True
+        super().__init__(*args, **kwargs)
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
-        if not args or (args[0].startswith("-") and args[0] not in ("--help", "-h", "--version")):
-            args = ["serve", *args]
+        if not args:
+            args = [self.default_command]
         return super().parse_args(ctx, args)
+
+    def resolve_command(
+        self, ctx: click.Context, args: list[str]
+    ) -> tuple[str | None, click.Command | None, list[str]]:
+        if args and args[0].startswith("-"):
+            args = [self.default_command, *args]
+        return super().resolve_command(ctx, args)
 
 
 def settings_from(ctx: click.Context, **flags: Any) -> Settings:
@@ -84,3 +106,341 @@ def serve(ctx: click.Context, host: str | None, port: int | None, db: str | None
         )
     except OSError as exc:
         raise click.ClickException(f"cannot serve on {settings.host}:{settings.port}: {exc.strerror}")
+
+
+# --- shared helpers for the administration commands ---------------------------------------
+
+
+def admin_core(ctx: click.Context, db: str | None, work: Callable[[Core], Awaitable[Any]],
+               create: bool = False) -> Any:
+    """Run `work` against the configured database; only `create` commands may start a new one.
+
+    A mistyped --db would otherwise silently create an empty database and report "no such user".
+    """
+    settings = settings_from(ctx, db=db)
+    if not settings.db_path.exists():
+        if not create:
+            raise click.ClickException(
+                f"database {settings.db} does not exist (set --db, CAMPFIRE_DB or db in the config file)"
+            )
+        click.echo(f"Creating a new database at {settings.db}", err=True)
+    return run_with_core(settings, work)
+
+
+async def user_by_email(core: Core, email: str) -> Any:
+    """The user with this email (case-insensitive), or a clear error."""
+    row = await store.get_user_by_email(core.db, email.strip())
+    if row is None:
+        raise CampfireError(errors.USER_NOT_FOUND, f"no user with email {email.strip()!r}")
+    return row
+
+
+def print_table(headers: tuple[str, ...], rows: list[tuple[Any, ...]]) -> None:
+    """Aligned columns with a header line, for people reading a terminal."""
+    cells = [tuple(str(v) for v in row) for row in rows]
+    widths = [max(len(h), *(len(r[i]) for r in cells)) if cells else len(h) for i, h in enumerate(headers)]
+    for line in (headers, *cells):
+        click.echo("  ".join(v.ljust(w) for v, w in zip(line, widths)).rstrip())
+
+
+def yes_no(value: Any) -> str:
+    """A 0/1 column as a word."""
+    return "yes" if value else "no"
+
+
+def password_option(func: Callable) -> Callable:
+    """--password, prompted (hidden, twice) when not given; Env: CAMPFIRE_PASSWORD."""
+    return click.option(
+        "--password", prompt=True, hide_input=True, confirmation_prompt=True,
+        envvar="CAMPFIRE_PASSWORD", show_envvar=False,
+        help="The password (at least 8 characters). Prompted for, hidden, when not given. "
+             "Env: CAMPFIRE_PASSWORD.",
+    )(func)
+
+
+# --- campfire user ------------------------------------------------------------------------
+
+
+@main.group()
+def user() -> None:
+    """Add, list and change users."""
+
+
+@user.command("add")
+@click.argument("email")
+@click.option("--name", required=True, help="The user's display name.")
+@password_option
+@click.option("--admin", is_flag=True, help="Make the user an administrator.")
+@db_option
+@click.pass_context
+def user_add(ctx: click.Context, email: str, name: str, password: str, admin: bool, db: str | None) -> None:
+    """Create an active user (a member of every open room); prints the new user's id."""
+    row = admin_core(
+        ctx, db, lambda core: accounts.do_create_user(core, email, name, password, admin), create=True
+    )
+    click.echo(row["id"])
+
+
+@user.command("list")
+@click.option("--all", "include_inactive", is_flag=True, help="Include deactivated users.")
+@db_option
+@click.pass_context
+def user_list(ctx: click.Context, include_inactive: bool, db: str | None) -> None:
+    """List users: id, email, name, admin, active."""
+    rows = admin_core(ctx, db, lambda core: store.list_users(core.db, include_inactive))
+    print_table(
+        ("ID", "EMAIL", "NAME", "ADMIN", "ACTIVE"),
+        [(r["id"], r["email"], r["name"], yes_no(r["is_admin"]), yes_no(r["is_active"])) for r in rows],
+    )
+
+
+@user.command("passwd")
+@click.argument("email")
+@password_option
+@db_option
+@click.pass_context
+def user_passwd(ctx: click.Context, email: str, password: str, db: str | None) -> None:
+    """Set a user's password; every session of theirs ends."""
+
+    async def work(core: Core) -> None:
+        row = await user_by_email(core, email)
+        await accounts.do_change_password(core, row["id"], password)
+
+    admin_core(ctx, db, work)
+    click.echo(f"Password changed for {email.strip()}; their sessions have ended.")
+
+
+def _set_active_command(active: bool) -> Callable:
+    """The body of `user activate` / `user deactivate`."""
+
+    @db_option
+    @click.argument("email")
+    @click.pass_context
+    def command(ctx: click.Context, email: str, db: str | None) -> None:
+        async def work(core: Core) -> None:
+            row = await user_by_email(core, email)
+            await accounts.do_set_active(core, row["id"], active)
+
+        admin_core(ctx, db, work)
+        click.echo(f"{email.strip()} is now {'active' if active else 'deactivated'}.")
+
+    return command
+
+
+user.command("deactivate", help="Deactivate a user: they cannot log in, and their sessions end.")(
+    _set_active_command(False)
+)
+user.command("activate", help="Reactivate a user (they rejoin every open room).")(
+    _set_active_command(True)
+)
+
+
+@user.command("admin")
+@click.argument("email")
+@click.option("--revoke", is_flag=True, help="Take administrator rights away instead of granting them.")
+@db_option
+@click.pass_context
+def user_admin(ctx: click.Context, email: str, revoke: bool, db: str | None) -> None:
+    """Grant a user administrator rights (or take them away with --revoke)."""
+
+    async def work(core: Core) -> None:
+        row = await user_by_email(core, email)
+        await accounts.do_set_admin(core, row["id"], not revoke)
+
+    admin_core(ctx, db, work)
+    click.echo(f"{email.strip()} is {'no longer' if revoke else 'now'} an administrator.")
+
+
+# --- campfire token -----------------------------------------------------------------------
+
+
+@main.group()
+def token() -> None:
+    """Issue and revoke session tokens (for scripts and bots)."""
+
+
+@token.command("issue")
+@click.argument("email")
+@click.option(
+    "--expires-days", type=click.IntRange(min=1), default=None,
+    help="Days until the token expires (default: the session_days setting, 30).",
+)
+@db_option
+@click.pass_context
+def token_issue(ctx: click.Context, email: str, expires_days: int | None, db: str | None) -> None:
+    """Open a session for a user and print its token, alone on stdout."""
+
+    async def work(core: Core) -> str:
+        row = await user_by_email(core, email)
+        if not row["is_active"]:
+            raise CampfireError(errors.FORBIDDEN, f"{email.strip()} is deactivated; activate them first")
+        return await accounts.do_issue_session(core, row["id"], expires_days)
+
+    click.echo(admin_core(ctx, db, work))
+
+
+@token.command("revoke")
+@click.argument("token_value", metavar="[TOKEN|-]", required=False)
+@click.option("--all-for", "all_for", metavar="EMAIL", help="Revoke every session of this user instead.")
+@db_option
+@click.pass_context
+def token_revoke(ctx: click.Context, token_value: str | None, all_for: str | None, db: str | None) -> None:
+    """End a session by its token ('-' reads it from stdin), or all of a user's with --all-for."""
+    if (token_value is None) == (all_for is None):
+        raise click.UsageError("give either a TOKEN (or - to read it from stdin) or --all-for EMAIL")
+    if all_for is not None:
+
+        async def revoke_all(core: Core) -> int:
+            row = await user_by_email(core, all_for)
+            return await accounts.do_revoke_user_sessions(core, row["id"])
+
+        count = admin_core(ctx, db, revoke_all)
+        click.echo(f"Revoked {count} session{'s' if count != 1 else ''} of {all_for.strip()}.")
+        return
+    if token_value == "-":
+        token_value = sys.stdin.read()
+    token_value = token_value.strip()
+    if not token_value:
+        raise click.ClickException("the token is empty")
+    if not admin_core(ctx, db, lambda core: accounts.do_revoke_token(core, token_value)):
+        raise click.ClickException("no live session has that token (already revoked, expired or mistyped)")
+    click.echo("Session revoked.")
+
+
+# --- campfire room ------------------------------------------------------------------------
+
+
+@main.group()
+def room() -> None:
+    """Add, list and delete rooms, and manage their members."""
+
+
+@room.command("add")
+@click.argument("name")
+@click.option(
+    "--type", "room_type", type=click.Choice(["open", "closed"]), default="open", show_default=True,
+    help="open: every active user is a member; closed: members are added explicitly.",
+)
+@db_option
+@click.pass_context
+def room_add(ctx: click.Context, name: str, room_type: str, db: str | None) -> None:
+    """Create a room; prints the new room's id, alone on stdout."""
+    row = admin_core(ctx, db, lambda core: rooms.do_create_room(core, None, name, room_type), create=True)
+    click.echo(row["id"])
+
+
+@room.command("list")
+@db_option
+@click.pass_context
+def room_list(ctx: click.Context, db: str | None) -> None:
+    """List every room: id, type, members, name."""
+    rows = admin_core(ctx, db, lambda core: store.list_rooms(core.db))
+    print_table(
+        ("ID", "TYPE", "MEMBERS", "NAME"),
+        [(r["id"], r["room_type"], r["member_count"], r["name"]) for r in rows],
+    )
+
+
+@room.command("delete")
+@click.argument("room_ref", metavar="ROOM")
+@click.confirmation_option("--yes", "-y", prompt="Delete this room and all its messages?",
+                           help="Do not ask for confirmation.")
+@db_option
+@click.pass_context
+def room_delete(ctx: click.Context, room_ref: str, db: str | None) -> None:
+    """Delete a room (by id or name) with all its messages."""
+
+    async def work(core: Core) -> Any:
+        found = await rooms.resolve_room(core, room_ref)
+        await rooms.do_delete_room(core, None, found["id"])
+        return found
+
+    found = admin_core(ctx, db, work)
+    click.echo(f"Deleted room {found['name']!r} ({found['id']}).")
+
+
+@room.group("member")
+def room_member() -> None:
+    """Add people to a room or remove them."""
+
+
+def _membership_command(add: bool) -> Callable:
+    """The body of `room member add` / `room member remove`."""
+
+    @click.argument("room_ref", metavar="ROOM")
+    @click.argument("email")
+    @db_option
+    @click.pass_context
+    def command(ctx: click.Context, room_ref: str, email: str, db: str | None) -> None:
+        async def work(core: Core) -> tuple[Any, bool]:
+            found = await rooms.resolve_room(core, room_ref)
+            person = await user_by_email(core, email)
+            if add and not person["is_active"]:
+                raise CampfireError(errors.FORBIDDEN, f"{email.strip()} is deactivated; activate them first")
+            change = rooms.do_add_member if add else rooms.do_remove_member
+            return found, await change(core, None, found["id"], person["id"])
+
+        found, changed = admin_core(ctx, db, work)
+        if add:
+            state = "is now" if changed else "was already"
+            click.echo(f"{email.strip()} {state} a member of {found['name']!r}.")
+        else:
+            state = "is no longer" if changed else "was not"
+            click.echo(f"{email.strip()} {state} a member of {found['name']!r}.")
+
+    return command
+
+
+room_member.command(
+    "add", help="Make a user (by email) a member of ROOM (an id, or a unique name)."
+)(_membership_command(True))
+room_member.command(
+    "remove", help="Remove a user (by email) from ROOM (an id, or a unique name)."
+)(_membership_command(False))
+
+
+# --- campfire db --------------------------------------------------------------------------
+
+
+@main.group("db")
+def db_group() -> None:
+    """Back up the database and apply migrations."""
+
+
+@db_group.command("backup")
+@click.argument("target", metavar="PATH", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--force", is_flag=True, help="Overwrite PATH if it exists.")
+@db_option
+@click.pass_context
+def db_backup(ctx: click.Context, target: Path, force: bool, db: str | None) -> None:
+    """Write a consistent copy of the database to PATH; safe while the server runs.
+
+    Uses SQLite's online backup API and opens the database read-only (no migrations).
+    """
+    source = settings_from(ctx, db=db).db_path
+    if not source.is_file():
+        raise click.ClickException(f"database {source} does not exist")
+    if target.exists() and target.resolve() == source.resolve():
+        raise click.ClickException("the backup must go to another file than the database itself")
+    if target.exists() and not force:
+        raise click.ClickException(f"{target} already exists (use --force to overwrite it)")
+    if not target.parent.is_dir():
+        raise click.ClickException(f"directory {target.parent} does not exist")
+    try:
+        asyncio.run(backup_file(source, target))
+    except sqlite3.Error as exc:
+        raise click.ClickException(f"backup of {source} failed: {exc}") from None
+    click.echo(f"Backed up {source} to {target} ({target.stat().st_size} bytes).", err=True)
+
+
+@db_group.command("migrate")
+@db_option
+@click.pass_context
+def db_migrate(ctx: click.Context, db: str | None) -> None:
+    """Apply pending schema migrations (serve does this too) and print the schema version."""
+
+    async def work(core: Core) -> int:
+        row = await core.db.fetchone("PRAGMA user_version")
+        return row[0]
+
+    click.echo(admin_core(ctx, db, work, create=True))
