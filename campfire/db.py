@@ -131,7 +131,8 @@ async def backup_file(source: Path, target: Path) -> None:
     def run() -> None:
         tmp = target.with_name(target.name + ".partial")
         tmp.unlink(missing_ok=True)
-        src = sqlite3.connect(f"file:{source}?mode=ro", uri=True)
+        # as_uri() percent-encodes '?', '#' and '%', which would otherwise end the file name.
+        src = sqlite3.connect(f"{Path(source).absolute().as_uri()}?mode=ro", uri=True)
         try:
             src.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
             dst = sqlite3.connect(tmp)
@@ -140,6 +141,9 @@ async def backup_file(source: Path, target: Path) -> None:
                 dst.execute("PRAGMA journal_mode = DELETE")
             finally:
                 dst.close()
+        except BaseException:
+            tmp.unlink(missing_ok=True)  # no half-written copy left beside the target
+            raise
         finally:
             src.close()
         tmp.replace(target)
