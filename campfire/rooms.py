@@ -48,6 +48,15 @@ def check_can_manage(user: SessionUser, room: sqlite3.Row) -> None:
         raise errors.forbidden("Only the room's creator or an administrator can do that")
 
 
+async def access_managed_room(core: Core, user: SessionUser, room_id: str) -> sqlite3.Row:
+    """A room the user may change: any room for an administrator, else one they created and can use."""
+    if user.is_admin:
+        return await find_room(core, room_id)
+    room = await access_room(core, user, room_id)
+    check_can_manage(user, room)
+    return room
+
+
 async def do_create_room(core: Core, creator_id: str | None, name: object, room_type: object) -> sqlite3.Row:
     """Create an open room (everyone is a member) or a closed one (the creator is)."""
     name = check_name(name)
@@ -92,8 +101,7 @@ async def do_find_or_create_direct(core: Core, user: SessionUser, user_ids: obje
 
 async def do_rename_room(core: Core, user: SessionUser, room_id: str, name: object) -> sqlite3.Row:
     """Rename a room (not a direct one)."""
-    room = await access_room(core, user, room_id)
-    check_can_manage(user, room)
+    room = await access_managed_room(core, user, room_id)
     if room["room_type"] == "direct":
         raise errors.forbidden("Direct rooms cannot be renamed")
     name = check_name(name)
@@ -104,11 +112,7 @@ async def do_rename_room(core: Core, user: SessionUser, room_id: str, name: obje
 
 async def do_delete_room(core: Core, user: SessionUser | None, room_id: str) -> None:
     """Delete a room with its messages (user None: an administrator at the shell)."""
-    room = await find_room(core, room_id)
-    if user is not None:
-        if not user.is_admin:
-            await access_room(core, user, room_id)
-        check_can_manage(user, room)
+    room = await find_room(core, room_id) if user is None else await access_managed_room(core, user, room_id)
     async with core.db.transaction() as conn:
         await store.delete_room_txn(conn, room_id)
     core.hub.room_deleted(room_id)
@@ -130,10 +134,7 @@ async def do_add_members(core: Core, room_id: str, user_ids: Iterable[str]) -> l
 
 async def do_add_member(core: Core, user: SessionUser | None, room_id: str, member_id: str) -> bool:
     """Add a member to an open or closed room; True if they were not one already."""
-    room = await find_room(core, room_id)
-    if user is not None:
-        await access_room(core, user, room_id)
-        check_can_manage(user, room)
+    room = await find_room(core, room_id) if user is None else await access_managed_room(core, user, room_id)
     if room["room_type"] == "direct":
         raise errors.forbidden("A direct room's members are fixed")
     target = await store.get_user(core.db, member_id)
@@ -144,11 +145,12 @@ async def do_add_member(core: Core, user: SessionUser | None, room_id: str, memb
 
 async def do_remove_member(core: Core, user: SessionUser | None, room_id: str, member_id: str) -> bool:
     """Remove a member (managers remove anyone; anyone may remove themselves)."""
-    room = await find_room(core, room_id)
-    if user is not None:
-        await access_room(core, user, room_id)
-        if member_id != user.id:
-            check_can_manage(user, room)
+    if user is None:
+        room = await find_room(core, room_id)
+    elif member_id == user.id:
+        room = await access_room(core, user, room_id)
+    else:
+        room = await access_managed_room(core, user, room_id)
     if room["room_type"] == "direct":
         raise errors.forbidden("A direct room's members are fixed")
     async with core.db.transaction() as conn:
