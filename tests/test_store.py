@@ -1,0 +1,305 @@
+"""Storage: migrations and user_version, connection PRAGMAs, the indexes behind history and
+catch-up, and group commit (several messages in one transaction, deduplicated within it)."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import uuid
+
+import pytest
+
+from campfire import db as db_module, store
+from campfire.db import Database, GroupCommitter, migration_scripts
+
+NOW = "2024-01-01T00:00:00.000Z"
+
+
+@pytest.fixture
+async def db(tmp_path):
+    """A migrated database file, closed after the test."""
+    database = Database(tmp_path / "store.db")
+    await database.open()
+    yield database
+    await database.close()
+
+
+async def add_user(db: Database, name: str = "Ann") -> str:
+    """A user row; its id."""
+    user_id = str(uuid.uuid4())
+    async with db.transaction() as conn:
+        await store.insert_user_txn(conn, user_id, name, f"{user_id}@example.com", "hash", False, NOW)
+    return user_id
+
+
+async def add_room(db: Database, member_ids=()) -> str:
+    """A closed room row with these members; its id."""
+    room_id = str(uuid.uuid4())
+    async with db.transaction() as conn:
+        await store.insert_room_txn(conn, room_id, "room", "closed", None, None, NOW)
+        for user_id in member_ids:
+            await store.add_member_txn(conn, room_id, user_id, NOW)
+    return room_id
+
+
+def message(room_id: str, creator_id: str, content: str = "hi", client_message_id: str | None = None) -> dict:
+    """An item for store.insert_messages_txn."""
+    return {
+        "id": str(uuid.uuid4()), "room_id": room_id, "creator_id": creator_id, "content": content,
+        "client_message_id": client_message_id or str(uuid.uuid4()), "created_at": NOW,
+    }
+
+
+async def count_messages(db: Database) -> int:
+    return (await db.fetchone("SELECT COUNT(*) FROM messages"))[0]
+
+
+# --- migrations and PRAGMAs --------------------------------------------------------------
+
+
+async def test_migrations_are_numbered_from_one_without_gaps():
+    numbers = [number for number, _ in migration_scripts()]
+    assert numbers == list(range(1, len(numbers) + 1))
+
+
+async def test_fresh_database_is_at_the_latest_version_and_reopens_unchanged(tmp_path):
+    path = tmp_path / "fresh.db"
+    database = Database(path)
+    await database.open()
+    latest = migration_scripts()[-1][0]
+    assert (await database.fetchone("PRAGMA user_version"))[0] == latest
+    tables = {row[0] for row in await database.fetchall("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    assert {"users", "sessions", "rooms", "memberships", "messages"} <= tables
+    user_id = await add_user(database)
+    await database.close()
+
+    again = Database(path)
+    await again.open()  # nothing to apply: a migration that ran twice would fail on CREATE TABLE
+    try:
+        assert (await again.fetchone("PRAGMA user_version"))[0] == latest
+        assert (await store.get_user(again, user_id))["name"] == "Ann"
+    finally:
+        await again.close()
+
+
+async def test_only_newer_migrations_run_and_a_failing_one_changes_nothing(tmp_path, monkeypatch):
+    path = tmp_path / "old.db"
+    database = Database(path)
+    await database.open()
+    user_id = await add_user(database)
+    await database.close()
+    shipped = migration_scripts()
+    latest = shipped[-1][0]
+
+    added = shipped + [(latest + 1, "ALTER TABLE users ADD COLUMN nickname TEXT;")]
+    monkeypatch.setattr(db_module, "migration_scripts", lambda: added)
+    database = Database(path)
+    await database.open()
+    assert (await database.fetchone("PRAGMA user_version"))[0] == latest + 1
+    row = await database.fetchone("SELECT name, nickname FROM users WHERE id = ?", (user_id,))
+    assert tuple(row) == ("Ann", None)
+    await database.close()
+
+    broken = added + [(latest + 2, "CREATE TABLE half (x); INSERT INTO nowhere VALUES (1);")]
+    monkeypatch.setattr(db_module, "migration_scripts", lambda: broken)
+    with pytest.raises(sqlite3.OperationalError):
+        await Database(path).open()
+    check = sqlite3.connect(path)
+    try:
+        assert check.execute("PRAGMA user_version").fetchone()[0] == latest + 1
+        assert check.execute("SELECT COUNT(*) FROM sqlite_master WHERE name = 'half'").fetchone()[0] == 0
+    finally:
+        check.close()
+
+
+async def test_connection_pragmas(db):
+    for conn in (db._writer, db._reader):  # both connections, as the server uses them
+        async def pragma(name, conn=conn):
+            return (await (await conn.execute(f"PRAGMA {name}")).fetchone())[0]
+        assert await pragma("journal_mode") == "wal"
+        assert await pragma("foreign_keys") == 1
+        assert await pragma("busy_timeout") == db_module.BUSY_TIMEOUT_MS
+        assert await pragma("synchronous") == 2  # FULL
+
+
+async def test_foreign_keys_are_enforced(db):
+    user_id = await add_user(db)
+    with pytest.raises(sqlite3.IntegrityError):
+        async with db.transaction() as conn:
+            await store.insert_messages_txn(conn, [message(str(uuid.uuid4()), user_id)])
+    assert await count_messages(db) == 0
+
+
+async def test_a_failed_transaction_rolls_back(db):
+    with pytest.raises(RuntimeError):
+        async with db.transaction() as conn:
+            await store.insert_user_txn(conn, str(uuid.uuid4()), "Ghost", "g@example.com", "h", False, NOW)
+            raise RuntimeError("something after the write failed")
+    assert await store.count_users(db) == 0
+    await add_user(db)  # the write connection is usable again
+    assert await store.count_users(db) == 1
+
+
+# --- indexes: history paging and catch-up read a room's range, never the whole table ------
+
+
+@pytest.fixture
+async def busy_db(db):
+    """A database with a big room, a small room, last-seen marks, and fresh statistics."""
+    ann, bob = await add_user(db, "Ann"), await add_user(db, "Bob")
+    big, small = await add_room(db, [ann, bob]), await add_room(db, [ann])
+    async with db.transaction() as conn:
+        for start in range(0, 3000, 500):
+            await store.insert_messages_txn(conn, [message(big, ann) for _ in range(500)])
+        await store.insert_messages_txn(conn, [message(small, bob) for _ in range(5)])
+        await store.mark_seen_txn(conn, big, ann, 2500)
+        await store.mark_seen_txn(conn, small, ann, 1)
+        await conn.execute("ANALYZE")
+    return db, ann, big
+
+
+def spy_on_reads(db: Database) -> list[tuple[str, tuple]]:
+    """Record every read query the store runs on this database, and still run it."""
+    calls: list[tuple[str, tuple]] = []
+    real = db.fetchall
+
+    async def recording(sql, params=()):
+        calls.append((sql, tuple(params)))
+        return await real(sql, params)
+
+    db.fetchall = recording
+    return calls
+
+
+async def query_plan(db: Database, sql: str, params: tuple) -> list[str]:
+    """SQLite's plan for a query, one detail line per step."""
+    rows = await db._reader.execute_fetchall("EXPLAIN QUERY PLAN " + sql, params)
+    return [row[3] for row in rows]
+
+
+def assert_reads_messages_by_room_and_seq(plan: list[str]) -> None:
+    """Every step that touches messages walks the (room_id, seq) index; none scans the table."""
+    steps = [step for step in plan if " messages" in step or step.startswith(("SCAN x", "SEARCH x"))]
+    assert steps, plan
+    for step in steps:
+        assert "INDEX messages_room_seq (room_id=?" in step, plan
+
+
+@pytest.mark.parametrize("before,after", [(None, None), (1500, None), (None, 1500), (2000, 1000)])
+async def test_history_page_uses_the_room_seq_index(busy_db, before, after):
+    db, _, big = busy_db
+    calls = spy_on_reads(db)
+    rows = await store.page_messages(db, big, before, after, 50)
+    assert len(rows) == 51
+    (sql, params), = calls
+    assert_reads_messages_by_room_and_seq(await query_plan(db, sql, params))
+
+
+async def test_catch_up_uses_the_room_seq_index(busy_db):
+    db, ann, big = busy_db
+    calls = spy_on_reads(db)
+    rows, truncated = await store.missed_messages(db, ann, cap=200)
+    assert len(rows) == 200 + 5 and list(truncated) == [big]  # capped big room, all of the small one
+    assert len(calls) == 2
+    for sql, params in calls:
+        plan = await query_plan(db, sql, params)
+        if "cutoff" in sql:  # the per-room "newest but cap" probe
+            assert any("messages_room_seq" in step for step in plan), plan
+            assert not any(step.startswith("SCAN x") for step in plan), plan
+        else:
+            assert_reads_messages_by_room_and_seq(plan)
+
+
+async def test_room_list_finds_newest_messages_by_index(busy_db):
+    db, ann, _ = busy_db
+    calls = spy_on_reads(db)
+    rooms = await store.list_rooms_of_user(db, ann)
+    assert len(rooms) == 2
+    (sql, params), = calls
+    assert_reads_messages_by_room_and_seq(await query_plan(db, sql, params))
+
+
+# --- group commit and dedup --------------------------------------------------------------
+
+
+async def test_one_transaction_stores_a_batch_with_increasing_seq(db):
+    ann = await add_user(db)
+    room = await add_room(db, [ann])
+    items = [message(room, ann, f"m{n}") for n in range(5)]
+    async with db.transaction() as conn:
+        results = await store.insert_messages_txn(conn, items)
+    assert [created for _, created in results] == [True] * 5
+    assert [row["content"] for row, _ in results] == [f"m{n}" for n in range(5)]
+    seqs = [row["seq"] for row, _ in results]
+    assert seqs == sorted(seqs) and len(set(seqs)) == 5
+
+
+async def test_duplicates_within_one_batch_and_across_batches_store_one_row(db):
+    ann, bob = await add_user(db, "Ann"), await add_user(db, "Bob")
+    room = await add_room(db, [ann, bob])
+    key = str(uuid.uuid4())
+    first = message(room, ann, "first", key)
+    retry = message(room, ann, "retry", key)
+    bobs = message(room, bob, "bob's", key)  # same key, other creator: a new message
+    async with db.transaction() as conn:
+        results = await store.insert_messages_txn(conn, [first, retry, bobs])
+    (row1, created1), (row2, created2), (row3, created3) = results
+    assert (created1, created2, created3) == (True, False, True)
+    assert row2["id"] == row1["id"] == first["id"] and row2["content"] == "first"
+    assert row3["creator_id"] == bob
+    assert await count_messages(db) == 2
+
+    async with db.transaction() as conn:
+        (row, created), = await store.insert_messages_txn(conn, [message(room, ann, "late retry", key)])
+    assert not created and row["id"] == first["id"]
+    assert await count_messages(db) == 2
+
+
+class CountingWriter:
+    """store.insert_messages_txn, counting the batches (one per transaction) it is given."""
+
+    def __init__(self) -> None:
+        self.batches: list[int] = []
+
+    async def __call__(self, conn, items):
+        self.batches.append(len(items))
+        return await store.insert_messages_txn(conn, items)
+
+
+async def test_messages_submitted_together_commit_in_one_transaction(db):
+    ann = await add_user(db)
+    room = await add_room(db, [ann])
+    writer = CountingWriter()
+    committer = GroupCommitter(db, writer)
+    committer.start()
+    try:
+        lone = await committer.submit(message(room, ann, "alone"))
+        assert writer.batches == [1] and lone[1] is True  # a lone message commits at once
+        key = str(uuid.uuid4())
+        items = [message(room, ann, f"m{n}") for n in range(20)]
+        items += [message(room, ann, "dup a", key), message(room, ann, "dup b", key)]
+        results = await asyncio.gather(*(committer.submit(item) for item in items))
+    finally:
+        await committer.stop()
+    assert writer.batches == [1, 22]
+    assert [created for _, created in results] == [True] * 21 + [False]
+    assert results[-1][0]["id"] == results[-2][0]["id"]
+    assert await count_messages(db) == 22
+
+
+async def test_one_bad_message_fails_alone(db):
+    ann = await add_user(db)
+    room = await add_room(db, [ann])
+    writer = CountingWriter()
+    committer = GroupCommitter(db, writer)
+    committer.start()
+    try:
+        items = [message(room, ann, "ok 1"), message(str(uuid.uuid4()), ann, "no such room"),
+                 message(room, ann, "ok 2")]
+        results = await asyncio.gather(*(committer.submit(item) for item in items), return_exceptions=True)
+    finally:
+        await committer.stop()
+    assert isinstance(results[1], sqlite3.IntegrityError)
+    assert results[0][1] is True and results[2][1] is True
+    assert writer.batches == [3, 1, 1, 1]  # the batch failed whole, then went one by one
+    assert [row["content"] for row in await store.page_messages(db, room, None, None, 10)] == ["ok 2", "ok 1"]
