@@ -381,3 +381,97 @@ async def test_oversize_body_is_413_and_changes_nothing(make_client):
     resp = await client.post("/api/auth/login", json={"email": "ann@example.com", "password": "p" * 1000})
     await assert_error(resp, 413, errors.PAYLOAD_TOO_LARGE)
     assert await row_counts(client) == before
+
+
+# --- every response: no secrets, one error shape -----------------------------------------
+
+
+def record_responses(client) -> list[dict]:
+    """From now on, keep every response this client gets (status, headers, body)."""
+    seen: list[dict] = []
+    real = client._request
+
+    async def recording(method, path, **kwargs):
+        resp = await real(method, path, **kwargs)
+        body = await resp.read()  # cached: the test can still read it
+        seen.append({"request": f"{method} {path}", "status": resp.status,
+                     "headers": dict(resp.headers), "body": body.decode()})
+        return resp
+
+    client._request = recording
+    return seen
+
+
+async def test_no_response_leaks_secrets_and_every_error_has_one_shape(client, api):
+    import json
+    import uuid
+
+    seen = record_responses(client)
+    ann, ann_token = await api.user("Ann")
+    bob, bob_token = await api.user("Bob", admin=True)
+    room = await api.room(ann_token, "Team", members=[bob])
+    lobby = await api.room(bob_token, "Lobby", "open")
+    message = await api.post(ann_token, room["id"], "hello")
+    await api.post(ann_token, room["id"], "hello", message["client_message_id"])
+    missing, auth = str(uuid.uuid4()), bearer(ann_token)
+    calls = [
+        ("GET", "/api/setup", {}), ("GET", "/health", {}),
+        ("POST", "/api/setup", {"json": {"email": "x@example.com", "name": "X", "password": PASSWORD}}),
+        ("POST", "/api/auth/login", {"json": {"email": ann["email"], "password": "wrong pass"}}),
+        ("POST", "/api/auth/login", {"json": {"email": 1}}),
+        ("GET", "/api/users/me", {"headers": auth}), ("GET", "/api/users/me", {}),
+        ("GET", "/api/users", {"headers": bearer(api.admin_token), "params": {"include_inactive": "1"}}),
+        ("POST", "/api/users", {"headers": auth, "json": {"email": "y@example.com", "name": "Y", "password": PASSWORD}}),
+        ("POST", "/api/users", {"headers": bearer(bob_token), "json": {"email": ann["email"], "name": "Y", "password": PASSWORD}}),
+        ("PATCH", f"/api/users/{ann['id']}", {"headers": bearer(bob_token), "json": {"name": "Annie"}}),
+        ("PATCH", f"/api/users/{missing}", {"headers": bearer(bob_token), "json": {"name": "Z"}}),
+        ("PATCH", "/api/users/nope", {"headers": bearer(bob_token), "json": {"name": "Z"}}),
+        ("GET", "/api/rooms", {"headers": auth}),
+        ("POST", "/api/rooms", {"headers": auth, "json": {"name": "", "room_type": "open"}}),
+        ("POST", "/api/rooms", {"headers": auth, "data": "{", "skip_auto_headers": ["Content-Type"]}),
+        ("GET", f"/api/rooms/{room['id']}", {"headers": auth}),
+        ("GET", f"/api/rooms/{missing}", {"headers": auth}),
+        ("PATCH", f"/api/rooms/{room['id']}", {"headers": bearer(bob_token), "json": {"name": "Mine"}}),
+        ("PATCH", f"/api/rooms/{lobby['id']}", {"headers": auth, "json": {"name": "Mine"}}),
+        ("GET", f"/api/rooms/{room['id']}/members", {"headers": auth}),
+        ("POST", f"/api/rooms/{room['id']}/members", {"headers": auth, "json": {"user_id": missing}}),
+        ("POST", "/api/rooms/direct", {"headers": auth, "json": {"user_ids": [bob["id"]]}}),
+        ("POST", "/api/rooms/direct", {"headers": auth, "json": {"user_ids": [bob["id"]]}}),
+        ("POST", "/api/rooms/direct", {"headers": auth, "json": {"user_ids": "all"}}),
+        ("GET", f"/api/rooms/{room['id']}/messages", {"headers": auth, "params": {"limit": "1"}}),
+        ("GET", f"/api/rooms/{room['id']}/messages", {"headers": auth, "params": {"limit": "x"}}),
+        ("POST", f"/api/rooms/{room['id']}/messages", {"headers": auth, "json": {"content": " ", "client_message_id": missing}}),
+        ("DELETE", f"/api/rooms/{room['id']}/members/{missing}", {"headers": auth}),
+        ("DELETE", f"/api/rooms/{room['id']}/members/{bob['id']}", {"headers": auth}),
+        ("DELETE", f"/api/rooms/{lobby['id']}", {"headers": auth}),
+        ("DELETE", f"/api/rooms/{room['id']}", {"headers": auth}),
+        ("PUT", "/api/rooms", {"headers": auth}),
+        ("GET", "/api/unknown", {"headers": auth}),
+        ("POST", "/api/auth/logout", {"headers": bearer(bob_token)}),
+        ("GET", "/api/rooms", {"headers": bearer(bob_token)}),
+    ]
+    for method, path, kwargs in calls:
+        anonymous(client)
+        await client.request(method, path, **kwargs)
+    assert len(seen) > len(calls)
+
+    database = client.app[core_key].db
+    secrets = [row[0] for row in await database.fetchall("SELECT password_hash FROM users")]
+    secrets += [row[0] for row in await database.fetchall("SELECT token_hash FROM sessions")]
+    tokens = {json.loads(r["body"])["session_token"] for r in seen if '"session_token"' in r["body"]}
+    assert len(tokens) == 3  # setup, Ann's and Bob's logins: nothing else hands one out
+    statuses = set()
+    for response in seen:
+        body, status = response["body"], response["status"]
+        statuses.add(status)
+        own = json.loads(body).get("session_token") if '"session_token"' in body else None
+        everything = body + json.dumps(response["headers"])
+        assert "password_hash" not in everything and "$argon2" not in everything, response["request"]
+        assert not any(secret in everything for secret in secrets), response["request"]
+        assert not any(token in everything for token in tokens - {own}), response["request"]
+        if status >= 400:
+            data = json.loads(body)
+            assert list(data) == ["error"] and sorted(data["error"]) == ["code", "message"], response
+            assert data["error"]["code"] in ERROR_CODES, response
+            assert response["headers"]["Content-Type"].startswith("application/json"), response
+    assert {200, 201, 204, 400, 401, 403, 404, 405, 409} <= statuses
