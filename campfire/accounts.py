@@ -11,7 +11,7 @@ from campfire.auth import hash_token, new_token
 from campfire.core import Core
 from campfire.errors import CampfireError
 from campfire.realtime.connection import CLOSE_POLICY
-from campfire.validate import check_email, check_name, check_password, new_id
+from campfire.validate import check_email, check_name, check_password, is_text, new_id
 
 # last_used_at is written at most this often per session, not on every request.
 TOUCH_INTERVAL = timedelta(minutes=5)
@@ -71,8 +71,8 @@ async def needs_setup(core: Core) -> bool:
 
 async def do_login(core: Core, email: object, password: object, address: str) -> tuple[sqlite3.Row, str]:
     """Check a password and open a session; slowed per account and per address."""
-    if not isinstance(email, str) or not isinstance(password, str):
-        raise errors.bad_request("'email' and 'password' must be strings")
+    if not isinstance(email, str) or not isinstance(password, str) or not is_text(email + password):
+        raise errors.bad_request("'email' and 'password' must be strings of valid text")
     keys = ("email:" + email.strip().lower(), "addr:" + address)
     wait = max(core.login_failures.retry_after(key) for key in keys)
     if wait > 0:

@@ -44,12 +44,12 @@ def check_str(value: Any, field: str, max_chars: int, allow_empty: bool = False)
         raise bad_request(f"'{field}' must not be empty")
     if len(text) > max_chars:
         raise bad_request(f"'{field}' must be at most {max_chars} characters")
-    if "\x00" in text or not _encodable(text):
+    if "\x00" in text or not is_text(text):
         raise bad_request(f"'{field}' must be valid text without NUL characters")
     return text
 
 
-def _encodable(text: str) -> bool:
+def is_text(text: str) -> bool:
     """Whether a string is valid Unicode (JSON can smuggle in lone surrogates)."""
     try:
         text.encode("utf-8")
@@ -75,6 +75,8 @@ def check_password(value: Any) -> str:
     """A new password: long enough, not absurdly long. Not trimmed."""
     if not isinstance(value, str):
         raise bad_request("'password' must be a string")
+    if not is_text(value):  # a lone surrogate from JSON would crash the hasher
+        raise bad_request("'password' must be valid text")
     if len(value) < MIN_PASSWORD_CHARS:
         raise bad_request(f"'password' must be at least {MIN_PASSWORD_CHARS} characters")
     if len(value) > MAX_PASSWORD_CHARS:
@@ -99,7 +101,7 @@ def check_content(value: Any) -> str:
         raise CampfireError(
             MESSAGE_CREATION_FAILED, f"Message content must be at most {MAX_CONTENT_CHARS} characters"
         )
-    if "\x00" in value or not _encodable(value):
+    if "\x00" in value or not is_text(value):
         raise CampfireError(
             MESSAGE_CREATION_FAILED, "Message content must be valid text without NUL characters"
         )

@@ -110,6 +110,7 @@ async def test_setup_is_refused_once_any_user_exists(client, core):
     {"email": "ann@example.com", "name": "Ann", "password": 12345678},
     {"email": "ann@example.com", "name": "A" * 101, "password": PASSWORD},
     {"email": "ann@example.com", "name": "A\x00nn", "password": PASSWORD},
+    {"email": "ann@example.com", "name": "Ann", "password": "lone \udc00 surrogate"},
 ])
 async def test_setup_rejects_bad_fields_and_creates_nothing(client, body):
     resp = await client.post("/api/setup", json=body)
@@ -175,6 +176,16 @@ async def test_login_rejects_wrong_field_types(client, api, body):
     resp = await client.post("/api/auth/login", json=body)
     await assert_error(resp, 400, errors.VALIDATION_FAILED)
     assert await row_counts(client) == before
+
+
+@pytest.mark.parametrize("raw", [
+    '{"email": "\\ud800@example.com", "password": "correct horse"}',
+    '{"email": "admin@example.com", "password": "correct \\udfff horse"}',
+])
+async def test_login_with_a_lone_surrogate_is_400_not_a_crash(client, api, raw):
+    await api.setup_admin()
+    resp = await client.post("/api/auth/login", data=raw, headers={"Content-Type": "application/json"})
+    await assert_error(resp, 400, errors.VALIDATION_FAILED)
 
 
 async def test_repeated_failures_are_rate_limited_then_allowed_again(make_client):

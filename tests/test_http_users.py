@@ -114,6 +114,7 @@ async def test_email_is_unique_ignoring_case(client, api):
     {"email": "x@example.com", "name": 5, "password": PASSWORD},
     {"email": "x@example.com", "name": "X", "password": "1234567"},
     {"email": "x@example.com", "name": "X", "password": "p" * 1025},
+    {"email": "x@example.com", "name": "X", "password": "\udc00" * 8},  # no valid text
     {"name": "X", "password": PASSWORD},
     {},
 ])
