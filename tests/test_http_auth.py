@@ -486,3 +486,44 @@ async def test_no_response_leaks_secrets_and_every_error_has_one_shape(client, a
             assert data["error"]["code"] in ERROR_CODES, response
             assert response["headers"]["Content-Type"].startswith("application/json"), response
     assert {200, 201, 204, 400, 401, 403, 404, 405, 409} <= statuses
+
+
+ODD_VALUES = [None, 0, -1, 2**70, 1.5, True, [], {}, ["x"], {"a": 1}, "", " ", "\ud800", "x" * 20_000, "not-a-uuid"]
+
+
+async def test_no_field_value_crashes_the_server(client, api):
+    """Each field of each body, set to each odd value: always a 4xx (or a success), never a 500."""
+    import json
+
+    _, token = await api.user("Ann")
+    bob, _ = await api.user("Bob")
+    room = await api.room(token, "Team")
+    admin, ann = bearer(api.admin_token), bearer(token)
+    routes = [
+        ("POST", "/api/setup", ["email", "name", "password"], {}),
+        ("POST", "/api/auth/login", ["email", "password"], {}),
+        ("POST", "/api/users", ["email", "name", "password", "is_admin"], admin),
+        ("PATCH", f"/api/users/{bob['id']}", ["is_active", "is_admin", "name"], admin),
+        ("POST", "/api/rooms", ["name", "room_type"], ann),
+        ("POST", "/api/rooms/direct", ["user_ids"], ann),
+        ("PATCH", f"/api/rooms/{room['id']}", ["name"], ann),
+        ("POST", f"/api/rooms/{room['id']}/members", ["user_id"], ann),
+        ("POST", f"/api/rooms/{room['id']}/messages", ["content", "client_message_id"], ann),
+    ]
+    crashes = []
+    for method, path, fields, headers in routes:
+        for field in fields:
+            for value in ODD_VALUES:
+                body = dict.fromkeys(fields, "x") | {field: value}
+                anonymous(client)
+                resp = await client.request(
+                    method, path, data=json.dumps(body), headers={**headers, "Content-Type": "application/json"}
+                )
+                if resp.status >= 500:
+                    crashes.append((method, path, field, repr(value)[:20], resp.status))
+    for name in ("limit", "before", "after"):
+        for value in ("", "x", "-5", str(2**70), "1e9", "\x00", "1.0"):
+            resp = await client.get(f"/api/rooms/{room['id']}/messages", params={name: value}, headers=ann)
+            if resp.status >= 500:
+                crashes.append(("GET messages", name, value, resp.status))
+    assert crashes == []
