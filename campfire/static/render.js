@@ -1,0 +1,112 @@
+// DOM builders. User data only ever goes in through textContent and attributes, never HTML.
+
+const LINK = /\bhttps?:\/\/[^\s<>"]+/gi;
+const TRAILING = /[.,;:!?'")\]}]+$/;
+
+/** Create an element with a class and optional text. */
+export function el(tag, className, text) {
+  const node = document.createElement(tag);
+  if (className) node.className = className;
+  if (text != null) node.textContent = text;
+  return node;
+}
+
+/** A safe http(s) URL for a link, or null. */
+function safeUrl(text) {
+  try {
+    const url = new URL(text);
+    return url.protocol === 'http:' || url.protocol === 'https:' ? url.href : null;
+  } catch {
+    return null;
+  }
+}
+
+/** Message text as DOM nodes: plain text, with http(s) URLs as links that open safely. */
+export function linkify(text) {
+  const fragment = document.createDocumentFragment();
+  let last = 0;
+  for (const match of text.matchAll(LINK)) {
+    let url = match[0];
+    const trailing = url.match(TRAILING);
+    if (trailing) url = url.slice(0, -trailing[0].length);
+    const href = safeUrl(url);
+    if (!href) continue;
+    fragment.append(text.slice(last, match.index));
+    const a = el('a', null, url);
+    a.href = href;
+    a.target = '_blank';
+    a.rel = 'noopener noreferrer';
+    fragment.append(a);
+    last = match.index + url.length;
+  }
+  fragment.append(text.slice(last));
+  return fragment;
+}
+
+/** "14:05" today, "3 Mar 14:05" on another day. */
+export function formatTime(iso) {
+  const date = new Date(iso);
+  if (Number.isNaN(date.getTime())) return '';
+  const time = date.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
+  if (date.toDateString() === new Date().toDateString()) return time;
+  return `${date.toLocaleDateString([], { day: 'numeric', month: 'short' })} ${time}`;
+}
+
+/** A stable colour for a person (CSSOM, allowed by the CSP). */
+function colourFor(id) {
+  let hash = 0;
+  for (const ch of id || '') hash = (hash * 31 + ch.charCodeAt(0)) >>> 0;
+  return `hsl(${hash % 360} 55% 42%)`;
+}
+
+/** Initials for an avatar. */
+export function initials(name) {
+  const words = (name || '?').trim().split(/\s+/).filter(Boolean);
+  return words.slice(0, 2).map((w) => [...w][0].toUpperCase()).join('') || '?';
+}
+
+/**
+ * One message as a list item. `message` has content, creator_id, created_at and, once stored,
+ * id and seq; `state` is '' (stored), 'sending' or 'queued'.
+ */
+export function messageItem(message, authorName, state = '') {
+  const li = el('li', 'message');
+  if (message.id) li.dataset.id = message.id;
+  if (message.seq != null) li.dataset.seq = String(message.seq);
+  li.dataset.clientId = message.client_message_id || '';
+  li.dataset.userId = message.creator_id;
+  const avatar = el('span', 'avatar', initials(authorName));
+  avatar.setAttribute('aria-hidden', 'true');
+  avatar.style.background = colourFor(message.creator_id);
+  const meta = el('div', 'meta');
+  const author = el('span', 'author', authorName);
+  author.dataset.userId = message.creator_id;
+  meta.append(author);
+  if (message.created_at) {
+    const time = el('time', null, formatTime(message.created_at));
+    time.dateTime = message.created_at;
+    time.title = new Date(message.created_at).toLocaleString();
+    meta.append(time);
+  }
+  meta.append(el('span', 'state'));
+  const content = el('p', 'content');
+  content.append(linkify(message.content));
+  li.append(avatar, meta, content);
+  setPending(li, state);
+  return li;
+}
+
+/** Mark a message item as sending / queued, or stored (''). */
+export function setPending(li, state) {
+  li.classList.toggle('pending', Boolean(state));
+  const label = { sending: 'Sending…', queued: 'Queued: sends when the connection is back' }[state];
+  li.querySelector('.state').textContent = label || '';
+}
+
+/** "Ann is typing…", "Ann and Bob are typing…", "Several people are typing…". */
+export function typingText(names) {
+  if (names.length === 0) return '';
+  if (names.length === 1) return `${names[0]} is typing…`;
+  if (names.length === 2) return `${names[0]} and ${names[1]} are typing…`;
+  return 'Several people are typing…';
+}
