@@ -527,3 +527,24 @@ async def test_no_field_value_crashes_the_server(client, api):
             if resp.status >= 500:
                 crashes.append(("GET messages", name, value, resp.status))
     assert crashes == []
+
+
+def test_docs_list_every_route_and_every_error_code():
+    """docs/http-api.md names each route (method and path) and each code in errors.py."""
+    import re
+    from pathlib import Path
+
+    from campfire.config import Settings
+
+    doc = (Path(__file__).parent.parent / "docs" / "http-api.md").read_text(encoding="utf-8")
+    table = set(re.findall(r"^\| (GET|POST|PATCH|DELETE) \| `([^`]+)` \|", doc, re.MULTILINE))
+    routes = set()
+    for route in create_app(Settings()).router.routes():
+        path = route.resource.canonical if route.resource else ""
+        if (path.startswith("/api") or path == "/health") and route.method != "HEAD":
+            routes.add((route.method, path))
+    assert routes == table
+    for method, path in routes:
+        assert f"#### `{method} {path}`" in doc, (method, path)
+    codes_in_doc = set(re.findall(r"^\| `([A-Z_]+)` \|", doc, re.MULTILINE))
+    assert codes_in_doc == ERROR_CODES
