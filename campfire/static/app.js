@@ -9,7 +9,7 @@ const CATCH_UP_LIMIT = 200;
 const TYPING_REPEAT_MS = 3000;
 const MAX_CONTENT_CHARS = 10000;
 const ROOM_KEY = 'campfire.room';
-const ROOM_ICONS = { open: '#', closed: '🔒', direct: '@' };
+const ROOM_ICONS = { open: '#', direct: '@' };
 const phone = window.matchMedia('(max-width: 720px)');
 
 const state = {
@@ -162,6 +162,15 @@ async function loadRooms() {
   renderRooms();
 }
 
+/** A room's name as this user sees it: a direct room is named after the others in it. */
+function roomName(room) {
+  if (room.room_type !== 'direct') return room.name;
+  const names = room.name.split(', ');
+  const mine = names.indexOf(state.me.name);
+  if (mine >= 0 && names.length > 1) names.splice(mine, 1);
+  return names.join(', ');
+}
+
 function renderRooms() {
   const list = $('room-list');
   list.replaceChildren();
@@ -170,10 +179,15 @@ function renderRooms() {
     button.type = 'button';
     button.dataset.roomId = room.id;
     if (room.id === state.currentId) button.setAttribute('aria-current', 'page');
-    const icon = el('span', 'room-icon', ROOM_ICONS[room.room_type] || '#');
+    const icon = el('span', 'room-icon', ROOM_ICONS[room.room_type]);
     icon.setAttribute('aria-hidden', 'true');
-    icon.title = `${room.room_type} room`;
-    button.append(icon, el('span', 'room-name', room.name));
+    if (room.room_type === 'closed') {
+      const lock = el('img');
+      lock.src = '/static/lock.svg';
+      lock.alt = '';
+      icon.append(lock);
+    }
+    button.append(icon, el('span', 'room-name', roomName(room)));
     if (room.unread) {
       const dot = el('span', 'unread-dot');
       dot.setAttribute('aria-hidden', 'true');
@@ -232,8 +246,8 @@ async function openRoom(roomId) {
   localStorage.setItem(ROOM_KEY, roomId);
   room.unread = false;
   renderRooms();
-  $('room-title').textContent = room.name;
-  document.title = `${room.name} · Campfire`;
+  $('room-title').textContent = roomName(room);
+  document.title = `${roomName(room)} · Campfire`;
   $('messages').replaceChildren();
   state.present = [];
   state.typing.clear();
@@ -241,7 +255,7 @@ async function openRoom(roomId) {
   renderTyping();
   $('composer-input').disabled = false;
   $('send').disabled = false;
-  $('composer-input').placeholder = `Message ${room.room_type === 'direct' ? '' : '#'}${room.name}`;
+  $('composer-input').placeholder = `Message ${room.room_type === 'direct' ? '' : '#'}${roomName(room)}`;
   state.view = newView(roomId);
   state.socket.send({ type: 'JoinRoom', room_id: roomId });
   if (!phone.matches) $('composer-input').focus();
