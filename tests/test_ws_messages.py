@@ -1,5 +1,6 @@
 """CreateMessage, deduplication, audiences, errors, UpdateLastSeen, live membership changes."""
 
+import asyncio
 import uuid
 
 import aiohttp
@@ -186,3 +187,16 @@ async def test_deleted_room_stops_delivery(client, api, trio):
     assert resp.status == 204
     await wb.send_json(create(room, "anyone?"))
     assert (await recv_type(wb, "Error"))["code"] == "ROOM_NOT_FOUND"
+
+
+async def test_a_frame_read_is_carried_out_even_if_the_sender_vanishes(client, core, trio):
+    """The sender drops TCP right after CreateMessage: the message is stored AND broadcast."""
+    from wsutil import RawSocket
+
+    (alice, a), (bob, b), room = trio["alice"], trio["bob"], trio["room"]
+    wb = await connect(client, b)
+    raw = await asyncio.to_thread(RawSocket, client.host, client.port, a)  # blocking I/O off the loop
+    raw.send_text('{"type":"CreateMessage","room_id":"%s","content":"last words","client_message_id":"%s"}'
+                  % (room, uuid.uuid4()))
+    raw.drop()
+    assert (await recv_type(wb, "NewMessage"))["message"]["content"] == "last words"

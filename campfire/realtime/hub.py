@@ -112,6 +112,8 @@ class Hub:
 
     def join(self, conn: Connection, room_id: str) -> None:
         """A connection starts viewing a room: UserJoined if new, then PresenceUpdate."""
+        if conn.closed:
+            return
         if room_id not in conn.joined:
             conn.joined.add(room_id)
             self.viewers.setdefault(room_id, set()).add(conn)
@@ -195,6 +197,8 @@ class Hub:
 
     def members_added_for(self, conn: Connection, room_ids: Iterable[str]) -> None:
         """One connection starts receiving these rooms' messages."""
+        if conn.closed:  # a command that finished after its socket closed
+            return
         for room_id in room_ids:
             self._subscribe(conn, room_id)
 

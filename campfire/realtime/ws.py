@@ -54,12 +54,15 @@ async def websocket(request: web.Request) -> web.StreamResponse:
         await _register_and_catch_up(core, conn, user)
         async for msg in ws:
             if msg.type == WSMsgType.TEXT:
-                await handler.handle(msg.data)
+                # Shielded: a frame the server has read is carried out even if the client
+                # disconnects meanwhile (a message committed is also broadcast).
+                await asyncio.shield(handler.handle(msg.data))
             elif msg.type == WSMsgType.BINARY:
                 handler.send_error(errors.UNSUPPORTED_FRAME, "Binary frames are not supported; send JSON text")
     except Exception:
         log.exception("connection %r failed", conn)
     finally:
+        conn.closed = True
         core.hub.unregister(conn)
         await conn.finished()
     return ws
