@@ -36,10 +36,15 @@ async def _connect(path: Path) -> aiosqlite.Connection:
     """Open one connection with the PRAGMAs every connection needs."""
     conn = await aiosqlite.connect(path, isolation_level=None)
     conn.row_factory = sqlite3.Row
-    await conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-    await conn.execute("PRAGMA foreign_keys = ON")
-    # FULL: a commit the server acknowledged survives power loss, not only a process crash.
-    await conn.execute("PRAGMA synchronous = FULL")
+    try:
+        await conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        await conn.execute("PRAGMA foreign_keys = ON")
+        # FULL: a commit the server acknowledged survives power loss, not only a process crash.
+        await conn.execute("PRAGMA synchronous = FULL")
+    except BaseException:
+        # Not a database (or unreadable): close it, or its thread keeps the process from exiting.
+        await conn.close()
+        raise
     return conn
 
 
