@@ -65,6 +65,10 @@ def run_with_core(settings: Settings, work: Callable[[Core], Awaitable[Any]]) ->
         return asyncio.run(main())
     except CampfireError as exc:
         raise click.ClickException(exc.message) from None
+    except sqlite3.IntegrityError:
+        raise  # a broken rule in our own code: keep the stack trace
+    except sqlite3.DatabaseError as exc:  # not a database, damaged, unreadable, locked
+        raise click.ClickException(f"database {settings.db}: {exc}") from None
 
 
 @click.group(cls=DefaultGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -106,6 +110,8 @@ def serve(ctx: click.Context, host: str | None, port: int | None, db: str | None
         )
     except OSError as exc:
         raise click.ClickException(f"cannot serve on {settings.host}:{settings.port}: {exc.strerror}")
+    except sqlite3.DatabaseError as exc:  # --db names something that is not a Campfire database
+        raise click.ClickException(f"database {settings.db}: {exc}") from None
 
 
 # --- shared helpers for the administration commands ---------------------------------------
@@ -138,7 +144,7 @@ async def user_by_email(core: Core, email: str) -> Any:
 def print_table(headers: tuple[str, ...], rows: list[tuple[Any, ...]]) -> None:
     """Aligned columns with a header line, for people reading a terminal."""
     cells = [tuple(str(v) for v in row) for row in rows]
-    widths = [max(len(h), *(len(r[i]) for r in cells)) if cells else len(h) for i, h in enumerate(headers)]
+    widths = [max([len(h), *(len(r[i]) for r in cells)]) for i, h in enumerate(headers)]
     for line in (headers, *cells):
         click.echo("  ".join(v.ljust(w) for v, w in zip(line, widths)).rstrip())
 
@@ -152,7 +158,7 @@ def password_option(func: Callable) -> Callable:
     """--password, prompted (hidden, twice) when not given; Env: CAMPFIRE_PASSWORD."""
     return click.option(
         "--password", prompt=True, hide_input=True, confirmation_prompt=True,
-        envvar="CAMPFIRE_PASSWORD", show_envvar=False,
+        envvar="CAMPFIRE_PASSWORD",
         help="The password (at least 8 characters). Prompted for, hidden, when not given. "
              "Env: CAMPFIRE_PASSWORD.",
     )(func)

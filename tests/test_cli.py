@@ -233,6 +233,20 @@ def test_commands_refuse_a_database_that_does_not_exist(cli, db_path):
     assert not db_path.exists()
 
 
+def test_a_file_that_is_not_a_database_is_a_clear_error(cli, db_path, tmp_path):
+    db_path.write_bytes(b"not a database" * 100)
+    for args in (["user", "list"], ["user", "add", "a@example.com", "--name", "A", "--password", PASSWORD]):
+        assert "file is not a database" in cli(*args, code=1).stderr
+    # serve too, in its own process: it must exit, not hang on a leftover database thread.
+    proc = subprocess.run(
+        [sys.executable, "-m", "campfire", "serve", "--db", str(db_path), "--port", str(free_port())],
+        capture_output=True, text=True, timeout=30,
+    )
+    assert proc.returncode == 1
+    assert "Error: database" in proc.stderr and "not a database" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
 # --- settings ------------------------------------------------------------------------------
 
 
