@@ -285,7 +285,8 @@ def token_issue(ctx: click.Context, email: str, expires_days: int | None, db: st
     click.echo(admin_core(ctx, db, work))
 
 
-@token.command("revoke")
+# Tokens are URL-safe base64 and may start with "-": let such a TOKEN through as an argument.
+@token.command("revoke", context_settings={"ignore_unknown_options": True})
 @click.argument("token_value", metavar="[TOKEN|-]", required=False)
 @click.option("--all-for", "all_for", metavar="EMAIL", help="Revoke every session of this user instead.")
 @db_option

@@ -311,6 +311,8 @@ def test_token_revoke_by_argument_and_from_stdin(cli, db_path):
     assert "no live session" in cli("token", "revoke", first, code=1).stderr
     assert "no live session" in cli("token", "revoke", "not-a-token", code=1).stderr
     assert "empty" in cli("token", "revoke", "-", input="\n", code=1).stderr
+    # A token may start with "-" (URL-safe base64): it is still a token, not an option.
+    assert "no live session" in cli("token", "revoke", "-Zq3x_token", code=1).stderr
 
 
 def test_token_revoke_all_for_a_user(cli, db_path):
