@@ -3,20 +3,27 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN     = $(VENV)/bin
 
-.PHONY: run test bench install clean
+.PHONY: run test bench install install-test clean
 
-$(BIN)/campfire: setup.cfg pyproject.toml
+# The server alone needs only the runtime packages; the tests add their tools on top.
+$(VENV)/.installed-run: setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e .
+	touch $@
+
+$(VENV)/.installed-test: $(VENV)/.installed-run
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $@
 
-install: $(BIN)/campfire
+install: $(VENV)/.installed-run
+
+install-test: $(VENV)/.installed-test
 
 run: install  ## start the server on 127.0.0.1:3000 with ./campfire.db
 	$(BIN)/campfire serve
 
-test: install  ## run the whole test suite
+test: install-test  ## run the whole test suite
 	$(BIN)/python -m pytest -q
 
 clean:
