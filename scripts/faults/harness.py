@@ -1,0 +1,234 @@
+"""Shared by the fault scripts and tests/test_faults.py: a real `campfire serve` process and load.
+
+Everything talks to 127.0.0.1 only, and every loop is bounded in time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import aiohttp
+
+CLI = [sys.executable, "-m", "campfire"]
+PASSWORD = "correct horse battery"
+
+
+def free_port() -> int:
+    """A port nobody listens on now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def cli(env: dict, *args: str) -> str:
+    """Run one `campfire` command; its stdout (fails loudly with its stderr)."""
+    done = subprocess.run([*CLI, *args], env=env, capture_output=True, text=True, timeout=60)
+    if done.returncode != 0:
+        raise RuntimeError(f"campfire {' '.join(args)} failed: {done.stderr}")
+    return done.stdout.strip()
+
+
+@dataclass
+class World:
+    """A database with some users (one token each) and one open room, made through the CLI."""
+
+    env: dict
+    port: int
+    tokens: list[str]
+    room_id: str
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+
+def make_world(directory: Path, users: int = 3, **settings: object) -> World:
+    """Create the database with `campfire user add`, `token issue` and `room add`."""
+    port = free_port()
+    env = {**os.environ, "CAMPFIRE_DB": str(directory / "campfire.db"), "CAMPFIRE_PORT": str(port)}
+    for name, value in settings.items():
+        env["CAMPFIRE_" + name.upper()] = str(value)
+    room_id = cli(env, "room", "add", "load", "--type", "open")
+    tokens = []
+    for i in range(users):
+        email = f"user{i}@example.com"
+        cli(env, "user", "add", email, "--name", f"User {i}", "--password", PASSWORD)
+        tokens.append(cli(env, "token", "issue", email))
+    return World(env, port, tokens, room_id)
+
+
+class Server:
+    """One `campfire serve` subprocess; its log (stderr) goes to a file."""
+
+    def __init__(self, world: World, log_path: Path) -> None:
+        self.world = world
+        self.log_path = log_path
+        self.proc: subprocess.Popen | None = None
+
+    async def start(self, timeout: float = 20.0) -> None:
+        """Start the server and wait until /health answers."""
+        log = open(self.log_path, "a")
+        self.proc = subprocess.Popen([*CLI, "serve"], env=self.world.env, stdout=log, stderr=log)
+        log.close()
+        deadline = time.monotonic() + timeout
+        async with aiohttp.ClientSession() as session:
+            while time.monotonic() < deadline:
+                if self.proc.poll() is not None:
+                    raise RuntimeError(f"server exited with {self.proc.returncode}: {self.log()}")
+                try:
+                    async with session.get(self.world.base + "/health") as resp:
+                        if resp.status == 200:
+                            return
+                except aiohttp.ClientError:
+                    pass
+                await asyncio.sleep(0.05)
+        raise RuntimeError("server did not become healthy: " + self.log())
+
+    def signal(self, sig: int) -> None:
+        """Send a signal (SIGKILL, SIGTERM) to the server."""
+        assert self.proc is not None
+        self.proc.send_signal(sig)
+
+    async def wait(self, timeout: float = 15.0) -> int:
+        """Wait for the process to end; its exit code."""
+        assert self.proc is not None
+        return await asyncio.to_thread(self.proc.wait, timeout)
+
+    async def stop(self) -> None:
+        """SIGTERM, then SIGKILL if it lingers."""
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            await self.wait(15)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            await self.wait()
+
+    def log(self) -> str:
+        """Everything the server wrote to stderr so far."""
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+
+@dataclass
+class Sender:
+    """One client sending CreateMessage as fast as the server takes them; collects echoes."""
+
+    token: str
+    acked: dict[str, str] = field(default_factory=dict)  # message id -> client_message_id
+    sent: int = 0
+    errors: list[dict] = field(default_factory=list)
+    close_code: int | None = None
+
+
+async def run_sender(session: aiohttp.ClientSession, world: World, sender: Sender,
+                     stop: asyncio.Event, window: int = 16) -> None:
+    """Send with up to `window` frames in flight until `stop` is set or the socket ends."""
+    ws = await session.ws_connect(f"{world.base}/ws?token={sender.token}", heartbeat=None)
+    mine: set[str] = set()
+    slots = asyncio.Semaphore(window)
+
+    async def read() -> None:
+        async for msg in ws:
+            if msg.type != aiohttp.WSMsgType.TEXT:
+                continue
+            frame = msg.json()
+            if frame["type"] == "NewMessage" and frame["message"]["client_message_id"] in mine:
+                sender.acked[frame["message"]["id"]] = frame["message"]["client_message_id"]
+                slots.release()
+            elif frame["type"] == "Error":
+                sender.errors.append(frame)
+                slots.release()
+
+    reader = asyncio.create_task(read())
+    try:
+        while not stop.is_set() and not ws.closed:
+            try:
+                await asyncio.wait_for(slots.acquire(), 0.5)
+            except asyncio.TimeoutError:
+                continue
+            cmid = str(uuid.uuid4())
+            mine.add(cmid)
+            try:
+                await ws.send_json({"type": "CreateMessage", "room_id": world.room_id,
+                                    "content": f"load {sender.sent}", "client_message_id": cmid})
+            except (ConnectionError, RuntimeError):
+                break
+            sender.sent += 1
+        await asyncio.wait_for(reader, 10)
+    except (asyncio.TimeoutError, aiohttp.ClientError, ConnectionError):
+        pass
+    finally:
+        reader.cancel()
+        sender.close_code = ws.close_code
+        await ws.close()
+
+
+async def history(world: World, token: str, room_id: str | None = None) -> list[dict]:
+    """Every message of a room, paged oldest first with after=."""
+    room_id = room_id or world.room_id
+    out: list[dict] = []
+    after = 0
+    async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {token}"}) as session:
+        while True:
+            url = f"{world.base}/api/rooms/{room_id}/messages?after={after}&limit=200"
+            async with session.get(url) as resp:
+                assert resp.status == 200, await resp.text()
+                page = await resp.json()
+            out.extend(page["messages"])
+            if not page["has_more"]:
+                return out
+            after = page["messages"][-1]["seq"]
+
+
+def integrity_check(db_path: str | Path) -> str:
+    """PRAGMA integrity_check of a database file (the server must not be running)."""
+    conn = sqlite3.connect(db_path)
+    try:
+        return conn.execute("PRAGMA integrity_check").fetchone()[0]
+    finally:
+        conn.close()
+
+
+def check_acked_once(acked: dict[str, str], stored: list[dict]) -> None:
+    """Every acknowledged message is stored exactly once, and ids and seqs are unique."""
+    ids = [m["id"] for m in stored]
+    assert len(ids) == len(set(ids)), "a message id appears twice in history"
+    seqs = [m["seq"] for m in stored]
+    assert seqs == sorted(set(seqs)), "history is not in strictly increasing seq order"
+    keys = [m["client_message_id"] for m in stored]
+    assert len(keys) == len(set(keys)), "a client_message_id was stored twice"
+    missing = set(acked) - set(ids)
+    assert not missing, f"{len(missing)} acknowledged messages are missing after restart"
+
+
+async def crash_round(world: World, server: Server, clients: int, seconds: float) -> tuple[int, int]:
+    """Load for `seconds`, SIGKILL, restart, check; (acknowledged, stored) counts."""
+    await server.start()
+    senders = [Sender(world.tokens[i % len(world.tokens)]) for i in range(clients)]
+    stop = asyncio.Event()
+    async with aiohttp.ClientSession() as session:
+        tasks = [asyncio.create_task(run_sender(session, world, s, stop)) for s in senders]
+        await asyncio.sleep(seconds)
+        server.signal(signal.SIGKILL)
+        await server.wait()
+        stop.set()
+        await asyncio.gather(*tasks, return_exceptions=True)
+    assert integrity_check(world.env["CAMPFIRE_DB"]) == "ok"
+    acked = {k: v for s in senders for k, v in s.acked.items()}
+    await server.start()
+    stored = await history(world, world.tokens[0])
+    check_acked_once(acked, stored)
+    await server.stop()
+    assert integrity_check(world.env["CAMPFIRE_DB"]) == "ok"
+    return len(acked), len(stored)
