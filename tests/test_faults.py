@@ -31,3 +31,61 @@ async def test_sigkill_under_load_loses_no_acknowledged_message(tmp_path):
         assert stored >= total
     finally:
         await server.stop()
+
+
+async def test_sigterm_under_load_loses_nothing_closes_1001_and_reconnects_catch_up(tmp_path):
+    """Graceful stop: acknowledged messages kept, every socket closed with 1001, no gap after."""
+    import asyncio
+    import signal
+
+    import aiohttp
+
+    from harness import Sender, check_acked_once, history, run_sender
+
+    world = make_world(tmp_path, users=2, catchup_limit=100_000, **FAST)
+    server = Server(world, tmp_path / "server.log")
+    await server.start()
+    try:
+        senders = [Sender(world.tokens[0]) for _ in range(4)]
+        stop = asyncio.Event()
+        seen: dict[str, int] = {}  # what the watcher received live: message id -> seq
+        async with aiohttp.ClientSession() as session:
+            watcher = await session.ws_connect(f"{world.base}/ws?token={world.tokens[1]}", heartbeat=None)
+            tasks = [asyncio.create_task(run_sender(session, world, s, stop)) for s in senders]
+
+            async def watch() -> None:
+                async for msg in watcher:
+                    frame = msg.json()
+                    if frame["type"] == "NewMessage":
+                        seen[frame["message"]["id"]] = frame["message"]["seq"]
+                        if len(seen) % 20 == 0:  # a client marks what it has shown
+                            await watcher.send_json({"type": "UpdateLastSeen", "message_id": frame["message"]["id"]})
+
+            watching = asyncio.create_task(watch())
+            await asyncio.sleep(1.5)
+            server.signal(signal.SIGTERM)
+            assert await server.wait() == 0
+            stop.set()
+            await asyncio.gather(*tasks)
+            await asyncio.wait_for(watching, 5)
+            assert watcher.close_code == aiohttp.WSCloseCode.GOING_AWAY
+        assert [s.close_code for s in senders] == [aiohttp.WSCloseCode.GOING_AWAY] * len(senders)
+        acked = {k: v for s in senders for k, v in s.acked.items()}
+        assert acked and not [e for s in senders for e in s.errors]
+
+        await server.start()
+        stored = await history(world, world.tokens[0])
+        check_acked_once(acked, stored)
+        async with aiohttp.ClientSession() as session:
+            ws = await session.ws_connect(f"{world.base}/ws?token={world.tokens[1]}")
+            caught_up = {}
+            while (frame := await ws.receive_json(timeout=5))["type"] != "Ready":
+                assert frame["type"] == "NewMessage", frame
+                caught_up[frame["message"]["id"]] = frame["message"]["seq"]
+            await ws.close()
+        assert {**seen, **caught_up}.keys() == {m["id"] for m in stored}, "a gap after reconnecting"
+        # The catch-up is the contiguous tail of history after the durable last-seen mark.
+        tail = sorted(caught_up.values())
+        assert tail == [m["seq"] for m in stored][len(stored) - len(tail):]
+    finally:
+        await server.stop()
