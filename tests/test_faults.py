@@ -89,3 +89,55 @@ async def test_sigterm_under_load_loses_nothing_closes_1001_and_reconnects_catch
         assert tail == [m["seq"] for m in stored][len(stored) - len(tail):]
     finally:
         await server.stop()
+
+
+async def _limit_pages(core, extra_pages: int | None) -> None:
+    """Cap the write connection's database size (SQLITE_FULL past it); None lifts the cap."""
+    async with core.db._write_lock:  # noqa: SLF001 - a fault injected at the edge, between commits
+        writer = core.db._writer  # noqa: SLF001
+        (pages,) = await (await writer.execute("PRAGMA page_count")).fetchone()
+        limit = 2**31 - 2 if extra_pages is None else pages + extra_pages
+        await writer.execute(f"PRAGMA max_page_count = {limit}")
+
+
+async def test_full_disk_fails_creation_clearly_broadcasts_nothing_and_recovers(client, core, api):
+    """SQLITE_FULL: the sender gets MESSAGE_CREATION_FAILED, nobody else sees a thing; then it heals."""
+    from wsutil import connect, create, join, recv_type, silent
+
+    alice, a = await api.user("Alice")
+    bob, b = await api.user("Bob")
+    room = (await api.room(a, "general", members=[bob]))["id"]
+    wa, wb = await connect(client, a), await connect(client, b)
+    await join(wb, room)
+    before = await core.db.fetchone("SELECT count(*) FROM messages")
+    await _limit_pages(core, 0)
+
+    failures = 0
+    for i in range(40):  # big messages fill what free space the last page had
+        await wa.send_json(create(room, f"{i} " + "x" * 9000))
+        frame = await wa.receive_json(timeout=3)
+        if frame["type"] == "Error":
+            assert frame["code"] == "MESSAGE_CREATION_FAILED", frame
+            failures += 1
+            if failures >= 3:
+                break
+        else:
+            assert frame["type"] == "NewMessage"
+            assert (await recv_type(wb, "NewMessage"))["message"] == frame["message"]
+    assert failures == 3
+    await silent(wb)  # no broadcast for what failed
+    stored = (await core.db.fetchone("SELECT count(*) FROM messages"))[0]
+    resp = await client.post(f"/api/rooms/{room}/messages", headers=api.auth(a),
+                             json={"content": "y" * 9000, "client_message_id": "7f1f0d8e-0000-4000-8000-000000000001"})
+    assert resp.status == 503
+    assert (await resp.json())["error"]["code"] == "MESSAGE_CREATION_FAILED"
+    assert (await core.db.fetchone("SELECT count(*) FROM messages"))[0] == stored
+
+    await _limit_pages(core, None)  # the disk has room again
+    await wa.send_json(create(room, "after the disk was freed"))
+    echo = await recv_type(wa, "NewMessage")
+    assert (await recv_type(wb, "NewMessage"))["message"] == echo["message"]
+    assert (await core.db.fetchone("SELECT count(*) FROM messages"))[0] == stored + 1
+    assert stored >= before[0]
+    resp = await client.get("/health")
+    assert resp.status == 200
