@@ -125,3 +125,20 @@ async def test_messages_during_catch_up_are_neither_lost_nor_duplicated(client, 
                                       headers=api.auth(b))).json()
     assert seqs == [m["seq"] for m in history["messages"]], "a message was lost"
     assert len(seqs) == total and reconnects >= 10
+
+
+async def test_message_committed_before_catch_up_but_published_after_arrives_once(client, core, api, pair):
+    """The gap between a commit and its publish must not make the catch-up send a message twice."""
+    a, b, room = pair
+    seen = await api.post(a, room, "seen")
+    await mark_seen(client, b, seen["id"])
+    loop = asyncio.get_running_loop()
+    publish = core.hub.publish_message
+    core.hub.publish_message = lambda *args: loop.call_later(0.3, publish, *args)  # a slow publisher
+    late = await api.post(a, room, "committed now, published later")
+    ws, frames = await connect_and_catch_up(client, b)
+    assert [f["message"]["id"] for f in frames] == [late["id"]]
+    core.hub.publish_message = publish
+    await asyncio.sleep(0.4)  # the late publish has happened
+    after = await api.post(a, room, "live after the catch-up")
+    assert (await recv(ws))["message"]["id"] == after["id"]  # not the late one again

@@ -117,9 +117,5 @@ class RawSocket:
         self.sock.sendall(header + mask + masked)
 
     def drop(self) -> None:
-        """Vanish without a close handshake (RST)."""
-        import socket
-        import struct
-
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        """Vanish without a WebSocket close handshake (a plain TCP close: what was sent arrives)."""
         self.sock.close()

@@ -69,6 +69,9 @@ class Connection:
         self.closed = False
         # While catching up, live messages wait here as (room_id, seq, frame).
         self._held: list[tuple[str, int, bytes]] | None = None
+        # Per room, the newest message the catch-up sent: a live copy of it or of an older
+        # one (committed before the catch-up read, published after) is not sent again.
+        self._caught_up_to: dict[str, int] = {}
         self._writer = asyncio.create_task(self._write_loop(), name=f"ws-writer-{self.id}")
 
     def __repr__(self) -> str:
@@ -93,7 +96,9 @@ class Connection:
         self._wakeup.set()
 
     def send_message(self, room_id: str, seq: int, frame: bytes) -> None:
-        """Send a NewMessage frame, or hold it while this connection is catching up."""
+        """Send a NewMessage frame once: held while catching up, skipped if already sent."""
+        if self._caught_up_to and seq <= self._caught_up_to.get(room_id, 0):
+            return
         if self._held is not None:
             self._held.append((room_id, seq, frame))
         else:
@@ -104,11 +109,11 @@ class Connection:
         self._held = []
 
     def release_live_messages(self, sent: dict[str, int]) -> None:
-        """Send the held live messages, skipping those the catch-up already sent."""
+        """The catch-up sent up to `sent[room]`: send the held messages newer than that."""
         held, self._held = self._held or [], None
+        self._caught_up_to = sent
         for room_id, seq, frame in held:
-            if seq > sent.get(room_id, 0):
-                self.send(frame)
+            self.send_message(room_id, seq, frame)
 
     async def _write_loop(self) -> None:
         """Drain the queue whenever the socket can take more; close when told to."""
