@@ -39,6 +39,7 @@ class Settings:
     typing_timeout: float = 10.0
     typing_sweep_interval: float = 5.0
     catchup_limit: int = 200
+    ws_recheck_interval: float = 30.0
     shutdown_timeout: float = 5.0
 
     def replace(self, **changes: Any) -> "Settings":

@@ -206,6 +206,20 @@ async def room_ids_of_user(db: Database, user_id: str) -> list[str]:
     return [row[0] for row in rows]
 
 
+async def room_ids_of_users(db: Database, user_ids: list[str]) -> dict[str, set[str]]:
+    """For each of these users, the ids of the rooms they belong to."""
+    rooms: dict[str, set[str]] = {user_id: set() for user_id in user_ids}
+    for start in range(0, len(user_ids), 500):
+        part = user_ids[start : start + 500]
+        marks = ",".join("?" * len(part))
+        rows = await db.fetchall(
+            f"SELECT user_id, room_id FROM memberships WHERE user_id IN ({marks})", part
+        )
+        for user_id, room_id in rows:
+            rooms[user_id].add(room_id)
+    return rooms
+
+
 async def update_room_txn(conn, room_id: str, name: str) -> None:
     """Rename a room."""
     await conn.execute("UPDATE rooms SET name = ? WHERE id = ?", (name, room_id))

@@ -23,8 +23,6 @@ from campfire.views import message_json
 
 log = logging.getLogger(__name__)
 
-SESSION_CHECK_INTERVAL = 30.0
-
 
 async def websocket(request: web.Request) -> web.StreamResponse:
     """The WebSocket endpoint. Authentication failures are HTTP errors before the upgrade."""
@@ -186,32 +184,49 @@ async def _sweep_typing(core: Core, interval: float) -> None:
         core.hub.sweep_typing()
 
 
-async def _check_sessions(core: Core, interval: float) -> None:
-    """Close sockets whose session ended elsewhere (CLI revocation, expiry, deactivation)."""
+async def _recheck_connections(core: Core, interval: float) -> None:
+    """Apply changes made outside this process (the CLI) to open connections.
+
+    Sockets whose session ended (revoked, expired, user deactivated) are closed; each
+    connected user's room subscriptions are brought in line with the memberships table.
+    """
     while True:
         await asyncio.sleep(interval)
-        conns = core.hub.all_connections()
-        if not conns:
-            continue
         try:
-            live = await store.live_session_hashes(
-                core.db, sorted({c.token_hash for c in conns}), clock.now_iso()
-            )
+            await _recheck_once(core)
         except Exception:
-            log.exception("session check failed")
-            continue
-        for conn in conns:
-            if conn.token_hash not in live:
-                conn.close_after_pending(CLOSE_POLICY, "Session ended")
+            log.exception("re-checking open connections failed")
+
+
+async def _recheck_once(core: Core) -> None:
+    """One pass of _recheck_connections."""
+    conns = core.hub.all_connections()
+    if not conns:
+        return
+    live = await store.live_session_hashes(
+        core.db, sorted({c.token_hash for c in conns}), clock.now_iso()
+    )
+    for conn in conns:
+        if conn.token_hash not in live:
+            conn.close_after_pending(CLOSE_POLICY, "Session ended")
+    memberships = await store.room_ids_of_users(core.db, sorted({c.user_id for c in conns}))
+    for user_id, rooms in memberships.items():
+        subscribed = set().union(*(c.rooms for c in core.hub.by_user.get(user_id, ())))
+        for room_id in subscribed - rooms:
+            core.hub.member_removed(room_id, user_id)
+        for room_id in rooms - subscribed:
+            core.hub.members_added(room_id, [user_id])
 
 
 async def realtime_ctx(app: web.Application) -> AsyncIterator[None]:
-    """Run the typing sweep and the session check while the app runs."""
+    """Run the typing sweep and the connection re-check while the app runs."""
     core = app[core_key]
     settings = app[settings_key]
     tasks = [
         asyncio.create_task(_sweep_typing(core, settings.typing_sweep_interval), name="typing-sweep"),
-        asyncio.create_task(_check_sessions(core, SESSION_CHECK_INTERVAL), name="session-check"),
+        asyncio.create_task(
+            _recheck_connections(core, settings.ws_recheck_interval), name="recheck-connections"
+        ),
     ]
     yield
     for task in tasks:
