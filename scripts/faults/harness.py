@@ -75,10 +75,10 @@ class Server:
         self.log_path = log_path
         self.proc: subprocess.Popen | None = None
 
-    async def start(self, timeout: float = 20.0) -> None:
-        """Start the server and wait until /health answers."""
+    async def start(self, *flags: str, timeout: float = 20.0) -> None:
+        """Start `campfire serve [flags]` and wait until /health answers."""
         log = open(self.log_path, "a")
-        self.proc = subprocess.Popen([*CLI, "serve"], env=self.world.env, stdout=log, stderr=log)
+        self.proc = subprocess.Popen([*CLI, "serve", *flags], env=self.world.env, stdout=log, stderr=log)
         log.close()
         deadline = time.monotonic() + timeout
         async with aiohttp.ClientSession() as session:
@@ -165,7 +165,10 @@ async def run_sender(session: aiohttp.ClientSession, world: World, sender: Sende
             except (ConnectionError, RuntimeError):
                 break
             sender.sent += 1
-        await asyncio.wait_for(reader, 10)
+        # Wait for the answers still in flight (or for the server to close the socket).
+        drained = asyncio.gather(*(slots.acquire() for _ in range(window)))
+        await asyncio.wait([reader, drained], timeout=10, return_when=asyncio.FIRST_COMPLETED)
+        drained.cancel()
     except (asyncio.TimeoutError, aiohttp.ClientError, ConnectionError):
         pass
     finally:
