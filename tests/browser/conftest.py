@@ -165,9 +165,13 @@ def server(tmp_path):
     srv.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser():
-    """Debian's headless Chromium, driven by Playwright, shared by the whole session."""
+    """Debian's headless Chromium, driven by Playwright, shared by one test module.
+
+    Not session-wide: sync Playwright keeps an asyncio loop running in this thread while it is
+    open, which would break asyncio.run() in the tests that come after.
+    """
     if not os.path.exists(CHROMIUM):
         pytest.fail(
             f"Chromium not found at {CHROMIUM}: the browser tests need it. "
