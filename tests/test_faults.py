@@ -183,3 +183,16 @@ async def test_backup_under_load_restores_everything_committed_before_it(tmp_pat
     finally:
         await copy.stop()
     assert not (tmp_path / "unused.db").exists()
+
+
+async def test_restart_of_a_busy_server_serves_hundreds_reconnecting_at_once(tmp_path):
+    """300 sockets, SIGTERM, restart, all reconnect at once: all served, fds and memory bounded."""
+    from harness import reconnect_storm
+
+    clients = 300
+    world = make_world(tmp_path, users=2, ws_max_connections_per_user=clients)
+    stats = await reconnect_storm(world, Server(world, tmp_path / "server.log"), clients, timeout=60)
+    assert stats["closed_1001"] == clients
+    assert stats["delivered"] == clients
+    assert stats["fds"] < clients + 50, stats  # one per socket, plus the database and the listener
+    assert stats["rss_mib"] < 300, stats

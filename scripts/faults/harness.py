@@ -235,3 +235,69 @@ async def crash_round(world: World, server: Server, clients: int, seconds: float
     await server.stop()
     assert integrity_check(world.env["CAMPFIRE_DB"]) == "ok"
     return len(acked), len(stored)
+
+
+def process_usage(pid: int) -> tuple[int, int]:
+    """(resident memory in MiB, open file descriptors) of a process, from /proc."""
+    rss_kib = 0
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            rss_kib = int(line.split()[1])
+    return rss_kib // 1024, len(os.listdir(f"/proc/{pid}/fd"))
+
+
+async def connect_all(session: aiohttp.ClientSession, world: World, count: int,
+                      timeout: float) -> list[aiohttp.ClientWebSocketResponse]:
+    """Open `count` sockets at once (no backoff: the worst case) and wait for each one's Ready."""
+
+    async def one(i: int) -> aiohttp.ClientWebSocketResponse:
+        ws = await session.ws_connect(f"{world.base}/ws?token={world.tokens[i % len(world.tokens)]}",
+                                      heartbeat=None)
+        while (await ws.receive_json())["type"] != "Ready":
+            pass
+        return ws
+
+    return await asyncio.wait_for(asyncio.gather(*(one(i) for i in range(count))), timeout)
+
+
+async def reconnect_storm(world: World, server: Server, clients: int, timeout: float) -> dict:
+    """Connect `clients`, restart the server, all reconnect at once; every one is served."""
+    stats: dict = {}
+    connector = aiohttp.TCPConnector(limit=0)
+    async with aiohttp.ClientSession(connector=connector) as session:
+        await server.start()
+        sockets = await connect_all(session, world, clients, timeout)
+        server.signal(signal.SIGTERM)
+        codes = await asyncio.gather(*(_closed(ws) for ws in sockets))
+        stats["closed_1001"] = codes.count(aiohttp.WSCloseCode.GOING_AWAY)
+        await server.wait()
+        await server.start()
+        started = time.monotonic()
+        sockets = await connect_all(session, world, clients, timeout)
+        stats["reconnect_seconds"] = round(time.monotonic() - started, 2)
+        stats["rss_mib"], stats["fds"] = process_usage(server.proc.pid)
+        # Every one of them is live: one message reaches them all.
+        cmid = str(uuid.uuid4())
+        await sockets[0].send_json({"type": "CreateMessage", "room_id": world.room_id,
+                                    "content": "everyone back?", "client_message_id": cmid})
+        got = await asyncio.wait_for(asyncio.gather(*(_next_message(ws) for ws in sockets)), timeout)
+        stats["delivered"] = sum(1 for m in got if m["client_message_id"] == cmid)
+        for ws in sockets:
+            await ws.close()
+    await server.stop()
+    return stats
+
+
+async def _closed(ws: aiohttp.ClientWebSocketResponse) -> int | None:
+    """Read until the socket closes; its close code."""
+    async for _ in ws:
+        pass
+    return ws.close_code
+
+
+async def _next_message(ws: aiohttp.ClientWebSocketResponse) -> dict:
+    """The next NewMessage's message."""
+    while True:
+        frame = await ws.receive_json()
+        if frame["type"] == "NewMessage":
+            return frame["message"]
