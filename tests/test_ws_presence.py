@@ -16,6 +16,16 @@ async def room_with_two(api):
     return alice, a_token, bob, b_token, room["id"]
 
 
+async def both_viewing(client, a_token, b_token, room):
+    """Bob joins, then Alice; Bob has read the news of Alice's arrival."""
+    wa, wb = await connect(client, a_token), await connect(client, b_token)
+    await join(wb, room)
+    await join(wa, room)
+    await recv_type(wb, "UserJoined")
+    await recv_type(wb, "PresenceUpdate")
+    return wa, wb
+
+
 async def test_join_announces_and_sends_presence_to_every_viewer(client, room_with_two):
     alice, a_token, bob, b_token, room = room_with_two
     wa, wb = await connect(client, a_token), await connect(client, b_token)
@@ -57,11 +67,7 @@ async def test_second_tab_and_double_join_do_not_announce_again(client, room_wit
 
 async def test_closing_the_socket_ends_presence(client, room_with_two):
     alice, a_token, bob, b_token, room = room_with_two
-    wa, wb = await connect(client, a_token), await connect(client, b_token)
-    await join(wb, room)
-    await join(wa, room)
-    await recv_type(wb, "UserJoined")
-    await recv_type(wb, "PresenceUpdate")
+    wa, wb = await both_viewing(client, a_token, b_token, room)
     await wa.close()
     assert await recv(wb) == {"type": "UserLeft", "user_id": alice["id"], "room_id": room}
     assert await recv(wb) == {"type": "PresenceUpdate", "room_id": room, "online_users": [bob["id"]]}
@@ -92,11 +98,7 @@ async def test_join_open_room_makes_a_non_member_a_member(client, api):
 
 async def test_typing_start_repeat_stop(client, room_with_two):
     alice, a_token, bob, b_token, room = room_with_two
-    wa, wb = await connect(client, a_token), await connect(client, b_token)
-    await join(wb, room)
-    await join(wa, room)
-    await recv_type(wb, "UserJoined")
-    await recv_type(wb, "PresenceUpdate")
+    wa, wb = await both_viewing(client, a_token, b_token, room)
     await wa.send_json({"type": "StartTyping", "room_id": room})
     assert await recv(wb) == {"type": "TypingStart", "user_id": alice["id"], "room_id": room}
     await wa.send_json({"type": "StartTyping", "room_id": room})  # repeat only extends
@@ -110,11 +112,7 @@ async def test_typing_start_repeat_stop(client, room_with_two):
 
 async def test_typing_expires_through_the_sweep(client, settings, room_with_two):
     alice, a_token, bob, b_token, room = room_with_two
-    wa, wb = await connect(client, a_token), await connect(client, b_token)
-    await join(wb, room)
-    await join(wa, room)
-    await recv_type(wb, "UserJoined")
-    await recv_type(wb, "PresenceUpdate")
+    wa, wb = await both_viewing(client, a_token, b_token, room)
     started = asyncio.get_running_loop().time()
     await wa.send_json({"type": "StartTyping", "room_id": room})
     await recv_type(wb, "TypingStart")
@@ -126,11 +124,7 @@ async def test_typing_expires_through_the_sweep(client, settings, room_with_two)
 @pytest.mark.parametrize("ending", ["message", "leave", "disconnect"])
 async def test_typing_ends_on_message_leave_and_disconnect(client, room_with_two, ending):
     alice, a_token, bob, b_token, room = room_with_two
-    wa, wb = await connect(client, a_token), await connect(client, b_token)
-    await join(wb, room)
-    await join(wa, room)
-    await recv_type(wb, "UserJoined")
-    await recv_type(wb, "PresenceUpdate")
+    wa, wb = await both_viewing(client, a_token, b_token, room)
     await wa.send_json({"type": "StartTyping", "room_id": room})
     await recv_type(wb, "TypingStart")
     if ending == "message":
