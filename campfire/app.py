@@ -62,3 +62,6 @@ def configure_logging(level: str) -> None:
         level=getattr(logging, level.upper(), logging.INFO),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    # aiosqlite logs every query with its parameters at DEBUG: password and token hashes,
+    # message content. Our own DEBUG lines are wanted; those are not.
+    logging.getLogger("aiosqlite").setLevel(logging.INFO)

@@ -62,7 +62,8 @@ def make_world(directory: Path, users: int = 3, **settings: object) -> World:
     tokens = []
     for i in range(users):
         email = f"user{i}@example.com"
-        cli(env, "user", "add", email, "--name", f"User {i}", "--password", PASSWORD)
+        admin = ["--admin"] if i == 0 else []  # user0 is an administrator
+        cli(env, "user", "add", email, "--name", f"User {i}", "--password", PASSWORD, *admin)
         tokens.append(cli(env, "token", "issue", email))
     return World(env, port, tokens, room_id)
 
