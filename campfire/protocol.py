@@ -24,23 +24,34 @@ class UpdateLastSeen:
 
 
 @dataclass(frozen=True, slots=True)
-class JoinRoom:
+class RoomCommand:
+    """A command that names only a room."""
+
     room_id: str
 
 
-@dataclass(frozen=True, slots=True)
-class LeaveRoom:
-    room_id: str
+class JoinRoom(RoomCommand):
+    """Start viewing a room."""
+
+    __slots__ = ()
 
 
-@dataclass(frozen=True, slots=True)
-class StartTyping:
-    room_id: str
+class LeaveRoom(RoomCommand):
+    """Stop viewing a room."""
+
+    __slots__ = ()
 
 
-@dataclass(frozen=True, slots=True)
-class StopTyping:
-    room_id: str
+class StartTyping(RoomCommand):
+    """Start or extend this user's typing indicator."""
+
+    __slots__ = ()
+
+
+class StopTyping(RoomCommand):
+    """End this user's typing indicator."""
+
+    __slots__ = ()
 
 
 Command = CreateMessage | UpdateLastSeen | JoinRoom | LeaveRoom | StartTyping | StopTyping

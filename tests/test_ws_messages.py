@@ -190,13 +190,19 @@ async def test_deleted_room_stops_delivery(client, api, trio):
 
 
 async def test_a_frame_read_is_carried_out_even_if_the_sender_vanishes(client, core, trio):
-    """The sender drops TCP right after CreateMessage: the message is stored AND broadcast."""
+    """The sender drops while its message waits to be committed: it is stored AND broadcast."""
     from wsutil import RawSocket
 
     (alice, a), (bob, b), room = trio["alice"], trio["bob"], trio["room"]
     wb = await connect(client, b)
     raw = await asyncio.to_thread(RawSocket, client.host, client.port, a)  # blocking I/O off the loop
-    raw.send_text('{"type":"CreateMessage","room_id":"%s","content":"last words","client_message_id":"%s"}'
-                  % (room, uuid.uuid4()))
-    raw.drop()
+    async with core.db.transaction():  # hold the writer: the message must wait for it
+        raw.send_text('{"type":"CreateMessage","room_id":"%s","content":"last words","client_message_id":"%s"}'
+                      % (room, uuid.uuid4()))
+        for _ in range(200):  # until the server has read the frame and queued the message
+            if core.message_writer._queue.qsize() or core.db._write_lock._waiters:
+                break
+            await asyncio.sleep(0.01)
+        raw.drop()
+        await asyncio.sleep(0.2)  # the server notices the drop while the message waits
     assert (await recv_type(wb, "NewMessage"))["message"]["content"] == "last words"
