@@ -393,3 +393,28 @@ async def test_no_token_or_password_in_the_servers_access_log(tmp_path):
     assert "$argon2" not in log  # not even a password hash, at DEBUG
     for secret in (world.tokens[0], fresh, USER_PASSWORD, "wrong secret 42", "brand new pw"):
         assert secret not in log  # ...without secrets
+
+
+# --- limits --------------------------------------------------------------------------------
+
+
+async def test_connection_limit_holds_against_simultaneous_upgrades(aiohttp_client, settings, api):
+    """Many upgrades at the same moment cannot slip past ws_max_connections_per_user together."""
+    client = await make_client(aiohttp_client, settings, api, ws_max_connections_per_user=3)
+    _, token = await api.user("Ann")
+
+    async def attempt():
+        try:
+            return await client.ws_connect("/ws", headers={"Authorization": f"Bearer {token}"})
+        except aiohttp.WSServerHandshakeError as exc:
+            assert exc.status == 429
+            return None
+
+    opened = [ws for ws in await asyncio.gather(*(attempt() for _ in range(30))) if ws is not None]
+    assert len(opened) == 3
+    await opened[0].close()
+    await asyncio.sleep(0.1)
+    again = await attempt()  # a closed socket frees its slot
+    assert again is not None
+    for ws in [*opened[1:], again]:
+        await ws.close()
