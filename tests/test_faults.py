@@ -13,14 +13,20 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts" / "faults"))
 
-from harness import Server, crash_round, make_world  # noqa: E402
+from harness import Server, clone_world, crash_round, make_world  # noqa: E402
 
 FAST = {"ws_messages_per_second": 1e6, "ws_burst": 1_000_000}
 
 
-async def test_sigkill_under_load_loses_no_acknowledged_message(tmp_path):
+@pytest.fixture(scope="module")
+def template(tmp_path_factory):
+    """Two users (tokens issued) and an open room, made once with the real CLI."""
+    return make_world(tmp_path_factory.mktemp("template"), users=2)
+
+
+async def test_sigkill_under_load_loses_no_acknowledged_message(tmp_path, template):
     """Two rounds of load, SIGKILL, restart: every echoed message is stored exactly once."""
-    world = make_world(tmp_path, users=2, **FAST)
+    world = clone_world(template, tmp_path, **FAST)
     server = Server(world, tmp_path / "server.log")
     try:
         total = 0
@@ -33,7 +39,7 @@ async def test_sigkill_under_load_loses_no_acknowledged_message(tmp_path):
         await server.stop()
 
 
-async def test_sigterm_under_load_loses_nothing_closes_1001_and_reconnects_catch_up(tmp_path):
+async def test_sigterm_under_load_loses_nothing_closes_1001_and_reconnects_catch_up(tmp_path, template):
     """Graceful stop: acknowledged messages kept, every socket closed with 1001, no gap after."""
     import asyncio
     import signal
@@ -42,7 +48,7 @@ async def test_sigterm_under_load_loses_nothing_closes_1001_and_reconnects_catch
 
     from harness import Sender, check_acked_once, history, run_sender
 
-    world = make_world(tmp_path, users=2, catchup_limit=100_000, **FAST)
+    world = clone_world(template, tmp_path, catchup_limit=100_000, **FAST)
     server = Server(world, tmp_path / "server.log")
     await server.start()
     try:
@@ -143,7 +149,7 @@ async def test_full_disk_fails_creation_clearly_broadcasts_nothing_and_recovers(
     assert resp.status == 200
 
 
-async def test_backup_under_load_restores_everything_committed_before_it(tmp_path):
+async def test_backup_under_load_restores_everything_committed_before_it(tmp_path, template):
     """`campfire db backup` during load; the copy serves every message acknowledged before it began."""
     import asyncio
     import dataclasses
@@ -152,7 +158,7 @@ async def test_backup_under_load_restores_everything_committed_before_it(tmp_pat
 
     from harness import Sender, cli, free_port, history, integrity_check, run_sender
 
-    world = make_world(tmp_path, users=2, **FAST)
+    world = clone_world(template, tmp_path, **FAST)
     server = Server(world, tmp_path / "server.log")
     await server.start()
     backup = tmp_path / "backup.db"
@@ -185,12 +191,12 @@ async def test_backup_under_load_restores_everything_committed_before_it(tmp_pat
     assert not (tmp_path / "unused.db").exists()
 
 
-async def test_restart_of_a_busy_server_serves_hundreds_reconnecting_at_once(tmp_path):
+async def test_restart_of_a_busy_server_serves_hundreds_reconnecting_at_once(tmp_path, template):
     """300 sockets, SIGTERM, restart, all reconnect at once: all served, fds and memory bounded."""
     from harness import reconnect_storm
 
     clients = 300
-    world = make_world(tmp_path, users=2, ws_max_connections_per_user=clients)
+    world = clone_world(template, tmp_path, ws_max_connections_per_user=clients)
     stats = await reconnect_storm(world, Server(world, tmp_path / "server.log"), clients, timeout=60)
     assert stats["closed_1001"] == clients
     assert stats["delivered"] == clients

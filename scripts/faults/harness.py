@@ -302,3 +302,16 @@ async def _next_message(ws: aiohttp.ClientWebSocketResponse) -> dict:
         frame = await ws.receive_json()
         if frame["type"] == "NewMessage":
             return frame["message"]
+
+
+def clone_world(world: World, directory: Path, **settings: object) -> World:
+    """A copy of a stopped world's database in `directory`, on a new port, with other settings."""
+    import shutil
+
+    db = directory / "campfire.db"
+    shutil.copyfile(world.env["CAMPFIRE_DB"], db)
+    port = free_port()
+    env = {**world.env, "CAMPFIRE_DB": str(db), "CAMPFIRE_PORT": str(port)}
+    for name, value in settings.items():
+        env["CAMPFIRE_" + name.upper()] = str(value)
+    return World(env, port, list(world.tokens), world.room_id)
