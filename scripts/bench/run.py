@@ -1,0 +1,388 @@
+"""Run every benchmark against Campfire and the bare aiohttp baseline; print and record figures.
+
+Server on core 0, load generator on core 1 (taskset). Each scenario runs against a fresh
+server process, Campfire then baseline, repeated --reps times; the table shows medians.
+The results block of docs/performance.md is rewritten, and the raw runs go to
+scripts/bench/results.json.
+
+    python scripts/bench/run.py            # the full run (make bench)
+    python scripts/bench/run.py --quick    # a small smoke run of every scenario
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import resource
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent.parent
+BIN = Path(sys.executable).parent
+DOC = ROOT / "docs" / "performance.md"
+RAW = HERE / "results.json"
+START, END = "<!-- bench:results:start -->", "<!-- bench:results:end -->"
+PASSWORD = "bench-password-1"
+SERVER_CORE, LOAD_CORE = "0", "1"
+
+# Scenario sizes: the full run, and a quick one that only proves the harness works.
+FULL = {
+    "fanout": {"clients": 500, "rate": 40, "seconds": 5, "pad": 100},
+    "latency_1k": {"scenario": "latency", "clients": 1000, "count": 8, "pad": 100},
+    "latency_5k": {"scenario": "latency", "clients": 5000, "count": 8, "pad": 100},
+    "ingest": {"rate": 6000, "seconds": 5, "pad": 100},
+    "idle": {"clients": 10000},
+    "reconnect": {"clients": 5000, "missed": 20, "live_rate": 10, "pad": 100},
+    "slow": {"clients": 30, "sender_count": 4, "rate": 300, "pad": 6000, "phase_s": 4, "max_s": 20},
+}
+QUICK = {
+    "fanout": {"clients": 20, "rate": 20, "seconds": 1, "pad": 100},
+    "latency_1k": {"scenario": "latency", "clients": 20, "count": 2, "pad": 100},
+    "ingest": {"rate": 200, "seconds": 1, "pad": 100},
+    "idle": {"clients": 50},
+    "reconnect": {"clients": 30, "missed": 5, "live_rate": 10, "pad": 100},
+    "slow": {"clients": 5, "sender_count": 2, "rate": 300, "pad": 6000, "phase_s": 1, "max_s": 8},
+}
+CAMPFIRE_ONLY = {"ingest"}
+INGEST_SENDERS = 20
+
+# What the benchmark changes in Campfire's settings (docs/performance.md says why).
+CAMPFIRE_ENV = {
+    "CAMPFIRE_WS_MAX_CONNECTIONS_PER_USER": "20000",  # 10,000 sockets over 20 users
+    "CAMPFIRE_WS_MESSAGES_PER_SECOND": "100000",  # one sender drives a whole room
+    "CAMPFIRE_WS_BURST": "100000",
+    "CAMPFIRE_LOGIN_ATTEMPTS_PER_MINUTE": "1000",  # setup logs 20 users in from one address
+    "CAMPFIRE_LOG_LEVEL": "WARNING",  # no access-log line per connection
+}
+
+
+def free_port() -> int:
+    """A free TCP port on 127.0.0.1 (a fresh one per server, so no TIME_WAIT clashes)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_listening(port: int, proc: subprocess.Popen, timeout: float = 30) -> None:
+    """Wait until the server accepts connections."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited with {proc.returncode}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError("server did not start")
+
+
+def stop(proc: subprocess.Popen) -> None:
+    """Stop a server gracefully (SIGINT), then by force."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+class Campfire:
+    """The real `campfire serve`, on a copy of a database prepared with the CLI and HTTP API."""
+
+    kind = "campfire"
+
+    def __init__(self, workdir: Path) -> None:
+        self.workdir = workdir
+        self.template = workdir / "template.db"
+        self.env = {**os.environ, **CAMPFIRE_ENV, "CAMPFIRE_PASSWORD": PASSWORD}
+        self.env.pop("CAMPFIRE_CONFIG", None)
+        self.info: dict = {}
+
+    def cli(self, *args: str) -> str:
+        """Run the campfire CLI on the template database; its stdout."""
+        out = subprocess.run([str(BIN / "campfire"), *args, "--db", str(self.template)],
+                             env=self.env, check=True, capture_output=True, text=True)
+        return out.stdout.strip()
+
+    def prepare(self) -> None:
+        """Admin, token and open room with the CLI; 20 users, each with a closed room, over HTTP."""
+        self.cli("user", "add", "admin@bench.example", "--name", "Admin", "--admin")
+        admin = self.cli("token", "issue", "admin@bench.example")
+        room = self.cli("room", "add", "Bench", "--type", "open")
+        proc, port = self.start(self.template)
+        try:
+            senders = []
+            for i in range(INGEST_SENDERS):
+                email = f"user{i}@bench.example"
+                http(port, "POST", "/api/users", admin,
+                     {"email": email, "name": f"User {i}", "password": PASSWORD})
+                token = http(port, "POST", "/api/auth/login", None,
+                             {"email": email, "password": PASSWORD})["session_token"]
+                own = http(port, "POST", "/api/rooms", token,
+                           {"name": f"Own {i}", "room_type": "closed"})["room"]["id"]
+                senders.append({"token": token, "room_id": own})
+        finally:
+            stop(proc)
+        self.info = {"room_id": room, "sender_token": admin,
+                     "tokens": [s["token"] for s in senders], "senders": senders}
+
+    def start(self, db: Path | None = None) -> tuple[subprocess.Popen, int]:
+        """Start `campfire serve` on core 0 with a fresh copy of the template database."""
+        if db is None:
+            db = self.workdir / "run.db"
+            for suffix in ("", "-wal", "-shm"):
+                Path(f"{db}{suffix}").unlink(missing_ok=True)
+            shutil.copy(self.template, db)  # the template is not live: no server has it open
+        port = free_port()
+        proc = subprocess.Popen(
+            ["taskset", "-c", SERVER_CORE, str(BIN / "campfire"), "serve",
+             "--port", str(port), "--db", str(db)],
+            env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_listening(port, proc)
+        return proc, port
+
+
+class Baseline:
+    """scripts/bench/baseline_server.py."""
+
+    kind = "baseline"
+    info: dict = {}
+
+    def start(self) -> tuple[subprocess.Popen, int]:
+        """Start the baseline on core 0."""
+        port = free_port()
+        proc = subprocess.Popen(
+            ["taskset", "-c", SERVER_CORE, sys.executable, str(HERE / "baseline_server.py"),
+             "--port", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_listening(port, proc)
+        return proc, port
+
+
+def http(port: int, method: str, path: str, token: str | None, body: dict) -> dict:
+    """One JSON request to the setup server."""
+    req = urllib.request.Request(f"http://127.0.0.1:{port}{path}", method=method,
+                                 data=json.dumps(body).encode(),
+                                 headers={"Content-Type": "application/json"})
+    if token:
+        req.add_header("Authorization", f"Bearer {token}")
+    with urllib.request.urlopen(req, timeout=30) as resp:
+        return json.loads(resp.read())
+
+
+def run_one(server, name: str, params: dict, profile: Path | None = None) -> dict:
+    """One scenario against a fresh server process; the load generator's figures."""
+    proc, port = server.start()
+    spy = None
+    if profile is not None:
+        # Sample the server from the load generator's core, as collapsed stacks.
+        out = profile / f"{name}-{server.kind}-{proc.pid}.txt"
+        spy = subprocess.Popen(["taskset", "-c", LOAD_CORE, str(BIN / "py-spy"), "record", "--pid",
+                                str(proc.pid), "--rate", "250", "--format", "raw", "--output", str(out),
+                                "--nonblocking"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        time.sleep(0.3)
+        cfg = {"scenario": name, **params, "kind": server.kind, "pid": proc.pid,
+               "url": f"ws://127.0.0.1:{port}/ws", **server.info}
+        out = subprocess.run(
+            ["taskset", "-c", LOAD_CORE, sys.executable, str(HERE / "loadgen.py"), json.dumps(cfg)],
+            capture_output=True, text=True, timeout=300)
+        if out.returncode != 0:
+            raise RuntimeError(f"{name}/{server.kind}: load generator failed:\n{out.stderr[-3000:]}")
+        return json.loads(out.stdout.strip().splitlines()[-1])
+    finally:
+        if spy is not None:
+            stop(spy)
+        stop(proc)
+
+
+def median_of(runs: list[dict]) -> dict:
+    """Median of every numeric field (nested dicts too) over the repetitions."""
+    merged: dict = {}
+    for key in runs[0]:
+        values = [r.get(key) for r in runs]
+        if isinstance(values[0], dict):
+            merged[key] = median_of(values)
+        elif all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values if v is not None) \
+                and any(v is not None for v in values):
+            merged[key] = statistics.median([v for v in values if v is not None])
+        else:
+            merged[key] = values
+    return merged
+
+
+# --- the report --------------------------------------------------------------------------
+
+
+def fmt(value, digits: int = 1) -> str:
+    """A number for the table."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "n/a"
+    if isinstance(value, float) and math.isinf(value):
+        return "∞ (stalled)"
+    if isinstance(value, float):
+        return f"{value:,.{digits}f}"
+    if isinstance(value, int):
+        return f"{value:,}"
+    return str(value)
+
+
+def ratio(a, b) -> str:
+    """a / b as `1.23x`."""
+    try:
+        if math.isinf(a) or math.isinf(b) or not b:
+            return "n/a"
+        return f"{a / b:.2f}x"
+    except TypeError:
+        return "n/a"
+
+
+def table(med: dict, sizes: dict) -> tuple[str, list[str]]:
+    """The results table and a list of targets missed."""
+    rows, missed = [], []
+
+    def row(scenario, metric, c, b, target, ok, digits=1):
+        verdict = "met" if ok else "**missed**"
+        if not ok:
+            missed.append(f"{scenario}: {metric}")
+        rows.append(f"| {scenario} | {metric} | {fmt(c, digits)} | {fmt(b, digits)} | {ratio(c, b)} "
+                    f"| {target} | {verdict} |")
+
+    def get(name, kind):
+        return med.get(name, {}).get(kind)
+
+    if (c := get("fanout", "campfire")) and (b := get("fanout", "baseline")):
+        s = sizes["fanout"]
+        label = f"fan-out, {s['clients']} clients, {s['rate']} msg/s"
+        row(label, "server CPU µs per delivery", c["cpu_us_per_delivery"], b["cpu_us_per_delivery"],
+            "<= 1.25x baseline", c["cpu_us_per_delivery"] <= 1.25 * b["cpu_us_per_delivery"], 2)
+        row(label, "server CPU utilisation", c["cpu_util"], b["cpu_util"], "(not saturated)",
+            c["cpu_util"] < 0.9, 2)
+        row(label, "p99 latency ms", c["p99_ms"], b["p99_ms"], "-", True)
+    for name, limit in (("latency_1k", 25), ("latency_5k", 100)):
+        if (c := get(name, "campfire")) and (b := get(name, "baseline")):
+            label = f"1 broadcast/s, {sizes[name]['clients']:,} clients"
+            row(label, "p50 latency ms", c["p50_ms"], b["p50_ms"], "-", True)
+            row(label, "p99 latency ms", c["p99_ms"], b["p99_ms"], f"<= {limit} ms", c["p99_ms"] <= limit)
+    if c := get("ingest", "campfire"):
+        label = f"ingest, {INGEST_SENDERS} senders, own rooms"
+        row(label, "messages committed /s", c["committed_per_s"], None, ">= 5,000/s",
+            c["committed_per_s"] >= 5000 and c["errors"] == 0, 0)
+        row(label, "p99 send-to-echo ms", c["p99_ms"], None, "<= 20 ms", c["p99_ms"] <= 20)
+        row(label, "server CPU µs per message", c["cpu_us_per_message"], None, "-", True)
+    if (c := get("idle", "campfire")) and (b := get("idle", "baseline")):
+        label = f"idle, {sizes['idle']['clients']:,} connections"
+        row(label, "RSS KB per connection", c["kb_per_connection"], b["kb_per_connection"],
+            "<= 20 KB", c["kb_per_connection"] <= 20)
+        row(label, "total RSS MB", c["rss_after_kb"] / 1024, b["rss_after_kb"] / 1024,
+            "< 250 MB at 10,000", c["rss_after_kb"] / 1024 < 250)
+    if (c := get("reconnect", "campfire")) and (b := get("reconnect", "baseline")):
+        label = f"reconnect storm, {sizes['reconnect']['clients']:,} clients"
+        row(label, "seconds until all caught up", c["storm_s"], b["storm_s"], "<= 5 s", c["storm_s"] <= 5, 2)
+        row(label, "gaps / duplicates / wrong clients",
+            f"{c['gaps']} / {c['duplicates']} / {c['clients_wrong']}", None, "0 / 0 / 0",
+            c["gaps"] == 0 and c["duplicates"] == 0 and c["clients_wrong"] == 0)
+    if (c := get("slow", "campfire")) and (b := get("slow", "baseline")):
+        s = sizes["slow"]
+        label = (f"slow consumer, {s['clients']} readers, {s['sender_count']} senders, "
+                 f"{s['rate']} msg/s of {s['pad'] / 1000:.0f} KB")
+        row(label, "others' p99 before, ms", c["before"]["p99_ms"], b["before"]["p99_ms"], "-", True)
+        row(label, "others' p99 after, ms", c["after"]["p99_ms"], b["after"]["p99_ms"],
+            "within 10% of before", c["after"]["p99_ms"] <= 1.10 * c["before"]["p99_ms"])
+        row(label, "slow client's server memory growth MB", c["rss_growth_kb"] / 1024,
+            b["rss_growth_kb"] / 1024, "bounded", True)
+        discs = c["slow_disconnected"]
+        row(label, "slow client disconnected (runs), after s",
+            f"{sum(bool(d) for d in discs)}/{len(discs)}, {fmt(c['disconnected_after_s'])}",
+            f"{sum(bool(d) for d in b['slow_disconnected'])}/{len(b['slow_disconnected'])}",
+            "yes", all(discs))
+    header = ("| scenario | metric | Campfire | baseline | ratio | target | verdict |\n"
+              "| --- | --- | ---: | ---: | ---: | --- | --- |")
+    return header + "\n" + "\n".join(rows), missed
+
+
+def machine() -> str:
+    """The machine, from /proc/cpuinfo, /proc/meminfo and uname."""
+    cpuinfo = Path("/proc/cpuinfo").read_text()
+    models = [line.split(":", 1)[1].strip() for line in cpuinfo.splitlines() if line.startswith("model name")]
+    mhz = [line.split(":", 1)[1].strip() for line in cpuinfo.splitlines() if line.startswith("cpu MHz")]
+    mem = Path("/proc/meminfo").read_text().splitlines()[0].split(":")[1].strip()
+    u = platform.uname()
+    versions = subprocess.run(
+        [sys.executable, "-c", "import sqlite3; from importlib.metadata import version as v; "
+         "print(', '.join(f'{p} {v(p)}' for p in ('aiohttp', 'aiosqlite', 'picows', 'uvloop'))"
+         " + f', SQLite {sqlite3.sqlite_version}')"],
+        capture_output=True, text=True).stdout.strip()
+    return (f"- CPU: {len(models)} x {models[0] if models else '?'}"
+            f"{f' ({mhz[0]} MHz)' if mhz else ''}; memory {mem}\n"
+            f"- `uname -srm`: {u.system} {u.release} {u.machine}\n"
+            f"- Python {platform.python_version()}; {versions}")
+
+
+def write_doc(block: str) -> None:
+    """Replace the results block of docs/performance.md (or start the file)."""
+    text = DOC.read_text() if DOC.exists() else f"# Performance\n\n{START}\n{END}\n"
+    head, _, rest = text.partition(START)
+    _, _, tail = rest.partition(END)
+    DOC.write_text(f"{head}{START}\n{block}\n{END}{tail}")
+
+
+def main() -> None:
+    """Run the scenarios, print the table, update the doc."""
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--reps", type=int, default=3, help="repetitions (median reported)")
+    parser.add_argument("--quick", action="store_true", help="tiny sizes: a smoke run")
+    parser.add_argument("--only", nargs="*", help="run only these scenarios")
+    parser.add_argument("--profile", type=Path, help="record py-spy profiles of the servers here")
+    parser.add_argument("--no-doc", action="store_true", help="do not rewrite docs/performance.md")
+    args = parser.parse_args()
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))  # 10,000 sockets each side
+    sizes = {k: v for k, v in (QUICK if args.quick else FULL).items() if not args.only or k in args.only}
+    started = time.monotonic()
+    raw: dict = {name: {"campfire": [], "baseline": []} for name in sizes}
+    with tempfile.TemporaryDirectory(prefix="campfire-bench-") as tmp:
+        campfire = Campfire(Path(tmp))
+        campfire.prepare()
+        servers = [campfire, Baseline()]
+        for rep in range(args.reps):
+            for name, params in sizes.items():
+                params = {"scenario": name, **params}
+                for server in servers:
+                    if server.kind == "baseline" and name in CAMPFIRE_ONLY:
+                        continue
+                    t0 = time.monotonic()
+                    result = run_one(server, params["scenario"], params, args.profile)
+                    raw[name][server.kind].append(result)
+                    print(f"rep {rep + 1} {name:11s} {server.kind:8s} {time.monotonic() - t0:5.1f}s "
+                          f"{json.dumps(result, default=str)}", flush=True)
+    med = {name: {kind: median_of(runs) for kind, runs in kinds.items() if runs}
+           for name, kinds in raw.items()}
+    text, missed = table(med, sizes)
+    elapsed = time.monotonic() - started
+    block = (f"Last run: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, "
+             f"{args.reps} repetitions (medians shown), {elapsed / 60:.1f} minutes"
+             f"{' (quick smoke sizes)' if args.quick else ''}.\n\n{machine()}\n\n{text}\n\n"
+             + (f"Targets missed: {'; '.join(missed)}." if missed else "All targets met."))
+    print("\n" + block)
+    if not args.quick:
+        RAW.write_text(json.dumps({"sizes": sizes, "runs": raw}, indent=1, default=str) + "\n")
+    if not args.no_doc and not args.quick:
+        write_doc(block)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,25 @@
+"""The benchmark harness itself still runs: every scenario, tiny sizes, once (slow: `make bench`)."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("picows")
+pytest.importorskip("uvloop")
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.mark.slow
+def test_bench_quick_run_prints_every_row():
+    out = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "bench" / "run.py"), "--quick", "--reps", "1", "--no-doc"],
+        capture_output=True, text=True, timeout=600, cwd=ROOT,
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    for scenario in ("fan-out", "1 broadcast/s", "ingest", "idle", "reconnect storm", "slow consumer"):
+        assert f"| {scenario}" in out.stdout
+    # The catch-up after a reconnect is exact even at smoke sizes.
+    assert "| 0 / 0 / 0 |" in out.stdout
