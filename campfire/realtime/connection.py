@@ -63,7 +63,10 @@ class Connection:
         self._transport = request.transport
         self._max_queue = max_queue
         self._queue: deque[bytes] = deque()
-        self._wakeup = asyncio.Event()
+        # The writer task and its event exist only once a frame has to wait (or a close is
+        # due): most connections never back up, and an idle one then costs ~2 KB less.
+        self._wakeup: asyncio.Event | None = None
+        self._writer: asyncio.Task | None = None
         self._close_with: tuple[int, str] | None = None
         self._aborting = False
         self.closed = False
@@ -72,7 +75,6 @@ class Connection:
         # Per room, the newest message the catch-up sent: a live copy of it or of an older
         # one (committed before the catch-up read, published after) is not sent again.
         self._caught_up_to: dict[str, int] = {}
-        self._writer = asyncio.create_task(self._write_loop(), name=f"ws-writer-{self.id}")
 
     def __repr__(self) -> str:
         return f"<Connection {self.id} user={self.user_id}>"
@@ -93,7 +95,7 @@ class Connection:
             self.abort(CLOSE_TRY_LATER, "Too slow to read messages")
             return
         self._queue.append(frame)
-        self._wakeup.set()
+        self._wake_writer()
 
     def send_message(self, room_id: str, seq: int, frame: bytes) -> None:
         """Send a NewMessage frame once: held while catching up, skipped if already sent."""
@@ -114,6 +116,15 @@ class Connection:
         self._caught_up_to = sent
         for room_id, seq, frame in held:
             self.send_message(room_id, seq, frame)
+
+    def _wake_writer(self) -> None:
+        """Wake the writer task, starting it the first time it is needed."""
+        if self._writer is None:
+            if self.closed:
+                return
+            self._wakeup = asyncio.Event()
+            self._writer = asyncio.create_task(self._write_loop(), name=f"ws-writer-{self.id}")
+        self._wakeup.set()
 
     async def _write_loop(self) -> None:
         """Drain the queue whenever the socket can take more; close when told to."""
@@ -146,7 +157,7 @@ class Connection:
         """Finish sending what is queued, then close with `code`."""
         if self._close_with is None and not self.closed:
             self._close_with = (code, reason)
-            self._wakeup.set()
+            self._wake_writer()
 
     def abort(self, code: int, reason: str) -> None:
         """Close now, dropping what is queued (abuse or overload)."""
@@ -155,7 +166,7 @@ class Connection:
         self._aborting = True
         self._queue.clear()
         self._close_with = (code, reason)
-        self._wakeup.set()
+        self._wake_writer()
         # A client that does not read cannot receive a close frame either: cut it loose
         # if the close handshake does not finish soon.
         loop = asyncio.get_running_loop()
@@ -169,13 +180,16 @@ class Connection:
     async def finished(self) -> None:
         """Stop the writer task once the reader is done (the socket is closed)."""
         self.closed = True
-        if not self._writer.done():
+        writer = self._writer
+        if writer is not None and not writer.done():
             if self._close_with is None:
-                self._writer.cancel()
+                writer.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
-                await asyncio.wait_for(self._writer, timeout=2.0)
+                await asyncio.wait_for(writer, timeout=2.0)
 
     async def wait_closed(self, timeout: float) -> None:
         """Wait for the writer to finish its close, at most `timeout` seconds."""
+        if self._writer is None:
+            return
         with contextlib.suppress(asyncio.TimeoutError, asyncio.CancelledError, Exception):
             await asyncio.wait_for(asyncio.shield(self._writer), timeout)
