@@ -17,6 +17,12 @@ from campfire.realtime.connection import CLOSE_GOING_AWAY, Connection, text_fram
 log = logging.getLogger(__name__)
 
 
+# Recent NewMessage frames by sequence number, so a reconnect storm encodes each missed
+# message once, not once per connection. Bounded in entries and in bytes.
+FRAME_CACHE_ENTRIES = 1024
+FRAME_CACHE_BYTES = 4 * 1024 * 1024
+
+
 def event_frame(event: dict) -> bytes:
     """Encode an event once, as a ready-to-write frame."""
     return text_frame(protocol.encode(event))
@@ -33,6 +39,8 @@ class Hub:
         self.viewers: dict[str, set[Connection]] = {}  # room -> connections viewing it
         self.present: dict[str, dict[str, int]] = {}  # room -> user -> viewing connections
         self.typing: dict[str, dict[str, float]] = {}  # room -> user -> deadline
+        self._frames: dict[int, bytes] = {}  # seq -> NewMessage frame, oldest first
+        self._frame_bytes = 0
 
     # --- the publish seam ------------------------------------------------------------
 
@@ -41,9 +49,25 @@ class Hub:
         conns = self.members.get(room_id)
         if not conns:
             return
-        frame = event_frame(protocol.new_message(message))
+        frame = self.message_frame(message)
         for conn in list(conns):
             conn.send_message(room_id, seq, frame)
+
+    def cached_message_frame(self, seq: int) -> bytes | None:
+        """The NewMessage frame of message `seq` if it was encoded recently."""
+        return self._frames.get(seq)
+
+    def message_frame(self, message: dict) -> bytes:
+        """The NewMessage frame of a stored message (views.message_json), encoded once."""
+        seq = message["seq"]
+        frame = self._frames.get(seq)
+        if frame is None:
+            frame = event_frame(protocol.new_message(message))
+            self._frames[seq] = frame
+            self._frame_bytes += len(frame)
+            while len(self._frames) > FRAME_CACHE_ENTRIES or self._frame_bytes > FRAME_CACHE_BYTES:
+                self._frame_bytes -= len(self._frames.pop(next(iter(self._frames))))
+        return frame
 
     def publish_to_viewers(self, room_id: str, event: dict, exclude_user: str | None = None) -> None:
         """An event to every connection viewing the room (optionally not to one user)."""

@@ -17,7 +17,7 @@ from campfire.core import Core
 from campfire.errors import CampfireError
 from campfire.keys import core_key, settings_key
 from campfire.ratelimit import TokenBucket
-from campfire.realtime.connection import CLOSE_POLICY, Connection, text_frame
+from campfire.realtime.connection import CLOSE_POLICY, Connection
 from campfire.realtime.hub import event_frame
 from campfire.views import message_json
 
@@ -81,8 +81,9 @@ async def _register_and_catch_up(core: Core, conn: Connection, user: SessionUser
     for room_id in truncated:
         first = min((row["seq"] for row in rows if row["room_id"] == room_id), default=None)
         conn.send(event_frame(protocol.missed_messages_truncated(room_id, first)))
+    hub = core.hub
     for row in rows:
-        conn.send(text_frame(protocol.encode(protocol.new_message(message_json(row)))))
+        conn.send(hub.cached_message_frame(row["seq"]) or hub.message_frame(message_json(row)))
         sent[row["room_id"]] = row["seq"]
     conn.release_live_messages(sent)
     conn.send(event_frame(protocol.ready(user.id)))
