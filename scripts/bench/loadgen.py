@@ -358,15 +358,29 @@ async def reconnect(gen: LoadGen, cfg: dict) -> dict:
     result["storm_s"] = storm_s
     if gen.campfire:
         live.cancel()
-        await asyncio.sleep(1.0)
+        # Wait until every frame sent has come back to the sender and reached every client.
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            await asyncio.sleep(0.5)
+            last = max([c.seqs[-1] for c in new_clients if c.seqs] + sender.seqs[-1:])
+            if sender.seqs and sender.seqs[-1] == last and all(
+                    c.seqs and c.seqs[-1] == last for c in new_clients):
+                break
         expected = sender.seqs
         gaps = dups = bad = 0
+        where: dict[int, int] = {}  # position in the expected list of each missing message
         for client in new_clients:
             got = client.seqs or []
             if got != expected:
                 bad += 1
                 dups += len(got) - len(set(got))
-                gaps += len(set(expected) - set(got))
+                lost = set(expected) - set(got)
+                if bad == 1:
+                    result["first_wrong"] = {"got": got[:100], "expected": expected[:100]}
+                gaps += len(lost)
+                for seq in lost:
+                    where[expected.index(seq)] = where.get(expected.index(seq), 0) + 1
+        result["missing_positions"] = dict(sorted(where.items())[:10])
         result.update({"missed": missed, "expected_per_client": len(expected),
                        "clients_wrong": bad, "gaps": gaps, "duplicates": dups})
         await gen.close_all([sender])

@@ -42,21 +42,23 @@ FULL = {
     "fanout": {"clients": 500, "rate": 40, "seconds": 5, "pad": 100},
     "latency_1k": {"scenario": "latency", "clients": 1000, "count": 8, "pad": 100},
     "latency_5k": {"scenario": "latency", "clients": 5000, "count": 8, "pad": 100},
-    "ingest": {"rate": 6000, "seconds": 5, "pad": 100},
+    "ingest": {"rate": 5000, "seconds": 5, "pad": 100},
+    "ingest_max": {"scenario": "ingest", "rate": 9000, "seconds": 4, "pad": 100},
     "idle": {"clients": 10000},
     "reconnect": {"clients": 5000, "missed": 20, "live_rate": 10, "pad": 100},
-    "slow": {"clients": 30, "sender_count": 4, "rate": 300, "pad": 6000, "phase_s": 4, "max_s": 20},
+    "slow": {"clients": 30, "sender_count": 5, "rate": 200, "pad": 6000, "phase_s": 4, "max_s": 20},
 }
 QUICK = {
     "fanout": {"clients": 20, "rate": 20, "seconds": 1, "pad": 100},
     "latency_1k": {"scenario": "latency", "clients": 20, "count": 2, "pad": 100},
     "ingest": {"rate": 200, "seconds": 1, "pad": 100},
+    "ingest_max": {"scenario": "ingest", "rate": 400, "seconds": 1, "pad": 100},
     "idle": {"clients": 50},
     "reconnect": {"clients": 30, "missed": 5, "live_rate": 10, "pad": 100},
     "slow": {"clients": 5, "sender_count": 2, "rate": 300, "pad": 6000, "phase_s": 1, "max_s": 8},
 }
-CAMPFIRE_ONLY = {"ingest"}
-INGEST_SENDERS = 20
+CAMPFIRE_ONLY = {"ingest", "ingest_max"}
+USERS = 100  # each with a closed room of their own: the ingest senders, and everyone's tokens
 
 # What the benchmark changes in Campfire's settings (docs/performance.md says why).
 CAMPFIRE_ENV = {
@@ -105,8 +107,9 @@ class Campfire:
 
     kind = "campfire"
 
-    def __init__(self, workdir: Path) -> None:
+    def __init__(self, workdir: Path, users: int) -> None:
         self.workdir = workdir
+        self.users = users
         self.template = workdir / "template.db"
         self.env = {**os.environ, **CAMPFIRE_ENV, "CAMPFIRE_PASSWORD": PASSWORD}
         self.env.pop("CAMPFIRE_CONFIG", None)
@@ -119,14 +122,14 @@ class Campfire:
         return out.stdout.strip()
 
     def prepare(self) -> None:
-        """Admin, token and open room with the CLI; 20 users, each with a closed room, over HTTP."""
+        """Admin, token and open room with the CLI; the users, each with a closed room, over HTTP."""
         self.cli("user", "add", "admin@bench.example", "--name", "Admin", "--admin")
         admin = self.cli("token", "issue", "admin@bench.example")
         room = self.cli("room", "add", "Bench", "--type", "open")
         proc, port = self.start(self.template)
         try:
             senders = []
-            for i in range(INGEST_SENDERS):
+            for i in range(self.users):
                 email = f"user{i}@bench.example"
                 http(port, "POST", "/api/users", admin,
                      {"email": email, "name": f"User {i}", "password": PASSWORD})
@@ -250,7 +253,7 @@ def ratio(a, b) -> str:
         return "n/a"
 
 
-def table(med: dict, sizes: dict) -> tuple[str, list[str]]:
+def table(med: dict, sizes: dict, users: int) -> tuple[str, list[str]]:
     """The results table and a list of targets missed."""
     rows, missed = [], []
 
@@ -278,11 +281,15 @@ def table(med: dict, sizes: dict) -> tuple[str, list[str]]:
             row(label, "p50 latency ms", c["p50_ms"], b["p50_ms"], "-", True)
             row(label, "p99 latency ms", c["p99_ms"], b["p99_ms"], f"<= {limit} ms", c["p99_ms"] <= limit)
     if c := get("ingest", "campfire"):
-        label = f"ingest, {INGEST_SENDERS} senders, own rooms"
-        row(label, "messages committed /s", c["committed_per_s"], None, ">= 5,000/s",
-            c["committed_per_s"] >= 5000 and c["errors"] == 0, 0)
+        label = f"ingest, {users} senders in their own rooms, {sizes['ingest']['rate']:,} msg/s offered"
+        row(label, "messages committed /s", c["committed_per_s"], None, ">= 5,000/s sustained",
+            c["committed_per_s"] >= 0.98 * sizes["ingest"]["rate"] >= 0.98 * 5000 and c["errors"] == 0, 0)
         row(label, "p99 send-to-echo ms", c["p99_ms"], None, "<= 20 ms", c["p99_ms"] <= 20)
         row(label, "server CPU µs per message", c["cpu_us_per_message"], None, "-", True)
+    if c := get("ingest_max", "campfire"):
+        label = f"ingest capacity, {sizes['ingest_max']['rate']:,} msg/s offered (over capacity)"
+        row(label, "messages committed /s", c["committed_per_s"], None, "(the ceiling)", True, 0)
+        row(label, "p99 send-to-echo ms", c["p99_ms"], None, "(queueing)", True)
     if (c := get("idle", "campfire")) and (b := get("idle", "baseline")):
         label = f"idle, {sizes['idle']['clients']:,} connections"
         row(label, "RSS KB per connection", c["kb_per_connection"], b["kb_per_connection"],
@@ -355,7 +362,8 @@ def main() -> None:
     started = time.monotonic()
     raw: dict = {name: {"campfire": [], "baseline": []} for name in sizes}
     with tempfile.TemporaryDirectory(prefix="campfire-bench-") as tmp:
-        campfire = Campfire(Path(tmp))
+        users = 5 if args.quick else USERS
+        campfire = Campfire(Path(tmp), users)
         campfire.prepare()
         servers = [campfire, Baseline()]
         for rep in range(args.reps):
@@ -371,7 +379,7 @@ def main() -> None:
                           f"{json.dumps(result, default=str)}", flush=True)
     med = {name: {kind: median_of(runs) for kind, runs in kinds.items() if runs}
            for name, kinds in raw.items()}
-    text, missed = table(med, sizes)
+    text, missed = table(med, sizes, users)
     elapsed = time.monotonic() - started
     block = (f"Last run: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, "
              f"{args.reps} repetitions (medians shown), {elapsed / 60:.1f} minutes"
