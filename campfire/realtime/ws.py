@@ -78,13 +78,17 @@ async def _register_and_catch_up(core: Core, conn: Connection, user: SessionUser
     core.hub.members_added_for(conn, room_ids)
     rows, truncated = await store.missed_messages(core.db, user.id, core.settings.catchup_limit)
     sent: dict[str, int] = {}
+    frames = []
     for room_id in truncated:
         first = min((row["seq"] for row in rows if row["room_id"] == room_id), default=None)
-        conn.send(event_frame(protocol.missed_messages_truncated(room_id, first)))
+        frames.append(event_frame(protocol.missed_messages_truncated(room_id, first)))
     hub = core.hub
     for row in rows:
-        conn.send(hub.cached_message_frame(row["seq"]) or hub.message_frame(message_json(row)))
+        frames.append(hub.cached_message_frame(row["seq"]) or hub.message_frame(message_json(row)))
         sent[row["room_id"]] = row["seq"]
+    if frames:
+        # One write (one system call) for the whole catch-up, not one per missed message.
+        conn.send(b"".join(frames))
     conn.release_live_messages(sent)
     conn.send(event_frame(protocol.ready(user.id)))
 
