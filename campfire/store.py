@@ -377,29 +377,39 @@ async def page_messages(
     return rows
 
 
-async def missed_messages(db: Database, user_id: str, cap: int) -> tuple[list[Row], dict[str, int]]:
-    """Messages newer than the user's last-seen mark in each room, at most `cap` per room.
+async def memberships_with_marks(db: Database, user_id: str, cap: int) -> list[Row]:
+    """Every room of a user: (room_id, last_seen_seq, cutoff), in one query.
 
-    Returns the rows oldest first, and for each room that had more than `cap`, the sequence
-    number of the newest message left out. Rooms without a last-seen mark contribute nothing. Each room's range is bounded
-    by its (cap+1)-th newest message, so a user far behind costs `cap` rows, not the backlog.
+    `cutoff` is the seq of the room's (cap+1)-th newest message, read only for rooms with a
+    last-seen mark: the catch-up never reaches below it.
     """
-    marks = await db.fetchall(
+    return await db.fetchall(
         "SELECT ms.room_id, ms.last_seen_seq,"
-        " (SELECT seq FROM messages x WHERE x.room_id = ms.room_id"
-        "  ORDER BY seq DESC LIMIT 1 OFFSET ?) AS cutoff"
-        " FROM memberships ms WHERE ms.user_id = ? AND ms.last_seen_seq IS NOT NULL",
+        " CASE WHEN ms.last_seen_seq IS NULL THEN NULL ELSE"
+        "  (SELECT seq FROM messages x WHERE x.room_id = ms.room_id"
+        "   ORDER BY seq DESC LIMIT 1 OFFSET ?) END AS cutoff"
+        " FROM memberships ms WHERE ms.user_id = ?",
         (cap, user_id),
     )
+
+
+def catchup_floors(marks: list[Row]) -> tuple[list[tuple[str, int]], dict[str, int]]:
+    """From memberships_with_marks: (room, seq to send after) per marked room, and the
+    rooms cut short by the cap, each with the seq of the newest message left out."""
     floors, truncated = [], {}
     for room_id, last_seen, cutoff in marks:
+        if last_seen is None:
+            continue  # no mark: history is read over HTTP
         floor = last_seen
         if cutoff is not None and cutoff > last_seen:
             floor = cutoff
             truncated[room_id] = cutoff
         floors.append((room_id, floor))
-    if not floors:
-        return [], {}
+    return floors, truncated
+
+
+async def messages_after(db: Database, floors: list[tuple[str, int]]) -> list[Row]:
+    """The messages of each room newer than its floor, oldest first."""
     rows: list[Row] = []
     # One statement for all rooms; each arm walks the (room_id, seq) index.
     for start in range(0, len(floors), 200):
@@ -411,7 +421,19 @@ async def missed_messages(db: Database, user_id: str, cap: int) -> tuple[list[Ro
         params = [value for pair in part for value in pair]
         rows += await db.fetchall(f"SELECT * FROM ({union}) ORDER BY seq", params)
     rows.sort(key=lambda row: row["seq"])
-    return rows, truncated
+    return rows
+
+
+async def missed_messages(db: Database, user_id: str, cap: int) -> tuple[list[Row], dict[str, int]]:
+    """Messages newer than the user's last-seen mark in each room, at most `cap` per room.
+
+    Returns the rows oldest first, and for each room that had more than `cap`, the sequence
+    number of the newest message left out. Rooms without a last-seen mark contribute nothing.
+    Each room's range is bounded by its (cap+1)-th newest message, so a user far behind costs
+    `cap` rows, not the backlog.
+    """
+    floors, truncated = catchup_floors(await memberships_with_marks(db, user_id, cap))
+    return await messages_after(db, floors), truncated
 
 
 async def health_check(db: Database) -> None:

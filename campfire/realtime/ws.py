@@ -74,9 +74,12 @@ async def _register_and_catch_up(core: Core, conn: Connection, user: SessionUser
     """
     conn.hold_live_messages()
     core.hub.register(conn, ())
-    room_ids = await store.room_ids_of_user(core.db, user.id)
-    core.hub.members_added_for(conn, room_ids)
-    rows, truncated = await store.missed_messages(core.db, user.id, core.settings.catchup_limit)
+    # The user's rooms and last-seen marks in one read; the messages after the marks are
+    # read only once the connection receives those rooms live.
+    marks = await store.memberships_with_marks(core.db, user.id, core.settings.catchup_limit)
+    core.hub.members_added_for(conn, [mark["room_id"] for mark in marks])
+    floors, truncated = store.catchup_floors(marks)
+    rows = await store.messages_after(core.db, floors) if floors else []
     sent: dict[str, int] = {}
     frames = []
     for room_id in truncated:
