@@ -112,7 +112,10 @@ async def do_rename_room(core: Core, user: SessionUser, room_id: str, name: obje
 
 async def do_delete_room(core: Core, user: SessionUser | None, room_id: str) -> None:
     """Delete a room with its messages (user None: an administrator at the shell)."""
-    room = await find_room(core, room_id) if user is None else await access_managed_room(core, user, room_id)
+    if user is None:
+        await find_room(core, room_id)
+    else:
+        await access_managed_room(core, user, room_id)
     async with core.db.transaction() as conn:
         await store.delete_room_txn(conn, room_id)
     core.hub.room_deleted(room_id)

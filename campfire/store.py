@@ -159,11 +159,6 @@ async def get_room(db: Database, room_id: str) -> Row | None:
     return await db.fetchone(f"SELECT {ROOM_COLUMNS} FROM rooms WHERE id = ?", (room_id,))
 
 
-async def get_room_txn(conn, room_id: str) -> Row | None:
-    """A room by id, read inside a write transaction."""
-    return await _one(conn, f"SELECT {ROOM_COLUMNS} FROM rooms WHERE id = ?", (room_id,))
-
-
 async def find_rooms_by_name(db: Database, name: str) -> list[Row]:
     """Rooms with exactly this name (case-insensitive); direct rooms are left out."""
     return await db.fetchall(
@@ -198,12 +193,6 @@ async def list_rooms_of_user(db: Database, user_id: str) -> list[Row]:
         " WHERE m.user_id = ? ORDER BY r.room_type, r.name COLLATE NOCASE",
         (user_id,),
     )
-
-
-async def room_ids_of_user(db: Database, user_id: str) -> list[str]:
-    """Ids of the rooms a user belongs to."""
-    rows = await db.fetchall("SELECT room_id FROM memberships WHERE user_id = ?", (user_id,))
-    return [row[0] for row in rows]
 
 
 async def room_ids_of_users(db: Database, user_ids: list[str]) -> dict[str, set[str]]:
@@ -344,15 +333,6 @@ async def get_message(db: Database, message_id: str) -> Row | None:
     return await db.fetchone(f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE id = ?", (message_id,))
 
 
-async def find_message_by_client_id(db, room_id, creator_id, client_message_id) -> Row | None:
-    """The message a client already created with this client_message_id, if any."""
-    return await db.fetchone(
-        f"SELECT {MESSAGE_COLUMNS} FROM messages"
-        " WHERE room_id = ? AND creator_id = ? AND client_message_id = ?",
-        (room_id, creator_id, client_message_id),
-    )
-
-
 async def page_messages(
     db: Database, room_id: str, before: int | None, after: int | None, limit: int
 ) -> list[Row]:
@@ -422,18 +402,6 @@ async def messages_after(db: Database, floors: list[tuple[str, int]]) -> list[Ro
         rows += await db.fetchall(f"SELECT * FROM ({union}) ORDER BY seq", params)
     rows.sort(key=lambda row: row["seq"])
     return rows
-
-
-async def missed_messages(db: Database, user_id: str, cap: int) -> tuple[list[Row], dict[str, int]]:
-    """Messages newer than the user's last-seen mark in each room, at most `cap` per room.
-
-    Returns the rows oldest first, and for each room that had more than `cap`, the sequence
-    number of the newest message left out. Rooms without a last-seen mark contribute nothing.
-    Each room's range is bounded by its (cap+1)-th newest message, so a user far behind costs
-    `cap` rows, not the backlog.
-    """
-    floors, truncated = catchup_floors(await memberships_with_marks(db, user_id, cap))
-    return await messages_after(db, floors), truncated
 
 
 async def health_check(db: Database) -> None:

@@ -198,7 +198,8 @@ async def test_history_page_uses_the_room_seq_index(busy_db, before, after):
 async def test_catch_up_uses_the_room_seq_index(busy_db):
     db, ann, big = busy_db
     calls = spy_on_reads(db)
-    rows, truncated = await store.missed_messages(db, ann, cap=200)
+    floors, truncated = store.catchup_floors(await store.memberships_with_marks(db, ann, cap=200))
+    rows = await store.messages_after(db, floors)  # the two reads of the /ws catch-up
     assert len(rows) == 200 + 5 and list(truncated) == [big]  # capped big room, all of the small one
     assert len(calls) == 2
     for sql, params in calls:

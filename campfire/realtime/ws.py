@@ -218,11 +218,11 @@ async def _recheck_once(core: Core) -> None:
         if conn.token_hash not in live:
             conn.close_after_pending(CLOSE_POLICY, "Session ended")
     memberships = await store.room_ids_of_users(core.db, sorted({c.user_id for c in conns}))
-    for user_id, rooms in memberships.items():
+    for user_id, room_ids in memberships.items():
         subscribed = set().union(*(c.rooms for c in core.hub.by_user.get(user_id, ())))
-        for room_id in subscribed - rooms:
+        for room_id in subscribed - room_ids:
             core.hub.member_removed(room_id, user_id)
-        for room_id in rooms - subscribed:
+        for room_id in room_ids - subscribed:
             core.hub.members_added(room_id, [user_id])
 
 
