@@ -39,8 +39,8 @@ def create_app(settings: Settings) -> web.Application:
     app[settings_key] = settings
     app.cleanup_ctx.append(core_ctx)
     app.on_response_prepare.append(add_security_headers)
+    ws.setup(app)  # first: the router tries routes in order, and /ws is the busiest at a storm
     api.setup_routes(app)
-    ws.setup(app)
     app.router.add_get("/", index)
     app.router.add_static("/static/", STATIC_DIR, append_version=False)
     return app

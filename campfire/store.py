@@ -357,51 +357,44 @@ async def page_messages(
     return rows
 
 
-async def memberships_with_marks(db: Database, user_id: str, cap: int) -> list[Row]:
-    """Every room of a user: (room_id, last_seen_seq, cutoff), in one query.
+async def catch_up(db: Database, user_id: str, cap: int) -> tuple[list[str], dict[str, int], list[Row]]:
+    """Everything a new connection needs, in one read: the user's rooms, and what they missed.
 
-    `cutoff` is the seq of the room's (cap+1)-th newest message, read only for rooms with a
-    last-seen mark: the catch-up never reaches below it.
+    Returns the ids of the user's rooms; for each room cut short by the cap, the seq of the
+    newest message left out; and the missed messages, oldest first: those newer than the
+    user's last-seen mark in each room, at most `cap` per room (the newest). Rooms without a
+    mark contribute none (their history is read over HTTP). Each room's range is bounded by
+    its (cap+1)-th newest message, so a user far behind costs `cap` rows, not the backlog.
     """
-    return await db.fetchall(
-        "SELECT ms.room_id, ms.last_seen_seq,"
-        " CASE WHEN ms.last_seen_seq IS NULL THEN NULL ELSE"
-        "  (SELECT seq FROM messages x WHERE x.room_id = ms.room_id"
-        "   ORDER BY seq DESC LIMIT 1 OFFSET ?) END AS cutoff"
-        " FROM memberships ms WHERE ms.user_id = ?",
+    rows = await db.fetchall(
+        "WITH marks AS MATERIALIZED ("
+        "  SELECT ms.room_id, ms.last_seen_seq,"
+        "   CASE WHEN ms.last_seen_seq IS NULL THEN NULL ELSE"
+        "    (SELECT seq FROM messages x WHERE x.room_id = ms.room_id"
+        "     ORDER BY seq DESC LIMIT 1 OFFSET ?) END AS cutoff"
+        "  FROM memberships ms WHERE ms.user_id = ?)"
+        " SELECT marks.room_id AS member_room, marks.last_seen_seq, marks.cutoff,"
+        "  m.seq, m.id, m.room_id, m.creator_id, m.content, m.client_message_id, m.created_at"
+        " FROM marks LEFT JOIN messages m"
+        "  ON marks.last_seen_seq IS NOT NULL AND m.room_id = marks.room_id"
+        "  AND m.seq > max(marks.last_seen_seq, coalesce(marks.cutoff, 0))"
+        " ORDER BY m.seq",
         (cap, user_id),
     )
-
-
-def catchup_floors(marks: list[Row]) -> tuple[list[tuple[str, int]], dict[str, int]]:
-    """From memberships_with_marks: (room, seq to send after) per marked room, and the
-    rooms cut short by the cap, each with the seq of the newest message left out."""
-    floors, truncated = [], {}
-    for room_id, last_seen, cutoff in marks:
-        if last_seen is None:
-            continue  # no mark: history is read over HTTP
-        floor = last_seen
-        if cutoff is not None and cutoff > last_seen:
-            floor = cutoff
+    rooms: dict[str, None] = {}  # ordered set
+    truncated: dict[str, int] = {}
+    missed: list[Row] = []
+    for row in rows:
+        if row["seq"] is not None:
+            missed.append(row)
+        room_id = row["member_room"]
+        if room_id in rooms:
+            continue
+        rooms[room_id] = None
+        last_seen, cutoff = row["last_seen_seq"], row["cutoff"]
+        if last_seen is not None and cutoff is not None and cutoff > last_seen:
             truncated[room_id] = cutoff
-        floors.append((room_id, floor))
-    return floors, truncated
-
-
-async def messages_after(db: Database, floors: list[tuple[str, int]]) -> list[Row]:
-    """The messages of each room newer than its floor, oldest first."""
-    rows: list[Row] = []
-    # One statement for all rooms; each arm walks the (room_id, seq) index.
-    for start in range(0, len(floors), 200):
-        part = floors[start : start + 200]
-        union = " UNION ALL ".join(
-            f"SELECT * FROM (SELECT {MESSAGE_COLUMNS} FROM messages WHERE room_id = ? AND seq > ?)"
-            for _ in part
-        )
-        params = [value for pair in part for value in pair]
-        rows += await db.fetchall(f"SELECT * FROM ({union}) ORDER BY seq", params)
-    rows.sort(key=lambda row: row["seq"])
-    return rows
+    return list(rooms), truncated, missed
 
 
 async def health_check(db: Database) -> None:

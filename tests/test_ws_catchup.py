@@ -142,3 +142,29 @@ async def test_message_committed_before_catch_up_but_published_after_arrives_onc
     await asyncio.sleep(0.4)  # the late publish has happened
     after = await api.post(a, room, "live after the catch-up")
     assert (await recv(ws))["message"]["id"] == after["id"]  # not the late one again
+
+
+async def test_messages_published_during_a_slow_catch_up_reach_only_members_once(client, api, pair, monkeypatch):
+    """While a connection reads its rooms it holds every message; it keeps only its rooms' ones."""
+    from campfire import store
+
+    a, b, room = pair
+    carol, c = await api.user("Carol")
+    elsewhere = (await api.room(c, "carol only"))["id"]
+    real = store.catch_up
+
+    async def slow_catch_up(*args):  # a slow disk: the catch-up read takes a while
+        await asyncio.sleep(0.3)
+        return await real(*args)
+
+    monkeypatch.setattr(store, "catch_up", slow_catch_up)
+    connecting = asyncio.create_task(connect_and_catch_up(client, b))
+    await asyncio.sleep(0.1)  # Bob is registered and reading
+    theirs = await api.post(a, room, "for bob's room")
+    await api.post(c, elsewhere, "not for bob")
+    ws, frames = await connecting
+    # Nothing was missed (no last-seen mark); the held live message comes before Ready.
+    assert [f["message"]["id"] for f in frames] == [theirs["id"]]
+    monkeypatch.setattr(store, "catch_up", real)
+    after = await api.post(a, room, "live")
+    assert (await recv(ws))["message"]["id"] == after["id"]  # nothing else came in between

@@ -110,12 +110,23 @@ class Connection:
         """Start holding live messages (before the catch-up query runs)."""
         self._held = []
 
-    def release_live_messages(self, sent: dict[str, int]) -> None:
-        """The catch-up sent up to `sent[room]`: send the held messages newer than that."""
+    def finish_catch_up(self, missed: list[bytes], sent: dict[str, int], ready: bytes) -> None:
+        """Send the missed messages, the live ones held meanwhile, and Ready, in one write.
+
+        `sent[room]` is the newest message `missed` holds for a room: held messages of this
+        connection's rooms newer than that are sent, each once; from now on live ones are too.
+        """
         held, self._held = self._held or [], None
         self._caught_up_to = sent
+        frames = list(missed)
+        released: set[int] = set()
         for room_id, seq, frame in held:
-            self.send_message(room_id, seq, frame)
+            if room_id in self.rooms and seq not in released and seq > sent.get(room_id, 0):
+                released.add(seq)
+                frames.append(frame)
+        frames.append(ready)
+        # One write (one system call) for all of it, not one per message.
+        self.send(b"".join(frames))
 
     def _wake_writer(self) -> None:
         """Wake the writer task, starting it the first time it is needed."""

@@ -39,18 +39,25 @@ class Hub:
         self.viewers: dict[str, set[Connection]] = {}  # room -> connections viewing it
         self.present: dict[str, dict[str, int]] = {}  # room -> user -> viewing connections
         self.typing: dict[str, dict[str, float]] = {}  # room -> user -> deadline
+        self.catching_up: set[Connection] = set()  # registered, rooms not read yet
         self._frames: dict[int, bytes] = {}  # seq -> NewMessage frame, oldest first
         self._frame_bytes = 0
 
     # --- the publish seam ------------------------------------------------------------
 
     def publish_message(self, room_id: str, seq: int, message: dict) -> None:
-        """NewMessage to every connection of every member of the room (the sender's too)."""
+        """NewMessage to every connection of every member of the room (the sender's too).
+
+        Connections still catching up do not know their rooms yet: they hold every message,
+        and keep those of their own rooms once they know them (Hub.caught_up).
+        """
         conns = self.members.get(room_id)
-        if not conns:
+        if not conns and not self.catching_up:
             return
         frame = self.message_frame(message)
-        for conn in list(conns):
+        for conn in list(conns or ()):
+            conn.send_message(room_id, seq, frame)
+        for conn in list(self.catching_up):
             conn.send_message(room_id, seq, frame)
 
     def cached_message_frame(self, seq: int) -> bytes | None:
@@ -89,13 +96,19 @@ class Hub:
 
     # --- connections -----------------------------------------------------------------
 
-    def register(self, conn: Connection, room_ids: Iterable[str]) -> None:
-        """Start delivering the messages of these rooms to a new connection."""
+    def register(self, conn: Connection) -> None:
+        """A new connection: it receives every message until it knows its rooms (caught_up)."""
         self.by_user.setdefault(conn.user_id, set()).add(conn)
+        self.catching_up.add(conn)
+
+    def caught_up(self, conn: Connection, room_ids: Iterable[str]) -> None:
+        """The connection read its rooms: from now on it receives just theirs."""
+        self.catching_up.discard(conn)
         self.members_added_for(conn, room_ids)
 
     def unregister(self, conn: Connection) -> None:
         """Forget a closed connection; its presence ends as if it had left every room."""
+        self.catching_up.discard(conn)
         for room_id in list(conn.joined):
             self.leave(conn, room_id)
         for room_id in list(conn.rooms):

@@ -73,13 +73,13 @@ async def _register_and_catch_up(core: Core, conn: Connection, user: SessionUser
     those the catch-up already sent, so each message reaches this connection once, in order.
     """
     conn.hold_live_messages()
-    core.hub.register(conn, ())
-    # The user's rooms and last-seen marks in one read; the messages after the marks are
-    # read only once the connection receives those rooms live.
-    marks = await store.memberships_with_marks(core.db, user.id, core.settings.catchup_limit)
-    core.hub.members_added_for(conn, [mark["room_id"] for mark in marks])
-    floors, truncated = store.catchup_floors(marks)
-    rows = await store.messages_after(core.db, floors) if floors else []
+    core.hub.register(conn)
+    # One read for the user's rooms and what they missed: anything committed after it is
+    # published after it, so the connection, registered before it, holds it meanwhile.
+    room_ids, truncated, rows = await store.catch_up(
+        core.db, user.id, core.settings.catchup_limit
+    )
+    core.hub.caught_up(conn, room_ids)
     sent: dict[str, int] = {}
     frames = []
     for room_id in truncated:
@@ -89,11 +89,7 @@ async def _register_and_catch_up(core: Core, conn: Connection, user: SessionUser
     for row in rows:
         frames.append(hub.cached_message_frame(row["seq"]) or hub.message_frame(message_json(row)))
         sent[row["room_id"]] = row["seq"]
-    if frames:
-        # One write (one system call) for the whole catch-up, not one per missed message.
-        conn.send(b"".join(frames))
-    conn.release_live_messages(sent)
-    conn.send(event_frame(protocol.ready(user.id)))
+    conn.finish_catch_up(frames, sent, event_frame(protocol.ready(user.id)))
 
 
 class CommandHandler:
