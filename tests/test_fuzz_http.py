@@ -17,6 +17,7 @@ from hypothesis import HealthCheck, event, given, settings as hsettings, strateg
 from yarl import URL
 
 from campfire.keys import core_key
+from conftest import world_for
 
 EXAMPLES = hsettings(
     max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture],
@@ -100,19 +101,10 @@ class World:
         self.ids = [self.admin["id"], bob["id"], room["id"], message["id"]]
 
 
-async def world_for(client, api) -> World:
-    world = getattr(client, "_fuzz_world", None)
-    if world is None:
-        world = World()
-        await world.start(client, api)
-        client._fuzz_world = world
-    return world
-
-
 @EXAMPLES
 @given(data=st.data())
 async def test_every_route_answers_bad_input_with_a_4xx_in_the_one_shape(client, api, data):
-    world = await world_for(client, api)
+    world = await world_for(client, api, World)
     method, template = data.draw(st.sampled_from(app_routes(client.app)))
     path = re.sub(r"\{[^}]+\}", lambda _: data.draw(path_params(world.ids)), template)
     query = data.draw(st.dictionaries(st.sampled_from(["before", "after", "limit", "token", "x"]),
@@ -152,7 +144,7 @@ async def fresh_token(client) -> str:
 
 async def test_server_still_serves_after_fuzzing(client, api):
     """Sanity after a storm of bad requests: health, login and history still work."""
-    world = await world_for(client, api)
+    world = await world_for(client, api, World)
     for _ in range(50):
         await client.post("/api/rooms", data=b"\xff" * 100, headers={"Content-Type": "application/json"})
     assert (await client.get("/health")).status == 200

@@ -16,6 +16,7 @@ from hypothesis import HealthCheck, event, given, settings as hsettings, strateg
 
 from campfire import errors
 from wsutil import connect, join
+from conftest import world_for
 
 
 EXAMPLES = hsettings(
@@ -129,16 +130,6 @@ class World:
         return rooms, members, count
 
 
-async def world_for(client, api) -> World:
-    """One world per app, made on the first example."""
-    world = getattr(client, "_fuzz_world", None)
-    if world is None:
-        world = World()
-        await world.start(client, api)
-        client._fuzz_world = world
-    return world
-
-
 async def send(ws, frame) -> None:
     kind, data = frame
     if kind == "text":
@@ -174,7 +165,7 @@ async def answers_until_probe(world: World) -> tuple[list[dict], int | None]:
 @EXAMPLES
 @given(data=st.data())
 async def test_any_frame_gets_an_error_or_a_documented_close_and_harms_no_one(client, api, data):
-    world = await world_for(client, api)
+    world = await world_for(client, api, World)
     frame = data.draw(frames(world.room_ids))
     if world.alice_ws.closed:  # a failed example left it closed; replays start afresh
         world.alice_ws = await connect(client, world.a)
@@ -231,7 +222,7 @@ def _valid_command(text: str, room_ids: list[str]) -> bool:
 
 async def test_server_still_serves_after_a_storm_of_garbage(client, api):
     """A burst of bad frames on many connections at once, then normal service for a newcomer."""
-    world = await world_for(client, api)
+    world = await world_for(client, api, World)
     sockets = [await connect(client, world.a) for _ in range(5)]
     for ws in sockets:
         for _ in range(20):

@@ -263,39 +263,42 @@ class CountingWriter:
         return await store.insert_messages_txn(conn, items)
 
 
-async def test_messages_submitted_together_commit_in_one_transaction(db):
-    ann = await add_user(db)
-    room = await add_room(db, [ann])
-    writer = CountingWriter()
+@pytest.fixture
+def writer():
+    """The batch writer the committer uses, counting batches."""
+    return CountingWriter()
+
+
+@pytest.fixture
+async def committer(db, writer):
+    """A running GroupCommitter on the test database."""
     committer = GroupCommitter(db, writer)
     committer.start()
-    try:
-        lone = await committer.submit(message(room, ann, "alone"))
-        assert writer.batches == [1] and lone[1] is True  # a lone message commits at once
-        key = str(uuid.uuid4())
-        items = [message(room, ann, f"m{n}") for n in range(20)]
-        items += [message(room, ann, "dup a", key), message(room, ann, "dup b", key)]
-        results = await asyncio.gather(*(committer.submit(item) for item in items))
-    finally:
-        await committer.stop()
+    yield committer
+    await committer.stop()
+
+
+async def test_messages_submitted_together_commit_in_one_transaction(db, committer, writer):
+    ann = await add_user(db)
+    room = await add_room(db, [ann])
+    lone = await committer.submit(message(room, ann, "alone"))
+    assert writer.batches == [1] and lone[1] is True  # a lone message commits at once
+    key = str(uuid.uuid4())
+    items = [message(room, ann, f"m{n}") for n in range(20)]
+    items += [message(room, ann, "dup a", key), message(room, ann, "dup b", key)]
+    results = await asyncio.gather(*(committer.submit(item) for item in items))
     assert writer.batches == [1, 22]
     assert [created for _, created in results] == [True] * 21 + [False]
     assert results[-1][0]["id"] == results[-2][0]["id"]
     assert await count_messages(db) == 22
 
 
-async def test_one_bad_message_fails_alone(db):
+async def test_one_bad_message_fails_alone(db, committer, writer):
     ann = await add_user(db)
     room = await add_room(db, [ann])
-    writer = CountingWriter()
-    committer = GroupCommitter(db, writer)
-    committer.start()
-    try:
-        items = [message(room, ann, "ok 1"), message(str(uuid.uuid4()), ann, "no such room"),
-                 message(room, ann, "ok 2")]
-        results = await asyncio.gather(*(committer.submit(item) for item in items), return_exceptions=True)
-    finally:
-        await committer.stop()
+    items = [message(room, ann, "ok 1"), message(str(uuid.uuid4()), ann, "no such room"),
+             message(room, ann, "ok 2")]
+    results = await asyncio.gather(*(committer.submit(item) for item in items), return_exceptions=True)
     assert isinstance(results[1], sqlite3.IntegrityError)
     assert results[0][1] is True and results[2][1] is True
     assert writer.batches == [3, 1, 1, 1]  # the batch failed whole, then went one by one
