@@ -126,17 +126,6 @@ def api(client) -> Api:
     return Api(client)
 
 
-async def world_for(client, api, world_class):
-    """One `world_class` per app, started on first use: hypothesis runs many examples against
-    one app, and building the same users and rooms for each would cost most of the run."""
-    world = getattr(client, "_test_world", None)
-    if world is None:
-        world = world_class()
-        await world.start(client, api)
-        client._test_world = world
-    return world
-
-
 async def receive_json(ws, timeout: float = 3.0) -> dict:
     """The next JSON frame from a WebSocket, failing the test if none comes in time."""
     return await asyncio.wait_for(ws.receive_json(), timeout)

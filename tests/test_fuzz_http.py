@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, event, given, settings as hsettings, strateg
 from yarl import URL
 
 from campfire.keys import core_key
-from conftest import world_for
+from worlds import world_for
 
 EXAMPLES = hsettings(
     max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture],
