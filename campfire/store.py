@@ -26,6 +26,16 @@ async def _one(conn: aiosqlite.Connection, sql: str, params: Any = ()) -> Row | 
     return rows[0] if rows else None
 
 
+async def _fetch_in(db: Database, sql: str, values: list[Any], *params: Any) -> list[Row]:
+    """Rows of `sql` whose `{marks}` is an IN list of `values`, in chunks below SQLite's
+    bound-variable limit; `params` bind after the list."""
+    rows: list[Row] = []
+    for start in range(0, len(values), 500):
+        part = values[start : start + 500]
+        rows += await db.fetchall(sql.format(marks=",".join("?" * len(part))), (*part, *params))
+    return rows
+
+
 # --- users -------------------------------------------------------------------------------
 
 
@@ -69,11 +79,8 @@ async def get_password_hash(db: Database, email: str) -> Row | None:
 
 async def get_users(db: Database, user_ids: Iterable[str]) -> list[Row]:
     """The users with these ids (missing ids are simply absent)."""
-    ids = list(user_ids)
-    if not ids:
-        return []
-    marks = ",".join("?" * len(ids))
-    return await db.fetchall(f"SELECT {USER_COLUMNS} FROM users WHERE id IN ({marks})", ids)
+    sql = f"SELECT {USER_COLUMNS} FROM users WHERE id IN ({{marks}})"
+    return await _fetch_in(db, sql, list(user_ids))
 
 
 async def list_users(db: Database, include_inactive: bool = False) -> list[Row]:
@@ -198,14 +205,11 @@ async def list_rooms_of_user(db: Database, user_id: str) -> list[Row]:
 async def room_ids_of_users(db: Database, user_ids: list[str]) -> dict[str, set[str]]:
     """For each of these users, the ids of the rooms they belong to."""
     rooms: dict[str, set[str]] = {user_id: set() for user_id in user_ids}
-    for start in range(0, len(user_ids), 500):
-        part = user_ids[start : start + 500]
-        marks = ",".join("?" * len(part))
-        rows = await db.fetchall(
-            f"SELECT user_id, room_id FROM memberships WHERE user_id IN ({marks})", part
-        )
-        for user_id, room_id in rows:
-            rooms[user_id].add(room_id)
+    rows = await _fetch_in(
+        db, "SELECT user_id, room_id FROM memberships WHERE user_id IN ({marks})", user_ids
+    )
+    for user_id, room_id in rows:
+        rooms[user_id].add(room_id)
     return rooms
 
 
@@ -404,15 +408,11 @@ async def health_check(db: Database) -> None:
 
 async def live_session_hashes(db: Database, token_hashes: list[str], now: str) -> set[str]:
     """Which of these sessions are still live (not revoked or expired, user active)."""
-    live: set[str] = set()
-    for start in range(0, len(token_hashes), 500):
-        part = token_hashes[start : start + 500]
-        marks = ",".join("?" * len(part))
-        rows = await db.fetchall(
-            "SELECT s.token_hash FROM sessions s JOIN users u ON u.id = s.user_id"
-            f" WHERE s.token_hash IN ({marks}) AND s.revoked_at IS NULL AND s.expires_at > ?"
-            " AND u.is_active = 1",
-            (*part, now),
-        )
-        live.update(row[0] for row in rows)
-    return live
+    rows = await _fetch_in(
+        db,
+        "SELECT s.token_hash FROM sessions s JOIN users u ON u.id = s.user_id"
+        " WHERE s.token_hash IN ({marks}) AND s.revoked_at IS NULL AND s.expires_at > ?"
+        " AND u.is_active = 1",
+        token_hashes, now,
+    )
+    return {row[0] for row in rows}

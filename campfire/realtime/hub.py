@@ -60,10 +60,6 @@ class Hub:
         for conn in list(self.catching_up):
             conn.send_message(room_id, seq, frame)
 
-    def cached_message_frame(self, seq: int) -> bytes | None:
-        """The NewMessage frame of message `seq` if it was encoded recently."""
-        return self._frames.get(seq)
-
     def message_frame(self, message: dict) -> bytes:
         """The NewMessage frame of a stored message (views.message_json), encoded once."""
         seq = message["seq"]

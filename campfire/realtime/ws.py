@@ -87,7 +87,7 @@ async def _register_and_catch_up(core: Core, conn: Connection, user: SessionUser
         frames.append(event_frame(protocol.missed_messages_truncated(room_id, first)))
     hub = core.hub
     for row in rows:
-        frames.append(hub.cached_message_frame(row["seq"]) or hub.message_frame(message_json(row)))
+        frames.append(hub.message_frame(message_json(row)))
         sent[row["room_id"]] = row["seq"]
     conn.finish_catch_up(frames, sent, event_frame(protocol.ready(user.id)))
 
