@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import re
-import uuid
 from urllib.parse import quote
 
 import pytest
@@ -17,7 +16,7 @@ from hypothesis import HealthCheck, event, given, settings as hsettings, strateg
 from yarl import URL
 
 from campfire.keys import core_key
-from worlds import world_for
+from helpers import world_for
 
 EXAMPLES = hsettings(
     max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture],

@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, event, given, settings as hsettings, strateg
 
 from campfire import errors
 from wsutil import connect, join
-from worlds import world_for
+from helpers import world_for
 
 
 EXAMPLES = hsettings(

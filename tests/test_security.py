@@ -20,16 +20,10 @@ from campfire.app import STATIC_DIR, create_app
 from campfire.cli import main as cli_main
 from campfire.keys import core_key
 from campfire.ratelimit import FailureThrottle
+from helpers import make_client
 from wsutil import closed_with, connect, create, join, recv_type, silent
 
 PASSWORD = "correct horse"
-
-
-async def make_client(aiohttp_client, settings, api, **changes):
-    """A server with some settings changed; the api helper follows it."""
-    client = await aiohttp_client(create_app(settings.replace(**changes)))
-    api.client = client
-    return client
 
 
 @pytest.fixture

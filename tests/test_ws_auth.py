@@ -3,6 +3,7 @@
 import aiohttp
 import pytest
 
+from helpers import make_client
 from wsutil import recv
 
 
@@ -80,10 +81,7 @@ async def test_cookie_auth_needs_the_servers_own_origin(client, api, origin):
 
 
 async def test_cookie_auth_from_a_configured_origin(aiohttp_client, settings, api):
-    from campfire.app import create_app
-
-    client = await aiohttp_client(create_app(settings.replace(allowed_origins=("https://chat.example.com",))))
-    api.client = client
+    client = await make_client(aiohttp_client, settings, api, allowed_origins=("https://chat.example.com",))
     _, token = await api.user("Ann")
     headers = {"Cookie": f"session_token={token}", "Origin": "https://chat.example.com"}
     assert await upgrade_status(client, headers=headers) == 101
@@ -105,10 +103,7 @@ async def test_401_body_has_the_error_shape_and_no_token(client, api):
 
 
 async def test_connection_limit_per_user(aiohttp_client, settings, api):
-    from campfire.app import create_app
-
-    client = await aiohttp_client(create_app(settings.replace(ws_max_connections_per_user=2)))
-    api.client = client
+    client = await make_client(aiohttp_client, settings, api, ws_max_connections_per_user=2)
     _, token = await api.user("Ann")
     first = await client.ws_connect(f"/ws?token={token}")
     second = await client.ws_connect(f"/ws?token={token}")

@@ -4,6 +4,7 @@ import asyncio
 
 import pytest
 
+from helpers import make_client
 from wsutil import connect, connect_and_catch_up, create, recv, recv_type
 
 
@@ -56,10 +57,7 @@ async def test_nothing_missed_sends_nothing(client, api, pair):
 
 
 async def test_more_than_the_cap_sends_the_newest_and_says_so(aiohttp_client, settings, api):
-    from campfire.app import create_app
-
-    client = await aiohttp_client(create_app(settings.replace(catchup_limit=5)))
-    api.client = client
+    client = await make_client(aiohttp_client, settings, api, catchup_limit=5)
     alice, a = await api.user("Alice")
     bob, b = await api.user("Bob")
     room = (await api.room(a, "general", members=[bob]))["id"]

@@ -9,26 +9,10 @@ import sys
 import uuid
 
 import aiohttp
-import pytest
 
 from campfire.app import create_app
+from helpers import make_client
 from wsutil import RawSocket, closed_with, connect, create, join, recv, recv_type
-
-
-@pytest.fixture
-async def pair(api):
-    """Alice and Bob in one closed room."""
-    alice, a = await api.user("Alice")
-    bob, b = await api.user("Bob")
-    room = await api.room(a, "general", members=[bob])
-    return alice, a, bob, b, room["id"]
-
-
-async def make_client(aiohttp_client, settings, api, **changes):
-    """A server with some settings changed; the api helper follows it."""
-    client = await aiohttp_client(create_app(settings.replace(**changes)))
-    api.client = client
-    return client
 
 
 async def test_frame_over_the_size_limit_closes_with_1009(aiohttp_client, settings, api):
