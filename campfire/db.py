@@ -20,6 +20,11 @@ R = TypeVar("R")
 BUSY_TIMEOUT_MS = 5000
 # SQLite allows 32,766 bound variables per statement; batches stay well below that.
 MAX_BATCH = 500
+# Background checkpoints: at most one per CHECKPOINT_PAUSE seconds while writes go on; once
+# the WAL holds more than WAL_RESTART_FRAMES pages, one runs with writes held so it finishes
+# and the next write starts the WAL file over (else, under steady writes, it only grows).
+CHECKPOINT_PAUSE = 0.2
+WAL_RESTART_FRAMES = 4000
 
 
 def migration_scripts() -> list[tuple[int, str]]:
@@ -55,27 +60,64 @@ class Database:
         self.path = Path(path)
         self._writer: aiosqlite.Connection | None = None
         self._reader: aiosqlite.Connection | None = None
+        self._checkpointer: aiosqlite.Connection | None = None
+        self._checkpoint_task: asyncio.Task | None = None
+        self._written = asyncio.Event()
         self._write_lock = asyncio.Lock()
 
     async def open(self) -> None:
-        """Open both connections, switch to WAL, and apply pending migrations."""
+        """Open the connections, switch to WAL, apply pending migrations, start checkpointing."""
         if self.path.parent and not self.path.parent.exists():
             self.path.parent.mkdir(parents=True, exist_ok=True)
         self._writer = await _connect(self.path)
         try:
             await self._writer.execute("PRAGMA journal_mode = WAL")
+            # A checkpoint inside a commit (SQLite's default, every 1,000 pages) stalls every
+            # write behind it for its fsync of the database file; _checkpoint_loop does it
+            # beside the writes instead (ingest p99 measured in docs/performance.md).
+            await self._writer.execute("PRAGMA wal_autocheckpoint = 0")
             await self._migrate()
             self._reader = await _connect(self.path)
+            self._checkpointer = await _connect(self.path)
         except BaseException:
             await self.close()
             raise
+        self._checkpoint_task = asyncio.create_task(self._checkpoint_loop(), name="wal-checkpoint")
 
     async def close(self) -> None:
-        """Close both connections."""
-        for conn in (self._reader, self._writer):
+        """Stop checkpointing and close the connections (the last one checkpoints the WAL)."""
+        if self._checkpoint_task is not None:
+            self._checkpoint_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._checkpoint_task
+            self._checkpoint_task = None
+        for conn in (self._checkpointer, self._reader, self._writer):
             if conn is not None:
                 await conn.close()
-        self._reader = self._writer = None
+        self._checkpointer = self._reader = self._writer = None
+
+    async def _checkpoint_loop(self) -> None:
+        """Copy committed pages from the WAL into the database file whenever writes happened."""
+        while True:
+            await self._written.wait()
+            self._written.clear()
+            try:
+                frames = await self._checkpoint()
+                if frames > WAL_RESTART_FRAMES:
+                    # With writes held nothing is appended meanwhile, so this checkpoint
+                    # completes and the next write restarts the WAL from its beginning.
+                    async with self._write_lock:
+                        await self._checkpoint()
+            except sqlite3.Error as exc:
+                log.warning("WAL checkpoint failed (will retry): %s", exc)
+            await asyncio.sleep(CHECKPOINT_PAUSE)
+
+    async def _checkpoint(self) -> int:
+        """One passive checkpoint (never waits for readers or the writer); the WAL's size in pages."""
+        assert self._checkpointer is not None
+        rows = await self._checkpointer.execute_fetchall("PRAGMA wal_checkpoint(PASSIVE)")
+        _busy, wal_frames, _copied = next(iter(rows))
+        return wal_frames
 
     async def _migrate(self) -> None:
         """Apply the migrations newer than PRAGMA user_version, each in its own transaction."""
@@ -111,6 +153,8 @@ class Database:
                 with contextlib.suppress(sqlite3.Error):
                     await conn.rollback()
                 raise
+            finally:
+                self._written.set()
 
     @contextlib.asynccontextmanager
     async def single_statement(self) -> AsyncIterator[aiosqlite.Connection]:
@@ -122,7 +166,10 @@ class Database:
         if self._writer is None:
             raise RuntimeError("database is closed")
         async with self._write_lock:
-            yield self._writer
+            try:
+                yield self._writer
+            finally:
+                self._written.set()
 
     async def fetchall(self, sql: str, params: Sequence[Any] | dict = ()) -> list[sqlite3.Row]:
         """Run a read query on the read connection and return every row."""

@@ -122,6 +122,43 @@ async def test_connection_pragmas(db):
         assert await pragma("synchronous") == 2  # FULL
 
 
+def rows_in_main_file(path) -> int:
+    """Messages in the database file itself, ignoring the WAL (what checkpoints copied)."""
+    check = sqlite3.connect(f"{path.absolute().as_uri()}?immutable=1", uri=True)
+    try:
+        return check.execute("SELECT COUNT(*) FROM messages").fetchone()[0]
+    finally:
+        check.close()
+
+
+async def test_commits_leave_checkpoints_to_the_background(db):
+    """No commit stalls for a checkpoint; the background one copies the WAL into the file."""
+    assert (await db._writer.execute_fetchall("PRAGMA wal_autocheckpoint"))[0][0] == 0
+    user_id = await add_user(db)
+    room_id = await add_room(db, [user_id])
+    async with db.transaction() as conn:
+        await store.insert_messages_txn(conn, [message(room_id, user_id) for _ in range(50)])
+    for _ in range(100):
+        if rows_in_main_file(db.path) == 50:
+            break
+        await asyncio.sleep(0.05)
+    assert rows_in_main_file(db.path) == 50
+
+
+async def test_the_wal_starts_over_under_steady_writes(db, monkeypatch):
+    """Writes that never pause still let the WAL restart, so its file stays small."""
+    monkeypatch.setattr(db_module, "CHECKPOINT_PAUSE", 0.01)
+    monkeypatch.setattr(db_module, "WAL_RESTART_FRAMES", 50)
+    user_id = await add_user(db)
+    room_id = await add_room(db, [user_id])
+    wal = db.path.with_name(db.path.name + "-wal")
+    for _ in range(400):  # about 4,000 pages written, one commit right after another
+        async with db.single_statement() as conn:
+            await store.insert_messages_txn(conn, [message(room_id, user_id, "x" * 400) for _ in range(20)])
+    assert await count_messages(db) == 8000
+    assert wal.stat().st_size < 1000 * 4096  # a WAL never restarted would hold them all
+
+
 async def test_foreign_keys_are_enforced(db):
     user_id = await add_user(db)
     with pytest.raises(sqlite3.IntegrityError):
