@@ -10,7 +10,7 @@ from campfire.accounts import SessionUser
 from campfire.core import Core
 from campfire.errors import CampfireError
 from campfire.rooms import access_room
-from campfire.validate import check_content, check_uuid, new_id
+from campfire.validate import check_content, check_uuid, new_time_ordered_id
 from campfire.views import message_json
 
 log = logging.getLogger(__name__)
@@ -41,7 +41,7 @@ async def do_create_message(
     if not known_member:
         await access_room(core, user, room_id, join_open=True)
     item = {
-        "id": new_id(),
+        "id": new_time_ordered_id(),
         "room_id": room_id,
         "creator_id": user.id,
         "content": content,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 
 import pytest
@@ -173,6 +174,17 @@ async def test_sequence_numbers_increase_across_rooms(client, api, chat):
     assert seqs == sorted(seqs) and len(set(seqs)) == 6
     history = (await page(client, ann_token, room["id"]))["messages"]
     assert [m["content"] for m in history] == ["m0", "m2", "m4"]
+
+
+async def test_message_ids_are_uuid7_growing_with_time(api, chat):
+    """Time-ordered ids keep the id index append-only (docs/performance.md)."""
+    _, ann_token, _, _, room = chat
+    ids = []
+    for n in range(3):
+        ids.append((await api.post(ann_token, room["id"], f"m{n}"))["id"])
+        await asyncio.sleep(0.002)  # UUIDv7 orders by millisecond
+    assert [uuid.UUID(i).version for i in ids] == [7, 7, 7]
+    assert ids == sorted(ids) and all(i == str(uuid.UUID(i)) for i in ids)
 
 
 async def test_history_pages_backwards_with_before(client, api, chat):
