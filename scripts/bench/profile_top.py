@@ -1,6 +1,9 @@
 """Summarise a py-spy raw (collapsed stacks) profile: the functions with the most samples.
 
-    python scripts/bench/profile_top.py PROFILE.txt [--self] [-n 30]
+    python scripts/bench/profile_top.py PROFILE.txt [--self] [--thread MainThread] [-n 30]
+
+Profiles from run.py --profile carry the thread as their first frame: the event loop is
+"MainThread", the database threads are "_connection_worker_thread".
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("profile")
     parser.add_argument("--self", dest="self_only", action="store_true", help="self time only")
+    parser.add_argument("--thread", help="only stacks of threads whose name contains this")
     parser.add_argument("-n", type=int, default=30)
     args = parser.parse_args()
     counts: Counter[str] = Counter()
@@ -24,8 +28,14 @@ def main() -> None:
             if not stack:
                 continue
             samples = int(n)
-            total += samples
             frames = stack.split(";")
+            if frames[0].startswith("thread ("):
+                thread, frames = frames[0], frames[1:]
+                if args.thread and args.thread not in thread:
+                    continue
+            if not frames:
+                continue
+            total += samples
             if args.self_only:
                 counts[frames[-1]] += samples
             else:

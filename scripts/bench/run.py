@@ -195,7 +195,7 @@ def run_one(server, name: str, params: dict, profile: Path | None = None) -> dic
         out = profile / f"{name}-{server.kind}-{proc.pid}.txt"
         spy = subprocess.Popen(["taskset", "-c", LOAD_CORE, str(BIN / "py-spy"), "record", "--pid",
                                 str(proc.pid), "--rate", "250", "--format", "raw", "--output", str(out),
-                                "--nonblocking"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                                "--nonblocking", "--threads"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         time.sleep(0.3)
         cfg = {"scenario": name, **params, "kind": server.kind, "pid": proc.pid,
