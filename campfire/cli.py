@@ -12,7 +12,7 @@ import click
 from aiohttp import web
 
 from campfire import accounts, errors, rooms, store
-from campfire.app import AccessLogger, configure_logging, create_app
+from campfire.app import AccessLogger, configure_logging, create_app, tune_gc_for_serving
 from campfire.config import ConfigError, Settings, load_settings
 from campfire.core import Core, open_core
 from campfire.db import backup_file
@@ -99,6 +99,7 @@ def serve(ctx: click.Context, host: str | None, port: int | None, db: str | None
     settings = settings_from(ctx, host=host, port=port, db=db)
     configure_logging(settings.log_level)
     click.echo(f"Campfire on http://{settings.host}:{settings.port}/ (database {settings.db})", err=True)
+    tune_gc_for_serving()
     try:
         web.run_app(
             create_app(settings),

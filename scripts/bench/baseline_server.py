@@ -9,8 +9,11 @@ aiohttp chat demo does. Campfire's figures are reported as ratios to this server
 from __future__ import annotations
 
 import argparse
+import gc
 
 from aiohttp import WSMsgType, web
+
+from campfire.app import GC_THRESHOLD
 
 SOCKETS = web.AppKey("sockets", set)
 
@@ -47,6 +50,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--port", type=int, default=8081)
     args = parser.parse_args()
+    gc.set_threshold(*GC_THRESHOLD)  # as `campfire serve` does: the ratios compare code, not GC settings
     web.run_app(create_app(), host="127.0.0.1", port=args.port, print=None, access_log=None)
 
 
