@@ -46,7 +46,7 @@ FULL = {
     "ingest_max": {"scenario": "ingest", "rate": 9000, "seconds": 4, "pad": 100},
     "idle": {"clients": 10000},
     "reconnect": {"clients": 5000, "missed": 20, "live_rate": 10, "pad": 100},
-    "slow": {"clients": 30, "sender_count": 5, "rate": 200, "pad": 6000, "phase_s": 4, "max_s": 20},
+    "slow": {"clients": 30, "sender_count": 5, "rate": 200, "pad": 6000, "phase_s": 6, "max_s": 20},
 }
 QUICK = {
     "fanout": {"clients": 20, "rate": 20, "seconds": 1, "pad": 100},
@@ -307,8 +307,11 @@ def table(med: dict, sizes: dict, users: int) -> tuple[str, list[str]]:
         label = (f"slow consumer, {s['clients']} readers, {s['sender_count']} senders, "
                  f"{s['rate']} msg/s of {s['pad'] / 1000:.0f} KB")
         row(label, "others' p99 before, ms", c["before"]["p99_ms"], b["before"]["p99_ms"], "-", True)
-        row(label, "others' p99 after, ms", c["after"]["p99_ms"], b["after"]["p99_ms"],
-            "within 10% of before", c["after"]["p99_ms"] <= 1.10 * c["before"]["p99_ms"])
+        row(label, "others' p99 after, ms", c["after"]["p99_ms"], b["after"]["p99_ms"], "-", True)
+        # Each run's after/before, then the median: runs differ from each other (the disk's
+        # fsync time sets these few milliseconds) far more than the two windows of one run.
+        row(label, "others' p99 after / before (median of runs)", c["p99_ratio"], b["p99_ratio"],
+            "<= 1.10 (within 10%)", c["p99_ratio"] <= 1.10, 2)
         row(label, "slow client's server memory growth MB", c["rss_growth_kb"] / 1024,
             b["rss_growth_kb"] / 1024, "bounded", True)
         discs = c["slow_disconnected"]
