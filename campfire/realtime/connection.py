@@ -45,6 +45,13 @@ class Connection:
     queue overflows is disconnected, and nobody else waits for it.
     """
 
+    # Thousands of these live at once: slots instead of a __dict__ each.
+    __slots__ = (
+        "id", "ws", "user_id", "token_hash", "rooms", "joined", "_protocol", "_transport",
+        "_max_queue", "_queue", "_wakeup", "_writer", "_close_with", "_aborting", "closed",
+        "_held", "_caught_up_to",
+    )
+
     def __init__(
         self,
         ws: web.WebSocketResponse,
@@ -62,9 +69,9 @@ class Connection:
         self._protocol = request.protocol
         self._transport = request.transport
         self._max_queue = max_queue
-        self._queue: deque[bytes] = deque()
-        # The writer task and its event exist only once a frame has to wait (or a close is
-        # due): most connections never back up, and an idle one then costs ~2 KB less.
+        # The queue, the writer task and its event exist only once a frame has to wait (or a
+        # close is due): most connections never back up, and an idle one then costs ~3 KB less.
+        self._queue: deque[bytes] | None = None
         self._wakeup: asyncio.Event | None = None
         self._writer: asyncio.Task | None = None
         self._close_with: tuple[int, str] | None = None
@@ -85,16 +92,18 @@ class Connection:
         """Queue a complete frame for this client; never blocks."""
         if self.closed or self._close_with is not None:
             return
-        transport = self._transport
-        if not self._queue and transport is not None and not transport.is_closing() \
+        transport, queue = self._transport, self._queue
+        if not queue and transport is not None and not transport.is_closing() \
                 and not self._protocol.writing_paused:
             transport.write(frame)
             return
-        if len(self._queue) >= self._max_queue:
-            log.warning("disconnecting %r: too slow to read (%d frames queued)", self, len(self._queue))
+        if queue is None:
+            queue = self._queue = deque()
+        if len(queue) >= self._max_queue:
+            log.warning("disconnecting %r: too slow to read (%d frames queued)", self, len(queue))
             self.abort(CLOSE_TRY_LATER, "Too slow to read messages")
             return
-        self._queue.append(frame)
+        queue.append(frame)
         self._wake_writer()
 
     def send_message(self, room_id: str, seq: int, frame: bytes) -> None:
@@ -143,14 +152,15 @@ class Connection:
             while True:
                 await self._wakeup.wait()
                 self._wakeup.clear()
-                while self._queue:
+                queue = self._queue
+                while queue:
                     if self._protocol.writing_paused:
                         await self._protocol._drain_helper()
                     transport = self._transport
                     if transport is None or transport.is_closing():
-                        self._queue.clear()
+                        queue.clear()
                         break
-                    transport.write(self._queue.popleft())
+                    transport.write(queue.popleft())
                 if self._close_with is not None:
                     code, reason = self._close_with
                     await self.ws.close(code=code, message=reason.encode())
@@ -160,7 +170,7 @@ class Connection:
         except Exception:  # a bug here must not take the server down
             log.exception("writer of %r failed", self)
         finally:
-            self._queue.clear()
+            self._queue = None
 
     # --- closing ---------------------------------------------------------------------
 
@@ -175,7 +185,8 @@ class Connection:
         if self._aborting:
             return
         self._aborting = True
-        self._queue.clear()
+        if self._queue:
+            self._queue.clear()  # the writer stops at once: it drains this same deque
         self._close_with = (code, reason)
         self._wake_writer()
         # A client that does not read cannot receive a close frame either: cut it loose
