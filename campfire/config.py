@@ -35,6 +35,8 @@ class Settings:
     ws_queue_frames: int = 1024
     ws_messages_per_second: float = 20.0
     ws_burst: int = 40
+    user_messages_per_second: float = 10.0
+    user_messages_burst: int = 50
     ws_max_connections_per_user: int = 20
     typing_timeout: float = 10.0
     typing_sweep_interval: float = 5.0

@@ -9,7 +9,7 @@ from campfire import store
 from campfire.auth import Passwords
 from campfire.config import Settings
 from campfire.db import Database, GroupCommitter
-from campfire.ratelimit import FailureThrottle
+from campfire.ratelimit import FailureThrottle, TokenBucket
 from campfire.realtime.hub import Hub
 
 
@@ -23,6 +23,16 @@ class Core:
         self.hub = Hub(typing_timeout=settings.typing_timeout)
         self.message_writer = GroupCommitter(db, store.insert_messages_txn)
         self.login_failures = FailureThrottle(settings.login_attempts_per_minute)
+        self.message_buckets: dict[str, TokenBucket] = {}  # user id -> messages allowed
+
+    def allow_message(self, user_id: str) -> bool:
+        """Take one from the user's message allowance, shared by HTTP and all their sockets."""
+        bucket = self.message_buckets.get(user_id)
+        if bucket is None:
+            settings = self.settings
+            bucket = TokenBucket(settings.user_messages_per_second, settings.user_messages_burst)
+            self.message_buckets[user_id] = bucket
+        return bucket.allow()
 
 
 @contextlib.asynccontextmanager

@@ -38,6 +38,8 @@ async def do_create_message(
         client_message_id = check_uuid(client_message_id, "client_message_id")
     except CampfireError as exc:
         raise CampfireError(errors.MESSAGE_CREATION_FAILED, exc.message) from None
+    if not core.allow_message(user.id):
+        raise CampfireError(errors.RATE_LIMITED, "Too many messages; slow down", 429)
     if not known_member:
         await access_room(core, user, room_id, join_open=True)
     item = {

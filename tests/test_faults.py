@@ -15,7 +15,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts" / "fau
 
 from harness import Server, clone_world, crash_round, make_world  # noqa: E402
 
-FAST = {"ws_messages_per_second": 1e6, "ws_burst": 1_000_000}
+FAST = {"ws_messages_per_second": 1e6, "ws_burst": 1_000_000,
+        "user_messages_per_second": 1e6, "user_messages_burst": 1_000_000}
 
 
 @pytest.fixture(scope="module")

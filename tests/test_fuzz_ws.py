@@ -32,7 +32,10 @@ DOCUMENTED_CLOSES = {1007, 1009}
 @pytest.fixture
 def settings(settings):
     """No rate limit in the way of the fuzzer; a small frame limit so 'too big' is cheap."""
-    return settings.replace(ws_messages_per_second=1e6, ws_burst=1_000_000, ws_max_frame_bytes=32 * 1024)
+    return settings.replace(
+        ws_messages_per_second=1e6, ws_burst=1_000_000, ws_max_frame_bytes=32 * 1024,
+        user_messages_per_second=1e6, user_messages_burst=1_000_000,
+    )
 
 
 # --- strategies ----------------------------------------------------------------------------

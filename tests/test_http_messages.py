@@ -13,6 +13,12 @@ from test_http_auth import anonymous, assert_error, bearer, make_client, row_cou
 MESSAGE_FIELDS = ["client_message_id", "content", "created_at", "creator_id", "id", "room_id", "seq"]
 
 
+@pytest.fixture
+def settings(settings):
+    """These tests post dozens of messages at once to page through them."""
+    return settings.replace(user_messages_burst=1000)
+
+
 async def send(client, token, room_id, content, client_message_id=None):
     """POST a message; the raw response."""
     return await client.post(

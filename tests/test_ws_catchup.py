@@ -11,7 +11,9 @@ from wsutil import connect, connect_and_catch_up, create, recv, recv_type
 @pytest.fixture
 def settings(settings):
     """A sender fast enough to race the catch-up is not a flood here."""
-    return settings.replace(ws_messages_per_second=1000.0, ws_burst=1000)
+    return settings.replace(
+        ws_messages_per_second=1000.0, ws_burst=1000, user_messages_per_second=1000.0, user_messages_burst=1000
+    )
 
 
 @pytest.fixture

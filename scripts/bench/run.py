@@ -65,6 +65,8 @@ CAMPFIRE_ENV = {
     "CAMPFIRE_WS_MAX_CONNECTIONS_PER_USER": "20000",  # 10,000 sockets over 20 users
     "CAMPFIRE_WS_MESSAGES_PER_SECOND": "100000",  # one sender drives a whole room
     "CAMPFIRE_WS_BURST": "100000",
+    "CAMPFIRE_USER_MESSAGES_PER_SECOND": "100000",  # and one user posts for all of them
+    "CAMPFIRE_USER_MESSAGES_BURST": "100000",
     "CAMPFIRE_LOGIN_ATTEMPTS_PER_MINUTE": "1000",  # setup logs 20 users in from one address
     "CAMPFIRE_LOG_LEVEL": "WARNING",  # no access-log line per connection
 }

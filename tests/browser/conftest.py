@@ -70,6 +70,8 @@ class Server:
             "CAMPFIRE_TYPING_SWEEP_INTERVAL": "0.5",
             "CAMPFIRE_SHUTDOWN_TIMEOUT": "2",
             "CAMPFIRE_LOG_LEVEL": "WARNING",
+            # Tests set up history by posting a hundred messages at once.
+            "CAMPFIRE_USER_MESSAGES_BURST": "1000",
         }
         with open(self.log, "ab") as log:
             self.proc = subprocess.Popen(
