@@ -108,8 +108,8 @@ class Database:
                     # completes and the next write restarts the WAL from its beginning.
                     async with self._write_lock:
                         await self._checkpoint()
-            except sqlite3.Error as exc:
-                log.warning("WAL checkpoint failed (will retry): %s", exc)
+            except Exception:  # never let the loop die: without it the WAL would only grow
+                log.exception("WAL checkpoint failed (will retry after the next write)")
             await asyncio.sleep(CHECKPOINT_PAUSE)
 
     async def _checkpoint(self) -> int:

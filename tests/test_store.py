@@ -127,6 +127,8 @@ def rows_in_main_file(path) -> int:
     check = sqlite3.connect(f"{path.absolute().as_uri()}?immutable=1", uri=True)
     try:
         return check.execute("SELECT COUNT(*) FROM messages").fetchone()[0]
+    except sqlite3.DatabaseError:  # read while a checkpoint was writing pages: not there yet
+        return -1
     finally:
         check.close()
 
