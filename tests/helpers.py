@@ -1,4 +1,7 @@
-"""Helpers several test modules share: a server with changed settings, a world per app."""
+"""Helpers several test modules share: a server with changed settings, a world per app,
+posting a message over HTTP."""
+
+import uuid
 
 from campfire.app import create_app
 
@@ -19,3 +22,11 @@ async def world_for(client, api, world_class):
         await world.start(client, api)
         client._test_world = world
     return world
+
+
+async def send(client, token, room_id, content, client_message_id=None):
+    """POST a message; the raw response."""
+    return await client.post(
+        f"/api/rooms/{room_id}/messages", headers={"Authorization": f"Bearer {token}"},
+        json={"content": content, "client_message_id": client_message_id or str(uuid.uuid4())},
+    )

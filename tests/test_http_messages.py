@@ -8,6 +8,7 @@ import uuid
 import pytest
 
 from campfire import errors
+from helpers import send
 from test_http_auth import anonymous, assert_error, bearer, make_client, row_counts  # noqa: F401 (fixture)
 
 MESSAGE_FIELDS = ["client_message_id", "content", "created_at", "creator_id", "id", "room_id", "seq"]
@@ -17,14 +18,6 @@ MESSAGE_FIELDS = ["client_message_id", "content", "created_at", "creator_id", "i
 def settings(settings):
     """These tests post dozens of messages at once to page through them."""
     return settings.replace(user_messages_burst=1000)
-
-
-async def send(client, token, room_id, content, client_message_id=None):
-    """POST a message; the raw response."""
-    return await client.post(
-        f"/api/rooms/{room_id}/messages", headers=bearer(token),
-        json={"content": content, "client_message_id": client_message_id or str(uuid.uuid4())},
-    )
 
 
 async def page(client, token, room_id, **query) -> dict:

@@ -11,7 +11,7 @@ import uuid
 import aiohttp
 
 from campfire.app import create_app
-from helpers import make_client
+from helpers import make_client, send
 from wsutil import RawSocket, closed_with, connect, create, join, recv, recv_type
 
 
@@ -62,24 +62,20 @@ async def test_message_rate_is_per_user_across_http_and_every_socket(aiohttp_cli
     room = (await api.room(ann, "chat", members=[bob_id]))["id"]
     tab1, tab2 = await connect(client, ann), await connect(client, ann)
 
-    def http_post(token, content):
-        return client.post(f"/api/rooms/{room}/messages", headers={"Authorization": f"Bearer {token}"},
-                           json={"content": content, "client_message_id": str(uuid.uuid4())})
-
     for n in range(2):  # the burst of 4, spent over HTTP and both tabs
-        assert (await http_post(ann, f"http {n}")).status == 201
+        assert (await send(client, ann, room, f"http {n}")).status == 201
     await tab1.send_json(create(room, "tab 1"))
     await tab2.send_json(create(room, "tab 2"))
     seen = set()
     while len(seen) < 4:  # all four stored before the next one is tried
         seen.add((await recv_type(tab1, "NewMessage"))["message"]["content"])
 
-    resp = await http_post(ann, "one too many")
+    resp = await send(client, ann, room, "one too many")
     assert resp.status == 429
     assert (await resp.json())["error"]["code"] == "RATE_LIMITED"
     await tab1.send_json(create(room, "still too many"))
     assert (await next_error(tab1))["code"] == "RATE_LIMITED"
-    assert (await http_post(bob, "Bob has his own allowance")).status == 201
+    assert (await send(client, bob, room, "Bob has his own allowance")).status == 201
     history = (await (await client.get(f"/api/rooms/{room}/messages",
                                        headers={"Authorization": f"Bearer {ann}"})).json())["messages"]
     assert sorted(m["content"] for m in history) == [
@@ -87,7 +83,7 @@ async def test_message_rate_is_per_user_across_http_and_every_socket(aiohttp_cli
     assert not tab1.closed  # a rate limit is an error, not a reason to close
 
     await asyncio.sleep(1.1)  # one more message a second
-    assert (await http_post(ann, "after a pause")).status == 201
+    assert (await send(client, ann, room, "after a pause")).status == 201
 
 
 async def test_slow_reader_is_disconnected_while_a_fast_one_gets_everything(aiohttp_client, settings, api):
