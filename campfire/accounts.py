@@ -40,7 +40,9 @@ async def do_create_user(
             await store.insert_user_txn(conn, user_id, name, email, password_hash, is_admin, now)
             await store.add_user_to_open_rooms_txn(conn, user_id, now)
     except sqlite3.IntegrityError:
-        raise CampfireError(errors.EMAIL_TAKEN, "A user with that email already exists", 409) from None
+        raise CampfireError(
+            errors.EMAIL_TAKEN, "A user with that email already exists", 409
+        ) from None
     return await store.get_user(core.db, user_id)
 
 
@@ -69,7 +71,9 @@ async def needs_setup(core: Core) -> bool:
     return await store.count_users(core.db) == 0
 
 
-async def do_login(core: Core, email: object, password: object, address: str) -> tuple[sqlite3.Row, str]:
+async def do_login(
+    core: Core, email: object, password: object, address: str
+) -> tuple[sqlite3.Row, str]:
     """Check a password and open a session; slowed per account and per address."""
     if not isinstance(email, str) or not isinstance(password, str) or not is_text(email + password):
         raise errors.bad_request("'email' and 'password' must be strings of valid text")

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import gc
 import logging
+from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import AsyncIterator
 
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
@@ -46,9 +46,7 @@ async def index(request: web.Request) -> web.FileResponse:
 
 def create_app(settings: Settings) -> web.Application:
     """Wire the whole server for these settings (nothing is opened until the app starts)."""
-    app = web.Application(
-        middlewares=[error_middleware], client_max_size=settings.max_body_bytes
-    )
+    app = web.Application(middlewares=[error_middleware], client_max_size=settings.max_body_bytes)
     app[settings_key] = settings
     app.cleanup_ctx.append(core_ctx)
     app.on_response_prepare.append(add_security_headers)
@@ -65,7 +63,11 @@ class AccessLogger(AbstractAccessLogger):
     def log(self, request, response, time) -> None:
         self.logger.info(
             "%s %s %s %s %.1fms",
-            request.remote, request.method, request.path, response.status, time * 1000,
+            request.remote,
+            request.method,
+            request.path,
+            response.status,
+            time * 1000,
         )
 
 

@@ -33,7 +33,10 @@ class Passwords:
         """Check a password; with no hash (unknown user) it still spends the same time."""
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(
-            self._pool, self._verify_sync, password_hash or self._dummy_hash, password,
+            self._pool,
+            self._verify_sync,
+            password_hash or self._dummy_hash,
+            password,
             password_hash is not None,
         )
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import sys
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any, Awaitable, Callable
+from typing import Any
 
 import click
 from aiohttp import web
@@ -73,7 +74,10 @@ def run_with_core(settings: Settings, work: Callable[[Core], Awaitable[Any]]) ->
 
 @click.group(cls=DefaultGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option(
-    "--config", "config", type=click.Path(dir_okay=False), envvar="CAMPFIRE_CONFIG",
+    "--config",
+    "config",
+    type=click.Path(dir_okay=False),
+    envvar="CAMPFIRE_CONFIG",
     help="TOML settings file (see config.example.toml). Env: CAMPFIRE_CONFIG.",
 )
 @click.version_option(package_name="campfire")
@@ -84,7 +88,9 @@ def main(config: str | None) -> None:
 def db_option(func: Callable) -> Callable:
     """The --db option every command takes."""
     return click.option(
-        "--db", "db", type=click.Path(dir_okay=False),
+        "--db",
+        "db",
+        type=click.Path(dir_okay=False),
         help="SQLite database file (default campfire.db). Env: CAMPFIRE_DB.",
     )(func)
 
@@ -98,7 +104,9 @@ def serve(ctx: click.Context, host: str | None, port: int | None, db: str | None
     """Run the server: HTTP API, WebSocket API at /ws, and the web client at /."""
     settings = settings_from(ctx, host=host, port=port, db=db)
     configure_logging(settings.log_level)
-    click.echo(f"Campfire on http://{settings.host}:{settings.port}/ (database {settings.db})", err=True)
+    click.echo(
+        f"Campfire on http://{settings.host}:{settings.port}/ (database {settings.db})", err=True
+    )
     tune_gc_for_serving()
     try:
         web.run_app(
@@ -110,7 +118,9 @@ def serve(ctx: click.Context, host: str | None, port: int | None, db: str | None
             print=None,
         )
     except OSError as exc:
-        raise click.ClickException(f"cannot serve on {settings.host}:{settings.port}: {exc.strerror}")
+        raise click.ClickException(
+            f"cannot serve on {settings.host}:{settings.port}: {exc.strerror}"
+        )
     except sqlite3.DatabaseError as exc:  # --db names something that is not a Campfire database
         raise click.ClickException(f"database {settings.db}: {exc}") from None
 
@@ -118,8 +128,9 @@ def serve(ctx: click.Context, host: str | None, port: int | None, db: str | None
 # --- shared helpers for the administration commands ---------------------------------------
 
 
-def admin_core(ctx: click.Context, db: str | None, work: Callable[[Core], Awaitable[Any]],
-               create: bool = False) -> Any:
+def admin_core(
+    ctx: click.Context, db: str | None, work: Callable[[Core], Awaitable[Any]], create: bool = False
+) -> Any:
     """Run `work` against the configured database; only `create` commands may start a new one.
 
     A mistyped --db would otherwise silently create an empty database and report "no such user".
@@ -158,10 +169,13 @@ def yes_no(value: Any) -> str:
 def password_option(func: Callable) -> Callable:
     """--password, prompted (hidden, twice) when not given; Env: CAMPFIRE_PASSWORD."""
     return click.option(
-        "--password", prompt=True, hide_input=True, confirmation_prompt=True,
+        "--password",
+        prompt=True,
+        hide_input=True,
+        confirmation_prompt=True,
         envvar="CAMPFIRE_PASSWORD",
         help="The password (at least 8 characters). Prompted for, hidden, when not given. "
-             "Env: CAMPFIRE_PASSWORD.",
+        "Env: CAMPFIRE_PASSWORD.",
     )(func)
 
 
@@ -180,10 +194,15 @@ def user() -> None:
 @click.option("--admin", is_flag=True, help="Make the user an administrator.")
 @db_option
 @click.pass_context
-def user_add(ctx: click.Context, email: str, name: str, password: str, admin: bool, db: str | None) -> None:
+def user_add(
+    ctx: click.Context, email: str, name: str, password: str, admin: bool, db: str | None
+) -> None:
     """Create an active user (a member of every open room); prints the new user's id."""
     row = admin_core(
-        ctx, db, lambda core: accounts.do_create_user(core, email, name, password, admin), create=True
+        ctx,
+        db,
+        lambda core: accounts.do_create_user(core, email, name, password, admin),
+        create=True,
     )
     click.echo(row["id"])
 
@@ -197,7 +216,10 @@ def user_list(ctx: click.Context, include_inactive: bool, db: str | None) -> Non
     rows = admin_core(ctx, db, lambda core: store.list_users(core.db, include_inactive))
     print_table(
         ("ID", "EMAIL", "NAME", "ADMIN", "ACTIVE"),
-        [(r["id"], r["email"], r["name"], yes_no(r["is_admin"]), yes_no(r["is_active"])) for r in rows],
+        [
+            (r["id"], r["email"], r["name"], yes_no(r["is_admin"]), yes_no(r["is_active"]))
+            for r in rows
+        ],
     )
 
 
@@ -244,7 +266,9 @@ user.command("activate", help="Reactivate a user (they rejoin every open room)."
 
 @user.command("admin")
 @click.argument("email")
-@click.option("--revoke", is_flag=True, help="Take administrator rights away instead of granting them.")
+@click.option(
+    "--revoke", is_flag=True, help="Take administrator rights away instead of granting them."
+)
 @db_option
 @click.pass_context
 def user_admin(ctx: click.Context, email: str, revoke: bool, db: str | None) -> None:
@@ -269,7 +293,9 @@ def token() -> None:
 @token.command("issue")
 @click.argument("email")
 @click.option(
-    "--expires-days", type=click.IntRange(min=1), default=None,
+    "--expires-days",
+    type=click.IntRange(min=1),
+    default=None,
     help="Days until the token expires (default: the session_days setting, 30).",
 )
 @db_option
@@ -280,7 +306,9 @@ def token_issue(ctx: click.Context, email: str, expires_days: int | None, db: st
     async def work(core: Core) -> str:
         row = await user_by_email(core, email)
         if not row["is_active"]:
-            raise CampfireError(errors.FORBIDDEN, f"{email.strip()} is deactivated; activate them first")
+            raise CampfireError(
+                errors.FORBIDDEN, f"{email.strip()} is deactivated; activate them first"
+            )
         return await accounts.do_issue_session(core, row["id"], expires_days)
 
     click.echo(admin_core(ctx, db, work))
@@ -289,13 +317,19 @@ def token_issue(ctx: click.Context, email: str, expires_days: int | None, db: st
 # Tokens are URL-safe base64 and may start with "-": let such a TOKEN through as an argument.
 @token.command("revoke", context_settings={"ignore_unknown_options": True})
 @click.argument("token_value", metavar="[TOKEN|-]", required=False)
-@click.option("--all-for", "all_for", metavar="EMAIL", help="Revoke every session of this user instead.")
+@click.option(
+    "--all-for", "all_for", metavar="EMAIL", help="Revoke every session of this user instead."
+)
 @db_option
 @click.pass_context
-def token_revoke(ctx: click.Context, token_value: str | None, all_for: str | None, db: str | None) -> None:
+def token_revoke(
+    ctx: click.Context, token_value: str | None, all_for: str | None, db: str | None
+) -> None:
     """End a session by its token ('-' reads it from stdin), or all of a user's with --all-for."""
     if (token_value is None) == (all_for is None):
-        raise click.UsageError("give either a TOKEN (or - to read it from stdin) or --all-for EMAIL")
+        raise click.UsageError(
+            "give either a TOKEN (or - to read it from stdin) or --all-for EMAIL"
+        )
     if all_for is not None:
 
         async def revoke_all(core: Core) -> int:
@@ -311,7 +345,9 @@ def token_revoke(ctx: click.Context, token_value: str | None, all_for: str | Non
     if not token_value:
         raise click.ClickException("the token is empty")
     if not admin_core(ctx, db, lambda core: accounts.do_revoke_token(core, token_value)):
-        raise click.ClickException("no live session has that token (already revoked, expired or mistyped)")
+        raise click.ClickException(
+            "no live session has that token (already revoked, expired or mistyped)"
+        )
     click.echo("Session revoked.")
 
 
@@ -326,14 +362,20 @@ def room() -> None:
 @room.command("add")
 @click.argument("name")
 @click.option(
-    "--type", "room_type", type=click.Choice(["open", "closed"]), default="open", show_default=True,
+    "--type",
+    "room_type",
+    type=click.Choice(["open", "closed"]),
+    default="open",
+    show_default=True,
     help="open: every active user is a member; closed: members are added explicitly.",
 )
 @db_option
 @click.pass_context
 def room_add(ctx: click.Context, name: str, room_type: str, db: str | None) -> None:
     """Create a room; prints the new room's id, alone on stdout."""
-    row = admin_core(ctx, db, lambda core: rooms.do_create_room(core, None, name, room_type), create=True)
+    row = admin_core(
+        ctx, db, lambda core: rooms.do_create_room(core, None, name, room_type), create=True
+    )
     click.echo(row["id"])
 
 
@@ -351,8 +393,12 @@ def room_list(ctx: click.Context, db: str | None) -> None:
 
 @room.command("delete")
 @click.argument("room_ref", metavar="ROOM")
-@click.confirmation_option("--yes", "-y", prompt="Delete this room and all its messages?",
-                           help="Do not ask for confirmation.")
+@click.confirmation_option(
+    "--yes",
+    "-y",
+    prompt="Delete this room and all its messages?",
+    help="Do not ask for confirmation.",
+)
 @db_option
 @click.pass_context
 def room_delete(ctx: click.Context, room_ref: str, db: str | None) -> None:
@@ -384,7 +430,9 @@ def _membership_command(add: bool) -> Callable:
             found = await rooms.resolve_room(core, room_ref)
             person = await user_by_email(core, email)
             if add and not person["is_active"]:
-                raise CampfireError(errors.FORBIDDEN, f"{email.strip()} is deactivated; activate them first")
+                raise CampfireError(
+                    errors.FORBIDDEN, f"{email.strip()} is deactivated; activate them first"
+                )
             change = rooms.do_add_member if add else rooms.do_remove_member
             return found, await change(core, None, found["id"], person["id"])
 
@@ -402,9 +450,9 @@ def _membership_command(add: bool) -> Callable:
 room_member.command(
     "add", help="Make a user (by email) a member of ROOM (an id, or a unique name)."
 )(_membership_command(True))
-room_member.command(
-    "remove", help="Remove a user (by email) from ROOM (an id, or a unique name)."
-)(_membership_command(False))
+room_member.command("remove", help="Remove a user (by email) from ROOM (an id, or a unique name).")(
+    _membership_command(False)
+)
 
 
 # --- campfire db --------------------------------------------------------------------------

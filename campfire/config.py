@@ -5,9 +5,10 @@ from __future__ import annotations
 import dataclasses
 import os
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 ENV_PREFIX = "CAMPFIRE_"
 
@@ -44,7 +45,7 @@ class Settings:
     ws_recheck_interval: float = 30.0
     shutdown_timeout: float = 5.0
 
-    def replace(self, **changes: Any) -> "Settings":
+    def replace(self, **changes: Any) -> Settings:
         """A copy with some settings changed (used by tests and flags)."""
         return dataclasses.replace(self, **changes)
 

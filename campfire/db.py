@@ -6,9 +6,10 @@ import asyncio
 import contextlib
 import logging
 import sqlite3
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from importlib import resources
 from pathlib import Path
-from typing import Any, AsyncIterator, Awaitable, Callable, Generic, Sequence, TypeVar
+from typing import Any, Generic, TypeVar
 
 import aiosqlite
 
@@ -218,7 +219,7 @@ async def backup_file(source: Path, target: Path) -> None:
 class _Pending(Generic[T]):
     """One item waiting for the next group commit, with the future its caller awaits."""
 
-    __slots__ = ("item", "future")
+    __slots__ = ("future", "item")
 
     def __init__(self, item: T, future: asyncio.Future) -> None:
         self.item = item
@@ -314,4 +315,3 @@ def _settle(future: asyncio.Future, result: Any = None, error: BaseException | N
         future.set_exception(error)
     else:
         future.set_result(result)
-

@@ -57,7 +57,8 @@ async def do_create_message(
     except sqlite3.Error as exc:
         log.error("could not store a message in room %s: %s", room_id, exc)
         raise CampfireError(
-            errors.MESSAGE_CREATION_FAILED, "Failed to create message: the server could not store it",
+            errors.MESSAGE_CREATION_FAILED,
+            "Failed to create message: the server could not store it",
             503,
         ) from None
     message = message_json(row)
@@ -81,7 +82,11 @@ def _cursor(value: object, name: str) -> int | None:
 
 
 async def history(
-    core: Core, user: SessionUser, room_id: str, before: object = None, after: object = None,
+    core: Core,
+    user: SessionUser,
+    room_id: str,
+    before: object = None,
+    after: object = None,
     limit: object = None,
 ) -> dict:
     """A page of a room's history in sequence order, with has_more."""

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 from campfire import errors
 from campfire.errors import CampfireError
@@ -56,8 +57,12 @@ class StopTyping(RoomCommand):
 
 Command = CreateMessage | UpdateLastSeen | JoinRoom | LeaveRoom | StartTyping | StopTyping
 
-_ROOM_COMMANDS = {"JoinRoom": JoinRoom, "LeaveRoom": LeaveRoom,
-                  "StartTyping": StartTyping, "StopTyping": StopTyping}
+_ROOM_COMMANDS = {
+    "JoinRoom": JoinRoom,
+    "LeaveRoom": LeaveRoom,
+    "StartTyping": StartTyping,
+    "StopTyping": StopTyping,
+}
 
 
 def parse(text: str | bytes) -> Command:

@@ -8,7 +8,7 @@ one room per set. A room's creator and administrators manage it.
 from __future__ import annotations
 
 import sqlite3
-from typing import Iterable
+from collections.abc import Iterable
 
 from campfire import clock, errors, store
 from campfire.accounts import SessionUser
@@ -27,7 +27,9 @@ async def find_room(core: Core, room_id: str) -> sqlite3.Row:
     return room
 
 
-async def access_room(core: Core, user: SessionUser, room_id: str, join_open: bool = False) -> sqlite3.Row:
+async def access_room(
+    core: Core, user: SessionUser, room_id: str, join_open: bool = False
+) -> sqlite3.Row:
     """A room the user may use; with `join_open`, a non-member of an open room becomes one.
 
     Open rooms can be read by every active user; closed and direct rooms only by members.
@@ -57,7 +59,9 @@ async def access_managed_room(core: Core, user: SessionUser, room_id: str) -> sq
     return room
 
 
-async def do_create_room(core: Core, creator_id: str | None, name: object, room_type: object) -> sqlite3.Row:
+async def do_create_room(
+    core: Core, creator_id: str | None, name: object, room_type: object
+) -> sqlite3.Row:
     """Create an open room (everyone is a member) or a closed one (the creator is)."""
     name = check_name(name)
     room_type = check_room_type(room_type, ("open", "closed"))
@@ -72,7 +76,9 @@ async def do_create_room(core: Core, creator_id: str | None, name: object, room_
     return await store.get_room(core.db, room_id)
 
 
-async def do_find_or_create_direct(core: Core, user: SessionUser, user_ids: object) -> tuple[sqlite3.Row, bool]:
+async def do_find_or_create_direct(
+    core: Core, user: SessionUser, user_ids: object
+) -> tuple[sqlite3.Row, bool]:
     """The direct room for the caller and these users, created if new; (room, created)."""
     if not isinstance(user_ids, list) or not user_ids:
         raise errors.bad_request("'user_ids' must be a non-empty list of user ids")
@@ -137,7 +143,11 @@ async def do_add_members(core: Core, room_id: str, user_ids: Iterable[str]) -> l
 
 async def do_add_member(core: Core, user: SessionUser | None, room_id: str, member_id: str) -> bool:
     """Add a member to an open or closed room; True if they were not one already."""
-    room = await find_room(core, room_id) if user is None else await access_managed_room(core, user, room_id)
+    room = (
+        await find_room(core, room_id)
+        if user is None
+        else await access_managed_room(core, user, room_id)
+    )
     if room["room_type"] == "direct":
         raise errors.forbidden("A direct room's members are fixed")
     target = await store.get_user(core.db, member_id)
@@ -146,7 +156,9 @@ async def do_add_member(core: Core, user: SessionUser | None, room_id: str, memb
     return bool(await do_add_members(core, room_id, [member_id]))
 
 
-async def do_remove_member(core: Core, user: SessionUser | None, room_id: str, member_id: str) -> bool:
+async def do_remove_member(
+    core: Core, user: SessionUser | None, room_id: str, member_id: str
+) -> bool:
     """Remove a member (managers remove anyone; anyone may remove themselves)."""
     if user is None:
         room = await find_room(core, room_id)

@@ -7,7 +7,8 @@ the others read through `Database`'s read connection.
 from __future__ import annotations
 
 import sqlite3
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 import aiosqlite
 
@@ -128,7 +129,9 @@ async def get_session(db: Database, token_hash: str, now: str) -> Row | None:
 
 async def touch_session_txn(conn, token_hash: str, now: str) -> None:
     """Record that a session was used."""
-    await conn.execute("UPDATE sessions SET last_used_at = ? WHERE token_hash = ?", (now, token_hash))
+    await conn.execute(
+        "UPDATE sessions SET last_used_at = ? WHERE token_hash = ?", (now, token_hash)
+    )
 
 
 async def revoke_session_txn(conn, token_hash: str, now: str) -> bool:
@@ -306,8 +309,14 @@ async def insert_messages_txn(conn, messages: list[dict]) -> list[tuple[Row, boo
     values = ",".join("(?, ?, ?, ?, ?, ?)" for _ in messages)
     params: list[Any] = []
     for m in messages:
-        params += [m["id"], m["room_id"], m["creator_id"], m["content"],
-                   m["client_message_id"], m["created_at"]]
+        params += [
+            m["id"],
+            m["room_id"],
+            m["creator_id"],
+            m["content"],
+            m["client_message_id"],
+            m["created_at"],
+        ]
     inserted = await conn.execute_fetchall(
         "INSERT INTO messages (id, room_id, creator_id, content, client_message_id, created_at)"
         f" VALUES {values} ON CONFLICT (room_id, creator_id, client_message_id) DO NOTHING"
@@ -361,7 +370,9 @@ async def page_messages(
     return rows
 
 
-async def catch_up(db: Database, user_id: str, cap: int) -> tuple[list[str], dict[str, int], list[Row]]:
+async def catch_up(
+    db: Database, user_id: str, cap: int
+) -> tuple[list[str], dict[str, int], list[Row]]:
     """Everything a new connection needs, in one read: the user's rooms, and what they missed.
 
     Returns the ids of the user's rooms; for each room cut short by the cap, the seq of the
@@ -413,6 +424,7 @@ async def live_session_hashes(db: Database, token_hashes: list[str], now: str) -
         "SELECT s.token_hash FROM sessions s JOIN users u ON u.id = s.user_id"
         " WHERE s.token_hash IN ({marks}) AND s.revoked_at IS NULL AND s.expires_at > ?"
         " AND u.is_active = 1",
-        token_hashes, now,
+        token_hashes,
+        now,
     )
     return {row[0] for row in rows}

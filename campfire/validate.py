@@ -113,7 +113,8 @@ def check_content(value: Any) -> str:
         raise CampfireError(MESSAGE_CREATION_FAILED, "Message content must not be empty")
     if len(value) > MAX_CONTENT_CHARS:
         raise CampfireError(
-            MESSAGE_CREATION_FAILED, f"Message content must be at most {MAX_CONTENT_CHARS} characters"
+            MESSAGE_CREATION_FAILED,
+            f"Message content must be at most {MAX_CONTENT_CHARS} characters",
         )
     if "\x00" in value or not is_text(value):
         raise CampfireError(

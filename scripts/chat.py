@@ -76,7 +76,9 @@ async def chat(base: str, token: str, room_ref: str) -> None:
             incoming = asyncio.create_task(ws.receive())
             outgoing = asyncio.create_task(lines.get())
             while True:
-                done, _ = await asyncio.wait({incoming, outgoing}, return_when=asyncio.FIRST_COMPLETED)
+                done, _ = await asyncio.wait(
+                    {incoming, outgoing}, return_when=asyncio.FIRST_COMPLETED
+                )
                 if incoming in done:
                     msg = incoming.result()
                     if msg.type != aiohttp.WSMsgType.TEXT:
@@ -89,10 +91,14 @@ async def chat(base: str, token: str, room_ref: str) -> None:
                     if not line:
                         break
                     if line.strip():
-                        await ws.send_json({
-                            "type": "CreateMessage", "room_id": room["id"],
-                            "content": line.rstrip("\n"), "client_message_id": str(uuid.uuid4()),
-                        })
+                        await ws.send_json(
+                            {
+                                "type": "CreateMessage",
+                                "room_id": room["id"],
+                                "content": line.rstrip("\n"),
+                                "client_message_id": str(uuid.uuid4()),
+                            }
+                        )
                     outgoing = asyncio.create_task(lines.get())
             incoming.cancel()
             outgoing.cancel()
@@ -103,7 +109,9 @@ def main() -> None:
     """Parse arguments and run the client."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--url", default="http://127.0.0.1:3000", help="the server's base URL")
-    parser.add_argument("--token", required=True, help="a session token (campfire token issue EMAIL)")
+    parser.add_argument(
+        "--token", required=True, help="a session token (campfire token issue EMAIL)"
+    )
     parser.add_argument("--room", required=True, help="room name or id")
     args = parser.parse_args()
     try:

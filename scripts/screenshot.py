@@ -47,7 +47,9 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def call(base: str, method: str, path: str, body: dict | None = None, token: str | None = None) -> dict:
+def call(
+    base: str, method: str, path: str, body: dict | None = None, token: str | None = None
+) -> dict:
     """One JSON call to the server's HTTP API."""
     request = urllib.request.Request(
         base + path, data=json.dumps(body).encode() if body is not None else None, method=method
@@ -61,8 +63,13 @@ def call(base: str, method: str, path: str, body: dict | None = None, token: str
 
 def start_server(db: Path, port: int) -> subprocess.Popen:
     """`campfire serve` on 127.0.0.1:port, once /health answers."""
-    env = {**os.environ, "CAMPFIRE_HOST": "127.0.0.1", "CAMPFIRE_PORT": str(port),
-           "CAMPFIRE_DB": str(db), "CAMPFIRE_LOG_LEVEL": "WARNING"}
+    env = {
+        **os.environ,
+        "CAMPFIRE_HOST": "127.0.0.1",
+        "CAMPFIRE_PORT": str(port),
+        "CAMPFIRE_DB": str(db),
+        "CAMPFIRE_LOG_LEVEL": "WARNING",
+    }
     proc = subprocess.Popen([sys.executable, "-m", "campfire", "serve"], env=env)
     for _ in range(200):
         try:
@@ -76,23 +83,50 @@ def start_server(db: Path, port: int) -> subprocess.Popen:
 
 def populate(base: str) -> tuple[dict, dict]:
     """Three people, some rooms, a conversation; returns (tokens by name, rooms by name)."""
-    admin = call(base, "POST", "/api/setup", {"email": "ann@example.com", "name": "Ann Lee", "password": PASSWORD})
+    admin = call(
+        base,
+        "POST",
+        "/api/setup",
+        {"email": "ann@example.com", "name": "Ann Lee", "password": PASSWORD},
+    )
     tokens = {"ann": admin["session_token"]}
     users = {}
     for key, name in (("bob", "Bob Okafor"), ("chloe", "Chloé Martin")):
         email = f"{key}@example.com"
-        users[key] = call(base, "POST", "/api/users", {"email": email, "name": name, "password": PASSWORD},
-                          tokens["ann"])["user"]
-        tokens[key] = call(base, "POST", "/api/auth/login", {"email": email, "password": PASSWORD})["session_token"]
+        users[key] = call(
+            base,
+            "POST",
+            "/api/users",
+            {"email": email, "name": name, "password": PASSWORD},
+            tokens["ann"],
+        )["user"]
+        tokens[key] = call(base, "POST", "/api/auth/login", {"email": email, "password": PASSWORD})[
+            "session_token"
+        ]
     rooms = {}
     for name, room_type in (("general", "open"), ("random", "open"), ("design", "closed")):
-        rooms[name] = call(base, "POST", "/api/rooms", {"name": name, "room_type": room_type}, tokens["ann"])["room"]
-    call(base, "POST", f"/api/rooms/{rooms['design']['id']}/members", {"user_id": users["chloe"]["id"]}, tokens["ann"])
-    rooms["direct"] = call(base, "POST", "/api/rooms/direct", {"user_ids": [users["bob"]["id"]]}, tokens["ann"])["room"]
+        rooms[name] = call(
+            base, "POST", "/api/rooms", {"name": name, "room_type": room_type}, tokens["ann"]
+        )["room"]
+    call(
+        base,
+        "POST",
+        f"/api/rooms/{rooms['design']['id']}/members",
+        {"user_id": users["chloe"]["id"]},
+        tokens["ann"],
+    )
+    rooms["direct"] = call(
+        base, "POST", "/api/rooms/direct", {"user_ids": [users["bob"]["id"]]}, tokens["ann"]
+    )["room"]
 
     def post(who: str, room: str, text: str) -> None:
-        call(base, "POST", f"/api/rooms/{rooms[room]['id']}/messages",
-             {"content": text, "client_message_id": str(uuid.uuid4())}, tokens[who])
+        call(
+            base,
+            "POST",
+            f"/api/rooms/{rooms[room]['id']}/messages",
+            {"content": text, "client_message_id": str(uuid.uuid4())},
+            tokens[who],
+        )
 
     for who, text in CONVERSATION:
         post(who, "general", text)
@@ -103,7 +137,9 @@ def populate(base: str) -> tuple[dict, dict]:
 
 def open_page(browser, base: str, token: str, room_id: str, width: int, height: int):
     """A signed-in page showing a room, with its socket connected."""
-    context = browser.new_context(viewport={"width": width, "height": height}, device_scale_factor=1)
+    context = browser.new_context(
+        viewport={"width": width, "height": height}, device_scale_factor=1
+    )
     context.add_cookies([{"name": "session_token", "value": token, "url": base}])
     context.add_init_script(f"localStorage.setItem('campfire.room', {json.dumps(room_id)})")
     page = context.new_page()
@@ -115,7 +151,9 @@ def open_page(browser, base: str, token: str, room_id: str, width: int, height: 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", default=str(ROOT / "docs" / "screenshot.png"), help="desktop screenshot path")
+    parser.add_argument(
+        "--out", default=str(ROOT / "docs" / "screenshot.png"), help="desktop screenshot path"
+    )
     parser.add_argument("--phone", help="also save a phone-size screenshot here")
     args = parser.parse_args()
     port = free_port()
@@ -128,8 +166,14 @@ def main() -> None:
             with sync_playwright() as pw:
                 browser = pw.chromium.launch(
                     executable_path=CHROMIUM,
-                    args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                          "--disable-component-update", "--disable-sync", "--no-first-run"],
+                    args=[
+                        "--no-sandbox",
+                        "--disable-gpu",
+                        "--disable-background-networking",
+                        "--disable-component-update",
+                        "--disable-sync",
+                        "--no-first-run",
+                    ],
                 )
                 ann = open_page(browser, base, tokens["ann"], general, 1280, 800)
                 bob = open_page(browser, base, tokens["bob"], general, 1280, 800)

@@ -71,7 +71,9 @@ class Api:
         return {"Authorization": f"Bearer {token}"}
 
     async def setup_admin(self, email="admin@example.com", name="Admin", password="correct horse"):
-        resp = await self.client.post("/api/setup", json={"email": email, "name": name, "password": password})
+        resp = await self.client.post(
+            "/api/setup", json={"email": email, "name": name, "password": password}
+        )
         assert resp.status == 201, await resp.text()
         data = await resp.json()
         self.client.session.cookie_jar.clear()  # helpers authenticate by token, never by cookie
@@ -86,12 +88,15 @@ class Api:
         name = name or f"User {self._count}"
         email = f"{name.lower().replace(' ', '.')}.{self._count}@example.com"
         resp = await self.client.post(
-            "/api/users", headers=self.auth(self.admin_token),
+            "/api/users",
+            headers=self.auth(self.admin_token),
             json={"email": email, "name": name, "password": password, "is_admin": admin},
         )
         assert resp.status == 201, await resp.text()
         user = (await resp.json())["user"]
-        resp = await self.client.post("/api/auth/login", json={"email": email, "password": password})
+        resp = await self.client.post(
+            "/api/auth/login", json={"email": email, "password": password}
+        )
         assert resp.status == 200, await resp.text()
         self.client.session.cookie_jar.clear()
         return user, (await resp.json())["session_token"]
@@ -104,16 +109,21 @@ class Api:
         room = (await resp.json())["room"]
         for member in members:
             resp = await self.client.post(
-                f"/api/rooms/{room['id']}/members", headers=self.auth(token), json={"user_id": member["id"]}
+                f"/api/rooms/{room['id']}/members",
+                headers=self.auth(token),
+                json={"user_id": member["id"]},
             )
             assert resp.status in (200, 201), await resp.text()
         return room
 
-    async def post(self, token: str, room_id: str, content: str, client_message_id: str | None = None):
+    async def post(
+        self, token: str, room_id: str, content: str, client_message_id: str | None = None
+    ):
         import uuid
 
         resp = await self.client.post(
-            f"/api/rooms/{room_id}/messages", headers=self.auth(token),
+            f"/api/rooms/{room_id}/messages",
+            headers=self.auth(token),
             json={"content": content, "client_message_id": client_message_id or str(uuid.uuid4())},
         )
         assert resp.status in (200, 201), await resp.text()

@@ -27,6 +27,7 @@ async def world_for(client, api, world_class):
 async def send(client, token, room_id, content, client_message_id=None):
     """POST a message; the raw response."""
     return await client.post(
-        f"/api/rooms/{room_id}/messages", headers={"Authorization": f"Bearer {token}"},
+        f"/api/rooms/{room_id}/messages",
+        headers={"Authorization": f"Bearer {token}"},
         json={"content": content, "client_message_id": client_message_id or str(uuid.uuid4())},
     )

@@ -14,11 +14,28 @@ def test_bench_quick_run_prints_every_row():
     for package in ("picows", "uvloop"):  # the `bench` extra: `make bench` installs it
         pytest.importorskip(package)
     out = subprocess.run(
-        [sys.executable, str(ROOT / "scripts" / "bench" / "run.py"), "--quick", "--reps", "1", "--no-doc"],
-        capture_output=True, text=True, timeout=600, cwd=ROOT,
+        [
+            sys.executable,
+            str(ROOT / "scripts" / "bench" / "run.py"),
+            "--quick",
+            "--reps",
+            "1",
+            "--no-doc",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=ROOT,
     )
     assert out.returncode == 0, out.stderr[-3000:]
-    for scenario in ("fan-out", "1 broadcast/s", "ingest", "idle", "reconnect storm", "slow consumer"):
+    for scenario in (
+        "fan-out",
+        "1 broadcast/s",
+        "ingest",
+        "idle",
+        "reconnect storm",
+        "slow consumer",
+    ):
         assert f"| {scenario}" in out.stdout
     # The catch-up after a reconnect is exact even at smoke sizes.
     assert "| 0 / 0 / 0 |" in out.stdout

@@ -18,7 +18,7 @@ import time
 import urllib.error
 import urllib.request
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import click
@@ -51,8 +51,14 @@ class Cli:
         self.db = db
         self.runner = CliRunner()
 
-    def __call__(self, *args: str, code: int = 0, input: str | None = None, env: dict | None = None,
-                 db: bool = True) -> Result:
+    def __call__(
+        self,
+        *args: str,
+        code: int = 0,
+        input: str | None = None,
+        env: dict | None = None,
+        db: bool = True,
+    ) -> Result:
         argv = [*args, "--db", str(self.db)] if db else list(args)
         result = self.runner.invoke(main, argv, input=input, env=env, prog_name="campfire")
         assert result.exit_code == code, (result.exit_code, result.output, result.exception)
@@ -63,7 +69,9 @@ class Cli:
 
     def user(self, email: str, name: str = "Someone", *extra: str) -> str:
         """Add a user; their id."""
-        return self("user", "add", email, "--name", name, "--password", PASSWORD, *extra).stdout.strip()
+        return self(
+            "user", "add", email, "--name", name, "--password", PASSWORD, *extra
+        ).stdout.strip()
 
     def token(self, email: str) -> str:
         """Issue a token for a user."""
@@ -114,7 +122,9 @@ def query(db: Path, sql: str, params=()) -> list:
 
 
 def test_user_add_prints_only_the_new_id_and_list_shows_the_user(cli, db_path):
-    result = cli("user", "add", "Ann@Example.com", "--name", "Ann", "--password", PASSWORD, "--admin")
+    result = cli(
+        "user", "add", "Ann@Example.com", "--name", "Ann", "--password", PASSWORD, "--admin"
+    )
     user_id = result.stdout.strip()
     assert result.stdout == user_id + "\n"
     uuid.UUID(user_id)
@@ -129,22 +139,29 @@ def test_user_add_prints_only_the_new_id_and_list_shows_the_user(cli, db_path):
 def test_user_add_joins_every_open_room(cli, db_path):
     room_id = cli("room", "add", "lobby").stdout.strip()
     user_id = cli.user("late@example.com")
-    assert query(db_path, "SELECT user_id FROM memberships WHERE room_id = ?", (room_id,)) == [(user_id,)]
+    assert query(db_path, "SELECT user_id FROM memberships WHERE room_id = ?", (room_id,)) == [
+        (user_id,)
+    ]
 
 
 def test_user_add_refuses_a_duplicate_email_in_any_case(cli, db_path):
     cli.user("ann@example.com")
-    result = cli("user", "add", "ANN@example.com", "--name", "Other", "--password", PASSWORD, code=1)
+    result = cli(
+        "user", "add", "ANN@example.com", "--name", "Other", "--password", PASSWORD, code=1
+    )
     assert "already exists" in result.stderr
     assert query(db_path, "SELECT COUNT(*) FROM users") == [(1,)]
 
 
-@pytest.mark.parametrize("args,code,needle", [
-    (["not-an-email", "--name", "X", "--password", PASSWORD], 1, "email"),
-    (["x@example.com", "--name", "X", "--password", "short"], 1, "at least 8"),
-    (["x@example.com", "--name", "   ", "--password", PASSWORD], 1, "name"),
-    (["x@example.com", "--password", PASSWORD], 2, "--name"),
-])
+@pytest.mark.parametrize(
+    "args,code,needle",
+    [
+        (["not-an-email", "--name", "X", "--password", PASSWORD], 1, "email"),
+        (["x@example.com", "--name", "X", "--password", "short"], 1, "at least 8"),
+        (["x@example.com", "--name", "   ", "--password", PASSWORD], 1, "name"),
+        (["x@example.com", "--password", PASSWORD], 2, "--name"),
+    ],
+)
 def test_user_add_rejects_bad_input_and_changes_nothing(cli, db_path, args, code, needle):
     cli.user("first@example.com")
     result = cli("user", "add", *args, code=code)
@@ -154,17 +171,27 @@ def test_user_add_rejects_bad_input_and_changes_nothing(cli, db_path, args, code
 
 def test_user_add_prompts_for_the_password_twice(cli, db_path):
     # A mismatch asks again; the second pair matches.
-    result = cli("user", "add", "p@example.com", "--name", "P",
-                 input=f"{PASSWORD}\nsomething else\n{PASSWORD}\n{PASSWORD}\n")
+    result = cli(
+        "user",
+        "add",
+        "p@example.com",
+        "--name",
+        "P",
+        input=f"{PASSWORD}\nsomething else\n{PASSWORD}\n{PASSWORD}\n",
+    )
     assert "do not match" in result.output
     assert PASSWORD not in result.output  # hidden input is not echoed
     user_id = result.stdout.strip().splitlines()[-1]
-    assert query(db_path, "SELECT email FROM users WHERE id = ?", (user_id,)) == [("p@example.com",)]
+    assert query(db_path, "SELECT email FROM users WHERE id = ?", (user_id,)) == [
+        ("p@example.com",)
+    ]
     assert logs_in(db_path, "p@example.com", PASSWORD)
 
 
 def test_user_add_takes_the_password_from_the_environment(cli, db_path):
-    result = cli("user", "add", "env@example.com", "--name", "E", env={"CAMPFIRE_PASSWORD": "from the env"})
+    result = cli(
+        "user", "add", "env@example.com", "--name", "E", env={"CAMPFIRE_PASSWORD": "from the env"}
+    )
     assert "Password" not in result.output
     assert logs_in(db_path, "env@example.com", "from the env")
 
@@ -183,7 +210,10 @@ def test_user_passwd_changes_the_password_and_ends_sessions(cli, db_path):
     assert authenticates(db_path, token) is None
     assert logs_in(db_path, "ann@example.com", "new password")
     assert not logs_in(db_path, "ann@example.com", PASSWORD)
-    assert "at least 8" in cli("user", "passwd", "ann@example.com", "--password", "short", code=1).stderr
+    assert (
+        "at least 8"
+        in cli("user", "passwd", "ann@example.com", "--password", "short", code=1).stderr
+    )
     assert logs_in(db_path, "ann@example.com", "new password")
 
 
@@ -209,16 +239,19 @@ def test_user_admin_grants_and_revokes(cli):
     assert re.search(r"Ann\s+no\s+yes", cli("user", "list").stdout)
 
 
-@pytest.mark.parametrize("args", [
-    ["user", "passwd", "nobody@example.com", "--password", PASSWORD],
-    ["user", "deactivate", "nobody@example.com"],
-    ["user", "activate", "nobody@example.com"],
-    ["user", "admin", "nobody@example.com"],
-    ["token", "issue", "nobody@example.com"],
-    ["token", "revoke", "--all-for", "nobody@example.com"],
-    ["room", "member", "add", "lobby", "nobody@example.com"],
-    ["room", "member", "remove", "lobby", "nobody@example.com"],
-])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["user", "passwd", "nobody@example.com", "--password", PASSWORD],
+        ["user", "deactivate", "nobody@example.com"],
+        ["user", "activate", "nobody@example.com"],
+        ["user", "admin", "nobody@example.com"],
+        ["token", "issue", "nobody@example.com"],
+        ["token", "revoke", "--all-for", "nobody@example.com"],
+        ["room", "member", "add", "lobby", "nobody@example.com"],
+        ["room", "member", "remove", "lobby", "nobody@example.com"],
+    ],
+)
 def test_an_unknown_email_is_a_clear_error(cli, args):
     cli.user("ann@example.com")
     cli("room", "add", "lobby")
@@ -235,12 +268,26 @@ def test_commands_refuse_a_database_that_does_not_exist(cli, db_path):
 
 def test_a_file_that_is_not_a_database_is_a_clear_error(cli, db_path, tmp_path):
     db_path.write_bytes(b"not a database" * 100)
-    for args in (["user", "list"], ["user", "add", "a@example.com", "--name", "A", "--password", PASSWORD]):
+    for args in (
+        ["user", "list"],
+        ["user", "add", "a@example.com", "--name", "A", "--password", PASSWORD],
+    ):
         assert "file is not a database" in cli(*args, code=1).stderr
     # serve too, in its own process: it must exit, not hang on a leftover database thread.
     proc = subprocess.run(
-        [sys.executable, "-m", "campfire", "serve", "--db", str(db_path), "--port", str(free_port())],
-        capture_output=True, text=True, timeout=30,
+        [
+            sys.executable,
+            "-m",
+            "campfire",
+            "serve",
+            "--db",
+            str(db_path),
+            "--port",
+            str(free_port()),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=30,
     )
     assert proc.returncode == 1
     assert "Error: database" in proc.stderr and "not a database" in proc.stderr
@@ -255,15 +302,27 @@ def test_the_config_file_and_environment_choose_the_database(cli, tmp_path):
     conf = tmp_path / "c.toml"
     conf.write_text(f'db = "{cli.db}"\n')
     assert "ann@example.com" in cli("--config", str(conf), "user", "list", db=False).stdout
-    assert "ann@example.com" in cli("user", "list", db=False, env={"CAMPFIRE_CONFIG": str(conf)}).stdout
+    assert (
+        "ann@example.com"
+        in cli("user", "list", db=False, env={"CAMPFIRE_CONFIG": str(conf)}).stdout
+    )
     # The environment beats the file, and the flag beats both.
     other = tmp_path / "other.db"
-    assert "does not exist" in cli("--config", str(conf), "user", "list", db=False,
-                                   env={"CAMPFIRE_DB": str(other)}, code=1).stderr
-    assert "ann@example.com" in cli("--config", str(conf), "user", "list", env={"CAMPFIRE_DB": str(other)}).stdout
+    assert (
+        "does not exist"
+        in cli(
+            "--config", str(conf), "user", "list", db=False, env={"CAMPFIRE_DB": str(other)}, code=1
+        ).stderr
+    )
+    assert (
+        "ann@example.com"
+        in cli("--config", str(conf), "user", "list", env={"CAMPFIRE_DB": str(other)}).stdout
+    )
 
 
-@pytest.mark.parametrize("content,needle", [("db = ", "not valid TOML"), ("colour = 1", "unknown setting")])
+@pytest.mark.parametrize(
+    "content,needle", [("db = ", "not valid TOML"), ("colour = 1", "unknown setting")]
+)
 def test_a_bad_config_file_is_a_clear_error(cli, tmp_path, content, needle):
     conf = tmp_path / "bad.toml"
     conf.write_text(content)
@@ -288,16 +347,21 @@ def test_token_issue_prints_only_the_token_and_it_authenticates(cli, db_path):
     token = result.stdout.strip()
     assert result.stdout == token + "\n" and len(token) >= 40 and " " not in token
     assert authenticates(db_path, token) == "ann@example.com"
-    assert token not in json.dumps(query(db_path, "SELECT * FROM sessions"))  # only its hash is stored
+    assert token not in json.dumps(
+        query(db_path, "SELECT * FROM sessions")
+    )  # only its hash is stored
 
 
 def test_token_issue_expiry(cli, db_path):
     cli.user("ann@example.com")
     cli("token", "issue", "ann@example.com", "--expires-days", "2")
     (expires,) = query(db_path, "SELECT expires_at FROM sessions")[0]
-    left = datetime.fromisoformat(expires.replace("Z", "+00:00")) - datetime.now(timezone.utc)
+    left = datetime.fromisoformat(expires.replace("Z", "+00:00")) - datetime.now(UTC)
     assert timedelta(days=2) - timedelta(minutes=1) < left <= timedelta(days=2)
-    assert "--expires-days" in cli("token", "issue", "ann@example.com", "--expires-days", "0", code=2).stderr
+    assert (
+        "--expires-days"
+        in cli("token", "issue", "ann@example.com", "--expires-days", "0", code=2).stderr
+    )
 
 
 def test_token_revoke_by_argument_and_from_stdin(cli, db_path):
@@ -328,7 +392,10 @@ def test_token_revoke_all_for_a_user(cli, db_path):
 def test_token_revoke_needs_exactly_one_target(cli):
     cli.user("ann@example.com")
     assert "either a TOKEN" in cli("token", "revoke", code=2).stderr
-    assert "either a TOKEN" in cli("token", "revoke", "x", "--all-for", "ann@example.com", code=2).stderr
+    assert (
+        "either a TOKEN"
+        in cli("token", "revoke", "x", "--all-for", "ann@example.com", code=2).stderr
+    )
 
 
 # --- rooms ---------------------------------------------------------------------------------
@@ -345,7 +412,10 @@ def test_room_add_prints_only_the_id_and_open_rooms_hold_every_active_user(cli):
     closed_id = cli("room", "add", "Secrets", "--type", "closed").stdout.strip()
     lines = cli("room", "list").stdout.splitlines()
     assert lines[0].split() == ["ID", "TYPE", "MEMBERS", "NAME"]
-    assert [line.split() for line in lines[1:]] == [[closed_id, "closed", "0", "Secrets"], [open_id, "open", "2", "Lobby"]]
+    assert [line.split() for line in lines[1:]] == [
+        [closed_id, "closed", "0", "Secrets"],
+        [open_id, "open", "2", "Lobby"],
+    ]
 
 
 def test_room_add_rejects_a_bad_type_or_name(cli, db_path):
@@ -358,8 +428,13 @@ def test_room_add_rejects_a_bad_type_or_name(cli, db_path):
 def test_room_members_by_room_name_or_id(cli, db_path):
     ann = cli.user("ann@example.com")
     room_id = cli("room", "add", "Secrets", "--type", "closed").stdout.strip()
-    members = lambda: query(db_path, "SELECT user_id FROM memberships WHERE room_id = ?", (room_id,))  # noqa: E731
-    assert "is now a member of 'Secrets'" in cli("room", "member", "add", "secrets", "ANN@example.com").stdout
+    members = lambda: query(
+        db_path, "SELECT user_id FROM memberships WHERE room_id = ?", (room_id,)
+    )
+    assert (
+        "is now a member of 'Secrets'"
+        in cli("room", "member", "add", "secrets", "ANN@example.com").stdout
+    )
     assert members() == [(ann,)]
     assert "was already" in cli("room", "member", "add", room_id.upper(), "ann@example.com").stdout
     assert "is no longer" in cli("room", "member", "remove", room_id, "ann@example.com").stdout
@@ -374,9 +449,18 @@ def test_room_member_errors(cli, db_path):
     cli("room", "add", "Twice", "--type", "closed")
     cli("room", "add", "twice", "--type", "closed")
     cli("room", "add", "Once", "--type", "closed")
-    assert "Room not found" in cli("room", "member", "add", "Nowhere", "ann@example.com", code=1).stderr
-    assert "Room not found" in cli("room", "member", "add", str(uuid.uuid4()), "ann@example.com", code=1).stderr
-    assert "Several rooms are named 'Twice'" in cli("room", "member", "add", "Twice", "ann@example.com", code=1).stderr
+    assert (
+        "Room not found"
+        in cli("room", "member", "add", "Nowhere", "ann@example.com", code=1).stderr
+    )
+    assert (
+        "Room not found"
+        in cli("room", "member", "add", str(uuid.uuid4()), "ann@example.com", code=1).stderr
+    )
+    assert (
+        "Several rooms are named 'Twice'"
+        in cli("room", "member", "add", "Twice", "ann@example.com", code=1).stderr
+    )
     assert "deactivated" in cli("room", "member", "add", "Once", "gone@example.com", code=1).stderr
     assert query(db_path, "SELECT COUNT(*) FROM memberships") == [(0,)]
 
@@ -499,7 +583,9 @@ def server(tmp_path, db_path):
     env = {**os.environ, "CAMPFIRE_LOG_LEVEL": "WARNING"}
     proc = subprocess.Popen(
         [sys.executable, "-m", "campfire", "serve", "--db", str(db_path), "--port", str(port)],
-        stdout=log, stderr=subprocess.STDOUT, env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env=env,
     )
     base = f"http://127.0.0.1:{port}"
     try:
@@ -535,8 +621,13 @@ def test_administer_a_running_server_and_back_it_up_while_it_writes(server, cli,
 
     def writer() -> None:
         while not stop.is_set():
-            status, _ = http(server, "POST", f"/api/rooms/{room_id}/messages", token,
-                             {"content": f"line {len(posted)}", "client_message_id": str(uuid.uuid4())})
+            status, _ = http(
+                server,
+                "POST",
+                f"/api/rooms/{room_id}/messages",
+                token,
+                {"content": f"line {len(posted)}", "client_message_id": str(uuid.uuid4())},
+            )
             if status not in (200, 201):
                 failures.append(status)
                 return
@@ -586,7 +677,9 @@ def help_text(path: tuple[str, ...]) -> str:
     return result.stdout
 
 
-HELP_BLOCK = re.compile(r"<!-- help: campfire (?P<cmd>[\w ]+?) -->\n```text\n(?P<text>.*?)```\n", re.S)
+HELP_BLOCK = re.compile(
+    r"<!-- help: campfire (?P<cmd>[\w ]+?) -->\n```text\n(?P<text>.*?)```\n", re.S
+)
 
 
 def test_every_command_is_documented_with_its_real_help():
@@ -594,7 +687,9 @@ def test_every_command_is_documented_with_its_real_help():
     text = DOCS.read_text()
     if os.environ.get("UPDATE_CLI_DOCS") == "1":
         text = HELP_BLOCK.sub(
-            lambda m: f"<!-- help: campfire {m['cmd']} -->\n```text\n{help_text(tuple(m['cmd'].split()))}```\n",
+            lambda m: (
+                f"<!-- help: campfire {m['cmd']} -->\n```text\n{help_text(tuple(m['cmd'].split()))}```\n"
+            ),
             text,
         )
         DOCS.write_text(text)
@@ -602,4 +697,6 @@ def test_every_command_is_documented_with_its_real_help():
     missing = [" ".join(c) for c in leaf_commands() if c not in documented]
     assert not missing, f"docs/cli.md lacks a '<!-- help: campfire ... -->' block for: {missing}"
     for command, shown in documented.items():
-        assert shown == help_text(command), f"docs/cli.md shows stale help for 'campfire {' '.join(command)}'"
+        assert shown == help_text(command), (
+            f"docs/cli.md shows stale help for 'campfire {' '.join(command)}'"
+        )

@@ -13,10 +13,14 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts" / "faults"))
 
-from harness import Server, clone_world, crash_round, make_world  # noqa: E402
+from harness import Server, clone_world, crash_round, make_world
 
-FAST = {"ws_messages_per_second": 1e6, "ws_burst": 1_000_000,
-        "user_messages_per_second": 1e6, "user_messages_burst": 1_000_000}
+FAST = {
+    "ws_messages_per_second": 1e6,
+    "ws_burst": 1_000_000,
+    "user_messages_per_second": 1e6,
+    "user_messages_burst": 1_000_000,
+}
 
 
 @pytest.fixture(scope="module")
@@ -40,13 +44,14 @@ async def test_sigkill_under_load_loses_no_acknowledged_message(tmp_path, templa
         await server.stop()
 
 
-async def test_sigterm_under_load_loses_nothing_closes_1001_and_reconnects_catch_up(tmp_path, template):
+async def test_sigterm_under_load_loses_nothing_closes_1001_and_reconnects_catch_up(
+    tmp_path, template
+):
     """Graceful stop: acknowledged messages kept, every socket closed with 1001, no gap after."""
     import asyncio
     import signal
 
     import aiohttp
-
     from harness import Sender, check_acked_once, history, run_sender
 
     world = clone_world(template, tmp_path, catchup_limit=100_000, **FAST)
@@ -57,7 +62,9 @@ async def test_sigterm_under_load_loses_nothing_closes_1001_and_reconnects_catch
         stop = asyncio.Event()
         seen: dict[str, int] = {}  # what the watcher received live: message id -> seq
         async with aiohttp.ClientSession() as session:
-            watcher = await session.ws_connect(f"{world.base}/ws?token={world.tokens[1]}", heartbeat=None)
+            watcher = await session.ws_connect(
+                f"{world.base}/ws?token={world.tokens[1]}", heartbeat=None
+            )
             tasks = [asyncio.create_task(run_sender(session, world, s, stop)) for s in senders]
 
             async def watch() -> None:
@@ -66,7 +73,9 @@ async def test_sigterm_under_load_loses_nothing_closes_1001_and_reconnects_catch
                     if frame["type"] == "NewMessage":
                         seen[frame["message"]["id"]] = frame["message"]["seq"]
                         if len(seen) % 20 == 0:  # a client marks what it has shown
-                            await watcher.send_json({"type": "UpdateLastSeen", "message_id": frame["message"]["id"]})
+                            await watcher.send_json(
+                                {"type": "UpdateLastSeen", "message_id": frame["message"]["id"]}
+                            )
 
             watching = asyncio.create_task(watch())
             await asyncio.sleep(1.5)
@@ -93,15 +102,15 @@ async def test_sigterm_under_load_loses_nothing_closes_1001_and_reconnects_catch
         assert {**seen, **caught_up}.keys() == {m["id"] for m in stored}, "a gap after reconnecting"
         # The catch-up is the contiguous tail of history after the durable last-seen mark.
         tail = sorted(caught_up.values())
-        assert tail == [m["seq"] for m in stored][len(stored) - len(tail):]
+        assert tail == [m["seq"] for m in stored][len(stored) - len(tail) :]
     finally:
         await server.stop()
 
 
 async def _limit_pages(core, extra_pages: int | None) -> None:
     """Cap the write connection's database size (SQLITE_FULL past it); None lifts the cap."""
-    async with core.db._write_lock:  # noqa: SLF001 - a fault injected at the edge, between commits
-        writer = core.db._writer  # noqa: SLF001
+    async with core.db._write_lock:
+        writer = core.db._writer
         (pages,) = await (await writer.execute("PRAGMA page_count")).fetchone()
         limit = 2**31 - 2 if extra_pages is None else pages + extra_pages
         await writer.execute(f"PRAGMA max_page_count = {limit}")
@@ -134,8 +143,11 @@ async def test_full_disk_fails_creation_clearly_broadcasts_nothing_and_recovers(
     assert failures == 3
     await silent(wb)  # no broadcast for what failed
     stored = (await core.db.fetchone("SELECT count(*) FROM messages"))[0]
-    resp = await client.post(f"/api/rooms/{room}/messages", headers=api.auth(a),
-                             json={"content": "y" * 9000, "client_message_id": "7f1f0d8e-0000-4000-8000-000000000001"})
+    resp = await client.post(
+        f"/api/rooms/{room}/messages",
+        headers=api.auth(a),
+        json={"content": "y" * 9000, "client_message_id": "7f1f0d8e-0000-4000-8000-000000000001"},
+    )
     assert resp.status == 503
     assert (await resp.json())["error"]["code"] == "MESSAGE_CREATION_FAILED"
     assert (await core.db.fetchone("SELECT count(*) FROM messages"))[0] == stored
@@ -156,7 +168,6 @@ async def test_backup_under_load_restores_everything_committed_before_it(tmp_pat
     import dataclasses
 
     import aiohttp
-
     from harness import Sender, cli, free_port, history, integrity_check, run_sender
 
     world = clone_world(template, tmp_path, **FAST)
@@ -186,7 +197,9 @@ async def test_backup_under_load_restores_everything_committed_before_it(tmp_pat
     await copy.start("--db", str(backup))
     try:
         ids = {m["id"] for m in await history(restored, world.tokens[0])}
-        assert before <= ids, f"{len(before - ids)} messages committed before the backup are missing"
+        assert before <= ids, (
+            f"{len(before - ids)} messages committed before the backup are missing"
+        )
     finally:
         await copy.stop()
     assert not (tmp_path / "unused.db").exists()
@@ -198,7 +211,9 @@ async def test_restart_of_a_busy_server_serves_hundreds_reconnecting_at_once(tmp
 
     clients = 300
     world = clone_world(template, tmp_path, ws_max_connections_per_user=clients)
-    stats = await reconnect_storm(world, Server(world, tmp_path / "server.log"), clients, timeout=60)
+    stats = await reconnect_storm(
+        world, Server(world, tmp_path / "server.log"), clients, timeout=60
+    )
     assert stats["closed_1001"] == clients
     assert stats["delivered"] == clients
     assert stats["fds"] < clients + 50, stats  # one per socket, plus the database and the listener

@@ -12,18 +12,32 @@ import re
 from urllib.parse import quote
 
 import pytest
-from hypothesis import HealthCheck, event, given, settings as hsettings, strategies as st
+from helpers import world_for
+from hypothesis import HealthCheck, event, given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
 from yarl import URL
 
 from campfire.keys import core_key
-from helpers import world_for
 
 EXAMPLES = hsettings(
-    max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture],
+    max_examples=100,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
     database=None,
 )
-FIELDS = ["email", "name", "password", "room_type", "user_id", "user_ids", "content", "client_message_id",
-          "is_admin", "is_active"]
+FIELDS = [
+    "email",
+    "name",
+    "password",
+    "room_type",
+    "user_id",
+    "user_ids",
+    "content",
+    "client_message_id",
+    "is_admin",
+    "is_active",
+]
 
 
 @pytest.fixture
@@ -44,11 +58,18 @@ def app_routes(app) -> list[tuple[str, str]]:
 
 
 JSON_SCALARS = st.one_of(
-    st.none(), st.booleans(), st.integers(min_value=-(2**70), max_value=2**70), st.floats(allow_nan=False),
-    st.text(max_size=30), st.sampled_from(["", "x" * 10_001, "a\x00b", "\u202e", "👩‍👩‍👧", "e\u0301"]),
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(2**70), max_value=2**70),
+    st.floats(allow_nan=False),
+    st.text(max_size=30),
+    st.sampled_from(["", "x" * 10_001, "a\x00b", "\u202e", "👩‍👩‍👧", "e\u0301"]),
 )
 JSON_VALUES = st.recursive(
-    JSON_SCALARS, lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner, max_size=3),
+    JSON_SCALARS,
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner, max_size=3)
+    ),
     max_leaves=8,
 )
 
@@ -56,14 +77,29 @@ JSON_VALUES = st.recursive(
 @st.composite
 def bodies(draw, ids: list[str]) -> tuple[bytes | None, str | None]:
     """A request body and its Content-Type."""
-    content_type = draw(st.sampled_from([
-        "application/json", "application/json", "application/json; charset=latin-1", "text/plain",
-        "application/x-www-form-urlencoded", "multipart/form-data; boundary=x", None,
-    ]))
-    kind = draw(st.sampled_from(["object", "object", "json", "bytes", "deep", "huge", "surrogate", "none"]))
+    content_type = draw(
+        st.sampled_from(
+            [
+                "application/json",
+                "application/json",
+                "application/json; charset=latin-1",
+                "text/plain",
+                "application/x-www-form-urlencoded",
+                "multipart/form-data; boundary=x",
+                None,
+            ]
+        )
+    )
+    kind = draw(
+        st.sampled_from(["object", "object", "json", "bytes", "deep", "huge", "surrogate", "none"])
+    )
     if kind == "object":
-        data = {name: draw(JSON_VALUES | st.sampled_from(ids) | st.lists(st.sampled_from(ids), max_size=3))
-                for name in draw(st.sets(st.sampled_from(FIELDS), max_size=5))}
+        data = {
+            name: draw(
+                JSON_VALUES | st.sampled_from(ids) | st.lists(st.sampled_from(ids), max_size=3)
+            )
+            for name in draw(st.sets(st.sampled_from(FIELDS), max_size=5))
+        }
         body = json.dumps(data, ensure_ascii=draw(st.booleans())).encode("utf-8", "surrogatepass")
     elif kind == "json":
         body = json.dumps(draw(JSON_VALUES)).encode()
@@ -83,9 +119,14 @@ def bodies(draw, ids: list[str]) -> tuple[bytes | None, str | None]:
 def path_params(ids: list[str]):
     """What may stand in a path segment: real ids, random UUIDs, and anything else."""
     return st.one_of(
-        st.sampled_from(ids), st.uuids().map(str), st.uuids().map(lambda u: str(u).upper()),
-        st.integers().map(str), st.text(min_size=1, max_size=40).map(lambda t: quote(t, safe="")),
-        st.sampled_from(["..", "%00", "%ff%fe", "%2e%2e", "null", "-1", "x" * 3000, "%F0%9F%94%A5"]),
+        st.sampled_from(ids),
+        st.uuids().map(str),
+        st.uuids().map(lambda u: str(u).upper()),
+        st.integers().map(str),
+        st.text(min_size=1, max_size=40).map(lambda t: quote(t, safe="")),
+        st.sampled_from(
+            ["..", "%00", "%ff%fe", "%2e%2e", "null", "-1", "x" * 3000, "%F0%9F%94%A5"]
+        ),
     )
 
 
@@ -106,8 +147,13 @@ async def test_every_route_answers_bad_input_with_a_4xx_in_the_one_shape(client,
     world = await world_for(client, api, World)
     method, template = data.draw(st.sampled_from(app_routes(client.app)))
     path = re.sub(r"\{[^}]+\}", lambda _: data.draw(path_params(world.ids)), template)
-    query = data.draw(st.dictionaries(st.sampled_from(["before", "after", "limit", "token", "x"]),
-                                      st.text(max_size=20) | st.integers().map(str), max_size=3))
+    query = data.draw(
+        st.dictionaries(
+            st.sampled_from(["before", "after", "limit", "token", "x"]),
+            st.text(max_size=20) | st.integers().map(str),
+            max_size=3,
+        )
+    )
     body, content_type = data.draw(bodies(world.ids))
     auth = data.draw(st.sampled_from(["admin", "admin", "member", "none", "garbage"]))
     headers = {}
@@ -119,9 +165,16 @@ async def test_every_route_answers_bad_input_with_a_4xx_in_the_one_shape(client,
             token = await fresh_token(client)
         headers["Authorization"] = f"Bearer {token}"
     elif auth == "garbage":
-        headers["Authorization"] = data.draw(st.sampled_from(["Bearer", "Bearer %00", "Bearer caf\u00e9", "Basic Zm9v", "Bearer " + "a" * 500]))
-    url = URL(path + ("?" + "&".join(f"{quote(k)}={quote(v)}" for k, v in query.items()) if query else ""),
-              encoded=True)
+        headers["Authorization"] = data.draw(
+            st.sampled_from(
+                ["Bearer", "Bearer %00", "Bearer caf\u00e9", "Basic Zm9v", "Bearer " + "a" * 500]
+            )
+        )
+    url = URL(
+        path
+        + ("?" + "&".join(f"{quote(k)}={quote(v)}" for k, v in query.items()) if query else ""),
+        encoded=True,
+    )
     resp = await client.request(method, url, data=body, headers=headers)
     text = await resp.text(errors="replace")
     event(f"{method} {template} -> {resp.status}")
@@ -135,7 +188,9 @@ async def test_every_route_answers_bad_input_with_a_4xx_in_the_one_shape(client,
 
 async def fresh_token(client) -> str:
     """A new admin session for the logout route."""
-    resp = await client.post("/api/auth/login", json={"email": "admin@example.com", "password": "correct horse"})
+    resp = await client.post(
+        "/api/auth/login", json={"email": "admin@example.com", "password": "correct horse"}
+    )
     token = (await resp.json())["session_token"]
     client.session.cookie_jar.clear()
     return token
@@ -145,7 +200,9 @@ async def test_server_still_serves_after_fuzzing(client, api):
     """Sanity after a storm of bad requests: health, login and history still work."""
     world = await world_for(client, api, World)
     for _ in range(50):
-        await client.post("/api/rooms", data=b"\xff" * 100, headers={"Content-Type": "application/json"})
+        await client.post(
+            "/api/rooms", data=b"\xff" * 100, headers={"Content-Type": "application/json"}
+        )
     assert (await client.get("/health")).status == 200
     resp = await client.get(f"/api/rooms/{world.ids[2]}/messages", headers=api.auth(world.token))
     assert resp.status == 200

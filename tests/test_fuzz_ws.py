@@ -12,18 +12,23 @@ import uuid
 
 import aiohttp
 import pytest
-from hypothesis import HealthCheck, event, given, settings as hsettings, strategies as st
+from helpers import world_for
+from hypothesis import HealthCheck, event, given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
+from wsutil import connect, join
 
 from campfire import errors
-from wsutil import connect, join
-from helpers import world_for
-
 
 EXAMPLES = hsettings(
-    max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture],
+    max_examples=100,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
     database=None,
 )
-KNOWN_CODES = {v for k, v in vars(errors).items() if k.isupper() and isinstance(v, str)} - {errors.INTERNAL_ERROR}
+KNOWN_CODES = {v for k, v in vars(errors).items() if k.isupper() and isinstance(v, str)} - {
+    errors.INTERNAL_ERROR
+}
 TYPES = ["CreateMessage", "UpdateLastSeen", "JoinRoom", "LeaveRoom", "StartTyping", "StopTyping"]
 ROOM_EVENTS = {"PresenceUpdate", "UserJoined", "UserLeft", "TypingStart", "TypingStop"}
 DOCUMENTED_CLOSES = {1007, 1009}
@@ -33,23 +38,47 @@ DOCUMENTED_CLOSES = {1007, 1009}
 def settings(settings):
     """No rate limit in the way of the fuzzer; a small frame limit so 'too big' is cheap."""
     return settings.replace(
-        ws_messages_per_second=1e6, ws_burst=1_000_000, ws_max_frame_bytes=32 * 1024,
-        user_messages_per_second=1e6, user_messages_burst=1_000_000,
+        ws_messages_per_second=1e6,
+        ws_burst=1_000_000,
+        ws_max_frame_bytes=32 * 1024,
+        user_messages_per_second=1e6,
+        user_messages_burst=1_000_000,
     )
 
 
 # --- strategies ----------------------------------------------------------------------------
 
-UNICODE_EDGES = st.sampled_from([
-    "\u202eRTL override", "שלום עולם", "👩‍👩‍👧‍👦🔥", "e\u0301\u0301\u0301", "\u200b", "\ufeffBOM",
-    "a\x00b", "\x00", " \t\n ", "", "x" * 10_000, "y" * 10_001, "\U0010ffff", "<script>alert(1)</script>",
-])
+UNICODE_EDGES = st.sampled_from(
+    [
+        "\u202eRTL override",
+        "שלום עולם",
+        "👩‍👩‍👧‍👦🔥",
+        "e\u0301\u0301\u0301",
+        "\u200b",
+        "\ufeffBOM",
+        "a\x00b",
+        "\x00",
+        " \t\n ",
+        "",
+        "x" * 10_000,
+        "y" * 10_001,
+        "\U0010ffff",
+        "<script>alert(1)</script>",
+    ]
+)
 JSON_SCALARS = st.one_of(
-    st.none(), st.booleans(), st.integers(min_value=-(2**70), max_value=2**70),
-    st.floats(allow_nan=False), st.text(max_size=40), UNICODE_EDGES,
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(2**70), max_value=2**70),
+    st.floats(allow_nan=False),
+    st.text(max_size=40),
+    UNICODE_EDGES,
 )
 JSON_VALUES = st.recursive(
-    JSON_SCALARS, lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+    JSON_SCALARS,
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4)
+    ),
     max_leaves=12,
 )
 
@@ -57,24 +86,55 @@ JSON_VALUES = st.recursive(
 def field_values(room_ids: list[str]):
     """What may stand where a UUID belongs: the real ones, random ones, and everything else."""
     return st.one_of(
-        st.sampled_from(room_ids), st.uuids().map(str), st.uuids().map(lambda u: str(u).upper()),
-        st.integers(), JSON_VALUES, st.just(""), st.just("not-a-uuid"),
+        st.sampled_from(room_ids),
+        st.uuids().map(str),
+        st.uuids().map(lambda u: str(u).upper()),
+        st.integers(),
+        JSON_VALUES,
+        st.just(""),
+        st.just("not-a-uuid"),
     )
 
 
 @st.composite
 def frames(draw, room_ids: list[str]):
     """One frame: ("text", str) with raw JSON text, ("bytes", b) as binary, ("raw", b) as a text frame."""
-    kind = draw(st.sampled_from(["command", "command", "command", "json", "text", "binary", "invalid_utf8",
-                                 "deep", "huge", "surrogate", "message", "message"]))
+    kind = draw(
+        st.sampled_from(
+            [
+                "command",
+                "command",
+                "command",
+                "json",
+                "text",
+                "binary",
+                "invalid_utf8",
+                "deep",
+                "huge",
+                "surrogate",
+                "message",
+                "message",
+            ]
+        )
+    )
     if kind == "message":  # well formed, with any content: stored and echoed exactly, or refused
-        return "text", json.dumps({"type": "CreateMessage", "room_id": draw(st.sampled_from(room_ids)),
-                                   "content": draw(UNICODE_EDGES | st.text(min_size=1, max_size=300)),
-                                   "client_message_id": str(uuid.uuid4())}, ensure_ascii=draw(st.booleans()))
+        return "text", json.dumps(
+            {
+                "type": "CreateMessage",
+                "room_id": draw(st.sampled_from(room_ids)),
+                "content": draw(UNICODE_EDGES | st.text(min_size=1, max_size=300)),
+                "client_message_id": str(uuid.uuid4()),
+            },
+            ensure_ascii=draw(st.booleans()),
+        )
     if kind == "command":
         data = {"type": draw(st.sampled_from(TYPES) | st.text(max_size=12) | JSON_SCALARS)}
-        for name in draw(st.sets(st.sampled_from(["room_id", "content", "client_message_id", "message_id"]))):
-            data[name] = draw(UNICODE_EDGES | JSON_VALUES if name == "content" else field_values(room_ids))
+        for name in draw(
+            st.sets(st.sampled_from(["room_id", "content", "client_message_id", "message_id"]))
+        ):
+            data[name] = draw(
+                UNICODE_EDGES | JSON_VALUES if name == "content" else field_values(room_ids)
+            )
         if draw(st.booleans()):
             data[draw(st.text(max_size=8))] = draw(JSON_VALUES)
         return "text", json.dumps(data)
@@ -86,18 +146,28 @@ def frames(draw, room_ids: list[str]):
         return "bytes", draw(st.binary(max_size=200))
     if kind == "invalid_utf8":
         good = draw(st.binary(max_size=20))
-        return "raw", good + draw(st.sampled_from([b"\xff", b"\xc3\x28", b"\xed\xa0\x80", b"\xf8\x88\x80\x80\x80"]))
+        return "raw", good + draw(
+            st.sampled_from([b"\xff", b"\xc3\x28", b"\xed\xa0\x80", b"\xf8\x88\x80\x80\x80"])
+        )
     if kind == "deep":
         depth = draw(st.integers(min_value=500, max_value=15_000))
         return "text", "[" * depth + "]" * depth * draw(st.sampled_from([0, 1]))
     if kind == "huge":
-        return "text", json.dumps({"type": "CreateMessage", "content": "z" * draw(st.integers(33_000, 70_000))})
+        return "text", json.dumps(
+            {"type": "CreateMessage", "content": "z" * draw(st.integers(33_000, 70_000))}
+        )
     # A lone surrogate, escaped in JSON, in any field.
     field = draw(st.sampled_from(["type", "room_id", "content", "client_message_id", "message_id"]))
-    base = {"type": "CreateMessage", "room_id": room_ids[0], "content": "hi",
-            "client_message_id": str(uuid.uuid4())}
+    base = {
+        "type": "CreateMessage",
+        "room_id": room_ids[0],
+        "content": "hi",
+        "client_message_id": str(uuid.uuid4()),
+    }
     base[field] = "SURROGATE"
-    return "text", json.dumps(base).replace("SURROGATE", draw(st.sampled_from(["\\ud800", "a\\udfff", "\\ud83d"])))
+    return "text", json.dumps(base).replace(
+        "SURROGATE", draw(st.sampled_from(["\\ud800", "a\\udfff", "\\ud83d"]))
+    )
 
 
 # --- the world -----------------------------------------------------------------------------
@@ -128,7 +198,10 @@ class World:
 
         db = self.client.app[core_key].db
         rooms = [tuple(r) for r in await db.fetchall("SELECT * FROM rooms ORDER BY id")]
-        members = [tuple(r) for r in await db.fetchall("SELECT room_id, user_id FROM memberships ORDER BY 1, 2")]
+        members = [
+            tuple(r)
+            for r in await db.fetchall("SELECT room_id, user_id FROM memberships ORDER BY 1, 2")
+        ]
         count = (await db.fetchone("SELECT count(*) FROM messages"))[0]
         return rooms, members, count
 
@@ -155,7 +228,11 @@ async def answers_until_probe(world: World) -> tuple[list[dict], int | None]:
     out = []
     while True:
         msg = await ws.receive(timeout=5)
-        if msg.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.CLOSING):
+        if msg.type in (
+            aiohttp.WSMsgType.CLOSE,
+            aiohttp.WSMsgType.CLOSED,
+            aiohttp.WSMsgType.CLOSING,
+        ):
             return out, ws.close_code if ws.close_code is not None else msg.data
         assert msg.type == aiohttp.WSMsgType.TEXT, msg
         frame = msg.json()
@@ -177,7 +254,11 @@ async def test_any_frame_gets_an_error_or_a_documented_close_and_harms_no_one(cl
     answers, close_code = await answers_until_probe(world)
 
     echoes = [f["message"] for f in answers if f["type"] == "NewMessage"]
-    event(f"close {close_code}" if close_code else " ".join(sorted({a.get("code") or a["type"] for a in answers})))
+    event(
+        f"close {close_code}"
+        if close_code
+        else " ".join(sorted({a.get("code") or a["type"] for a in answers}))
+    )
     for answer in answers:
         assert answer["type"] in {"Error", "NewMessage"} | ROOM_EVENTS, answer
         if answer["type"] == "Error":

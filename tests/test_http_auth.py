@@ -10,7 +10,9 @@ from campfire.app import create_app
 from campfire.keys import core_key
 from campfire.ratelimit import FailureThrottle
 
-ERROR_CODES = {value for name, value in vars(errors).items() if name.isupper() and isinstance(value, str)}
+ERROR_CODES = {
+    value for name, value in vars(errors).items() if name.isupper() and isinstance(value, str)
+}
 TABLES = ("users", "sessions", "rooms", "memberships", "messages")
 PASSWORD = "correct horse"
 
@@ -47,9 +49,11 @@ def anonymous(client) -> None:
 @pytest.fixture
 async def make_client(aiohttp_client, settings, tmp_path):
     """A client for a server with some settings changed (its own database file)."""
+
     async def make(**changes):
         changed = settings.replace(db=str(tmp_path / "changed.db"), **changes)
         return await aiohttp_client(create_app(changed))
+
     return make
 
 
@@ -99,19 +103,22 @@ async def test_setup_is_refused_once_any_user_exists(client, core):
     await assert_error(resp, 409, errors.SETUP_ALREADY_DONE)
 
 
-@pytest.mark.parametrize("body", [
-    {"email": "not-an-email", "name": "Ann", "password": PASSWORD},
-    {"email": "ann@example.com", "name": "", "password": PASSWORD},
-    {"email": "ann@example.com", "name": "   ", "password": PASSWORD},
-    {"email": "ann@example.com", "name": "Ann", "password": "short"},
-    {"email": "ann@example.com", "name": "Ann"},
-    {"email": 7, "name": "Ann", "password": PASSWORD},
-    {"email": "ann@example.com", "name": ["Ann"], "password": PASSWORD},
-    {"email": "ann@example.com", "name": "Ann", "password": 12345678},
-    {"email": "ann@example.com", "name": "A" * 101, "password": PASSWORD},
-    {"email": "ann@example.com", "name": "A\x00nn", "password": PASSWORD},
-    {"email": "ann@example.com", "name": "Ann", "password": "lone \udc00 surrogate"},
-])
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"email": "not-an-email", "name": "Ann", "password": PASSWORD},
+        {"email": "ann@example.com", "name": "", "password": PASSWORD},
+        {"email": "ann@example.com", "name": "   ", "password": PASSWORD},
+        {"email": "ann@example.com", "name": "Ann", "password": "short"},
+        {"email": "ann@example.com", "name": "Ann"},
+        {"email": 7, "name": "Ann", "password": PASSWORD},
+        {"email": "ann@example.com", "name": ["Ann"], "password": PASSWORD},
+        {"email": "ann@example.com", "name": "Ann", "password": 12345678},
+        {"email": "ann@example.com", "name": "A" * 101, "password": PASSWORD},
+        {"email": "ann@example.com", "name": "A\x00nn", "password": PASSWORD},
+        {"email": "ann@example.com", "name": "Ann", "password": "lone \udc00 surrogate"},
+    ],
+)
 async def test_setup_rejects_bad_fields_and_creates_nothing(client, body):
     resp = await client.post("/api/setup", json=body)
     await assert_error(resp, 400, errors.VALIDATION_FAILED)
@@ -145,8 +152,12 @@ async def test_login_returns_user_token_and_cookie(client, api):
 async def test_wrong_password_and_unknown_email_answer_the_same(client, api):
     await api.setup_admin()
     before = await row_counts(client)
-    wrong = await client.post("/api/auth/login", json={"email": "admin@example.com", "password": "wrong pass"})
-    unknown = await client.post("/api/auth/login", json={"email": "nobody@example.com", "password": PASSWORD})
+    wrong = await client.post(
+        "/api/auth/login", json={"email": "admin@example.com", "password": "wrong pass"}
+    )
+    unknown = await client.post(
+        "/api/auth/login", json={"email": "nobody@example.com", "password": PASSWORD}
+    )
     message_wrong = await assert_error(wrong, 401, errors.INVALID_CREDENTIALS)
     message_unknown = await assert_error(unknown, 401, errors.INVALID_CREDENTIALS)
     assert message_wrong == message_unknown
@@ -164,12 +175,15 @@ async def test_deactivated_user_cannot_log_in(client, api):
     await assert_error(resp, 401, errors.INVALID_CREDENTIALS)
 
 
-@pytest.mark.parametrize("body", [
-    {"email": "admin@example.com"},
-    {"password": PASSWORD},
-    {"email": ["admin@example.com"], "password": PASSWORD},
-    {"email": "admin@example.com", "password": None},
-])
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"email": "admin@example.com"},
+        {"password": PASSWORD},
+        {"email": ["admin@example.com"], "password": PASSWORD},
+        {"email": "admin@example.com", "password": None},
+    ],
+)
 async def test_login_rejects_wrong_field_types(client, api, body):
     await api.setup_admin()
     before = await row_counts(client)
@@ -178,13 +192,18 @@ async def test_login_rejects_wrong_field_types(client, api, body):
     assert await row_counts(client) == before
 
 
-@pytest.mark.parametrize("raw", [
-    '{"email": "\\ud800@example.com", "password": "correct horse"}',
-    '{"email": "admin@example.com", "password": "correct \\udfff horse"}',
-])
+@pytest.mark.parametrize(
+    "raw",
+    [
+        '{"email": "\\ud800@example.com", "password": "correct horse"}',
+        '{"email": "admin@example.com", "password": "correct \\udfff horse"}',
+    ],
+)
 async def test_login_with_a_lone_surrogate_is_400_not_a_crash(client, api, raw):
     await api.setup_admin()
-    resp = await client.post("/api/auth/login", data=raw, headers={"Content-Type": "application/json"})
+    resp = await client.post(
+        "/api/auth/login", data=raw, headers={"Content-Type": "application/json"}
+    )
     await assert_error(resp, 400, errors.VALIDATION_FAILED)
 
 
@@ -193,19 +212,29 @@ async def test_repeated_failures_are_rate_limited_then_allowed_again(make_client
     core = client.app[core_key]
     now = [1000.0]
     core.login_failures = FailureThrottle(3, window=60.0, clock=lambda: now[0])
-    resp = await client.post("/api/setup", json={"email": "ann@example.com", "name": "Ann", "password": PASSWORD})
+    resp = await client.post(
+        "/api/setup", json={"email": "ann@example.com", "name": "Ann", "password": PASSWORD}
+    )
     assert resp.status == 201
     for _ in range(3):
-        resp = await client.post("/api/auth/login", json={"email": "ann@example.com", "password": "wrong pass"})
+        resp = await client.post(
+            "/api/auth/login", json={"email": "ann@example.com", "password": "wrong pass"}
+        )
         await assert_error(resp, 401, errors.INVALID_CREDENTIALS)
     # Now even the right password waits, and so does this address for another account.
-    resp = await client.post("/api/auth/login", json={"email": "ann@example.com", "password": PASSWORD})
+    resp = await client.post(
+        "/api/auth/login", json={"email": "ann@example.com", "password": PASSWORD}
+    )
     message = await assert_error(resp, 429, errors.RATE_LIMITED)
     assert "try again" in message
-    resp = await client.post("/api/auth/login", json={"email": "other@example.com", "password": PASSWORD})
+    resp = await client.post(
+        "/api/auth/login", json={"email": "other@example.com", "password": PASSWORD}
+    )
     await assert_error(resp, 429, errors.RATE_LIMITED)
     now[0] += 61
-    resp = await client.post("/api/auth/login", json={"email": "ann@example.com", "password": PASSWORD})
+    resp = await client.post(
+        "/api/auth/login", json={"email": "ann@example.com", "password": PASSWORD}
+    )
     assert resp.status == 200
 
 
@@ -219,10 +248,15 @@ async def test_logout_revokes_the_session_at_once(client, api):
     assert await resp.read() == b""
     assert resp.cookies["session_token"].value == ""  # the cookie is cleared
     anonymous(client)
-    for source in ({"headers": bearer(token)}, {"params": {"token": token}},
-                   {"headers": {"Cookie": f"session_token={token}"}}):
+    for source in (
+        {"headers": bearer(token)},
+        {"params": {"token": token}},
+        {"headers": {"Cookie": f"session_token={token}"}},
+    ):
         await assert_error(await client.get("/api/users/me", **source), 401, errors.UNAUTHORIZED)
-    await assert_error(await client.post("/api/auth/logout", headers=bearer(token)), 401, errors.UNAUTHORIZED)
+    await assert_error(
+        await client.post("/api/auth/logout", headers=bearer(token)), 401, errors.UNAUTHORIZED
+    )
     assert (await client.get("/api/users/me", headers=bearer(other_token))).status == 200
 
 
@@ -236,8 +270,11 @@ async def test_logout_needs_a_session(client):
 async def test_token_from_header_cookie_or_query(client, api):
     user, token = await api.user("Bob")
     anonymous(client)
-    for source in ({"headers": bearer(token)}, {"params": {"token": token}},
-                   {"headers": {"Cookie": f"session_token={token}"}}):
+    for source in (
+        {"headers": bearer(token)},
+        {"params": {"token": token}},
+        {"headers": {"Cookie": f"session_token={token}"}},
+    ):
         resp = await client.get("/api/users/me", **source)
         assert resp.status == 200, source
         assert (await resp.json())["user"]["id"] == user["id"]
@@ -255,14 +292,17 @@ async def test_query_token_wins_over_header_and_header_over_cookie(client, api):
     assert (await resp.json())["user"]["id"] == cat["id"]
 
 
-@pytest.mark.parametrize("headers", [
-    {},
-    {"Authorization": "Bearer not-a-real-token"},
-    {"Authorization": "Bearer "},
-    {"Authorization": "Basic dXNlcjpwYXNz"},
-    {"Authorization": "Bearer " + "x" * 500},
-    {"Cookie": "session_token=forged"},
-])
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {},
+        {"Authorization": "Bearer not-a-real-token"},
+        {"Authorization": "Bearer "},
+        {"Authorization": "Basic dXNlcjpwYXNz"},
+        {"Authorization": "Bearer " + "x" * 500},
+        {"Cookie": "session_token=forged"},
+    ],
+)
 async def test_missing_or_bad_token_is_401(client, api, headers):
     await api.setup_admin()
     anonymous(client)
@@ -277,7 +317,8 @@ async def test_cookie_request_from_a_foreign_origin_cannot_change_anything(clien
     cookie = {"Cookie": f"session_token={token}"}
     before = await row_counts(client)
     resp = await client.post(
-        "/api/rooms", headers={**cookie, "Origin": "https://evil.example"},
+        "/api/rooms",
+        headers={**cookie, "Origin": "https://evil.example"},
         json={"name": "phish", "room_type": "open"},
     )
     await assert_error(resp, 403, errors.FORBIDDEN)
@@ -292,14 +333,19 @@ async def test_cookie_request_from_a_foreign_origin_cannot_change_anything(clien
     # ... and the same request from our own page, or without an Origin, goes through.
     own = str(client.make_url("")).rstrip("/")
     resp = await client.post(
-        "/api/rooms", headers={**cookie, "Origin": own}, json={"name": "ours", "room_type": "closed"}
+        "/api/rooms",
+        headers={**cookie, "Origin": own},
+        json={"name": "ours", "room_type": "closed"},
     )
     assert resp.status == 201
-    resp = await client.post("/api/rooms", headers=cookie, json={"name": "cli", "room_type": "closed"})
+    resp = await client.post(
+        "/api/rooms", headers=cookie, json={"name": "cli", "room_type": "closed"}
+    )
     assert resp.status == 201
     # A bearer token is never sent by a browser on its own, so Origin does not matter.
     resp = await client.post(
-        "/api/rooms", headers={**bearer(token), "Origin": "https://evil.example"},
+        "/api/rooms",
+        headers={**bearer(token), "Origin": "https://evil.example"},
         json={"name": "app", "room_type": "closed"},
     )
     assert resp.status == 201
@@ -307,17 +353,21 @@ async def test_cookie_request_from_a_foreign_origin_cannot_change_anything(clien
 
 async def test_allowed_origins_setting_lets_a_listed_origin_in(make_client):
     client = await make_client(allowed_origins=("https://chat.example",))
-    resp = await client.post("/api/setup", json={"email": "ann@example.com", "name": "Ann", "password": PASSWORD})
+    resp = await client.post(
+        "/api/setup", json={"email": "ann@example.com", "name": "Ann", "password": PASSWORD}
+    )
     token = (await resp.json())["session_token"]
     anonymous(client)
     cookie = {"Cookie": f"session_token={token}"}
     resp = await client.post(
-        "/api/rooms", headers={**cookie, "Origin": "https://chat.example"},
+        "/api/rooms",
+        headers={**cookie, "Origin": "https://chat.example"},
         json={"name": "ok", "room_type": "open"},
     )
     assert resp.status == 201
     resp = await client.post(
-        "/api/rooms", headers={**cookie, "Origin": "https://other.example"},
+        "/api/rooms",
+        headers={**cookie, "Origin": "https://other.example"},
         json={"name": "no", "room_type": "open"},
     )
     await assert_error(resp, 403, errors.FORBIDDEN)
@@ -332,13 +382,16 @@ async def test_health(client):
     assert await resp.json() == {"status": "ok"}
 
 
-@pytest.mark.parametrize("method,path", [
-    ("GET", "/api/setup"),
-    ("GET", "/health"),
-    ("GET", "/api/users/me"),  # an error answer gets them too
-    ("GET", "/api/nothing-here"),
-    ("GET", "/"),
-])
+@pytest.mark.parametrize(
+    "method,path",
+    [
+        ("GET", "/api/setup"),
+        ("GET", "/health"),
+        ("GET", "/api/users/me"),  # an error answer gets them too
+        ("GET", "/api/nothing-here"),
+        ("GET", "/"),
+    ],
+)
 async def test_security_headers_on_every_response(client, method, path):
     resp = await client.request(method, path)
     assert resp.headers["X-Content-Type-Options"] == "nosniff"
@@ -359,17 +412,20 @@ async def test_unknown_api_route_and_wrong_method(client):
 # --- request bodies ----------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("data,content_type,status,code", [
-    ("{not json", "application/json", 400, errors.INVALID_JSON),
-    ("", "application/json", 400, errors.INVALID_JSON),
-    ("[1, 2]", "application/json", 400, errors.INVALID_JSON),
-    ('"a string"', "application/json", 400, errors.INVALID_JSON),
-    ("null", "application/json", 400, errors.INVALID_JSON),
-    (b"\xff\xfe{}", "application/json", 400, errors.INVALID_JSON),
-    ("[" * 100_000, "application/json", 400, errors.INVALID_JSON),
-    ('{"email": "a@b.co"}', "text/plain", 415, errors.UNSUPPORTED_MEDIA_TYPE),
-    ("email=a@b.co", "application/x-www-form-urlencoded", 415, errors.UNSUPPORTED_MEDIA_TYPE),
-])
+@pytest.mark.parametrize(
+    "data,content_type,status,code",
+    [
+        ("{not json", "application/json", 400, errors.INVALID_JSON),
+        ("", "application/json", 400, errors.INVALID_JSON),
+        ("[1, 2]", "application/json", 400, errors.INVALID_JSON),
+        ('"a string"', "application/json", 400, errors.INVALID_JSON),
+        ("null", "application/json", 400, errors.INVALID_JSON),
+        (b"\xff\xfe{}", "application/json", 400, errors.INVALID_JSON),
+        ("[" * 100_000, "application/json", 400, errors.INVALID_JSON),
+        ('{"email": "a@b.co"}', "text/plain", 415, errors.UNSUPPORTED_MEDIA_TYPE),
+        ("email=a@b.co", "application/x-www-form-urlencoded", 415, errors.UNSUPPORTED_MEDIA_TYPE),
+    ],
+)
 async def test_bad_bodies_are_refused_and_change_nothing(client, data, content_type, status, code):
     resp = await client.post("/api/setup", data=data, headers={"Content-Type": content_type})
     await assert_error(resp, status, code)
@@ -383,13 +439,19 @@ async def test_body_without_content_type_is_415(client):
 
 async def test_oversize_body_is_413_and_changes_nothing(make_client):
     client = await make_client(max_body_bytes=200)
-    ok = await client.post("/api/setup", json={"email": "ann@example.com", "name": "Ann", "password": PASSWORD})
+    ok = await client.post(
+        "/api/setup", json={"email": "ann@example.com", "name": "Ann", "password": PASSWORD}
+    )
     assert ok.status == 201
     token = (await ok.json())["session_token"]
     before = await row_counts(client)
-    resp = await client.post("/api/rooms", headers=bearer(token), json={"name": "x" * 300, "room_type": "open"})
+    resp = await client.post(
+        "/api/rooms", headers=bearer(token), json={"name": "x" * 300, "room_type": "open"}
+    )
     await assert_error(resp, 413, errors.PAYLOAD_TOO_LARGE)
-    resp = await client.post("/api/auth/login", json={"email": "ann@example.com", "password": "p" * 1000})
+    resp = await client.post(
+        "/api/auth/login", json={"email": "ann@example.com", "password": "p" * 1000}
+    )
     await assert_error(resp, 413, errors.PAYLOAD_TOO_LARGE)
     assert await row_counts(client) == before
 
@@ -405,8 +467,14 @@ def record_responses(client) -> list[dict]:
     async def recording(method, path, **kwargs):
         resp = await real(method, path, **kwargs)
         body = await resp.read()  # cached: the test can still read it
-        seen.append({"request": f"{method} {path}", "status": resp.status,
-                     "headers": dict(resp.headers), "body": body.decode()})
+        seen.append(
+            {
+                "request": f"{method} {path}",
+                "status": resp.status,
+                "headers": dict(resp.headers),
+                "body": body.decode(),
+            }
+        )
         return resp
 
     client._request = recording
@@ -426,32 +494,76 @@ async def test_no_response_leaks_secrets_and_every_error_has_one_shape(client, a
     await api.post(ann_token, room["id"], "hello", message["client_message_id"])
     missing, auth = str(uuid.uuid4()), bearer(ann_token)
     calls = [
-        ("GET", "/api/setup", {}), ("GET", "/health", {}),
-        ("POST", "/api/setup", {"json": {"email": "x@example.com", "name": "X", "password": PASSWORD}}),
+        ("GET", "/api/setup", {}),
+        ("GET", "/health", {}),
+        (
+            "POST",
+            "/api/setup",
+            {"json": {"email": "x@example.com", "name": "X", "password": PASSWORD}},
+        ),
         ("POST", "/api/auth/login", {"json": {"email": ann["email"], "password": "wrong pass"}}),
         ("POST", "/api/auth/login", {"json": {"email": 1}}),
-        ("GET", "/api/users/me", {"headers": auth}), ("GET", "/api/users/me", {}),
-        ("GET", "/api/users", {"headers": bearer(api.admin_token), "params": {"include_inactive": "1"}}),
-        ("POST", "/api/users", {"headers": auth, "json": {"email": "y@example.com", "name": "Y", "password": PASSWORD}}),
-        ("POST", "/api/users", {"headers": bearer(bob_token), "json": {"email": ann["email"], "name": "Y", "password": PASSWORD}}),
-        ("PATCH", f"/api/users/{ann['id']}", {"headers": bearer(bob_token), "json": {"name": "Annie"}}),
+        ("GET", "/api/users/me", {"headers": auth}),
+        ("GET", "/api/users/me", {}),
+        (
+            "GET",
+            "/api/users",
+            {"headers": bearer(api.admin_token), "params": {"include_inactive": "1"}},
+        ),
+        (
+            "POST",
+            "/api/users",
+            {
+                "headers": auth,
+                "json": {"email": "y@example.com", "name": "Y", "password": PASSWORD},
+            },
+        ),
+        (
+            "POST",
+            "/api/users",
+            {
+                "headers": bearer(bob_token),
+                "json": {"email": ann["email"], "name": "Y", "password": PASSWORD},
+            },
+        ),
+        (
+            "PATCH",
+            f"/api/users/{ann['id']}",
+            {"headers": bearer(bob_token), "json": {"name": "Annie"}},
+        ),
         ("PATCH", f"/api/users/{missing}", {"headers": bearer(bob_token), "json": {"name": "Z"}}),
         ("PATCH", "/api/users/nope", {"headers": bearer(bob_token), "json": {"name": "Z"}}),
         ("GET", "/api/rooms", {"headers": auth}),
         ("POST", "/api/rooms", {"headers": auth, "json": {"name": "", "room_type": "open"}}),
-        ("POST", "/api/rooms", {"headers": auth, "data": "{", "skip_auto_headers": ["Content-Type"]}),
+        (
+            "POST",
+            "/api/rooms",
+            {"headers": auth, "data": "{", "skip_auto_headers": ["Content-Type"]},
+        ),
         ("GET", f"/api/rooms/{room['id']}", {"headers": auth}),
         ("GET", f"/api/rooms/{missing}", {"headers": auth}),
-        ("PATCH", f"/api/rooms/{room['id']}", {"headers": bearer(bob_token), "json": {"name": "Mine"}}),
+        (
+            "PATCH",
+            f"/api/rooms/{room['id']}",
+            {"headers": bearer(bob_token), "json": {"name": "Mine"}},
+        ),
         ("PATCH", f"/api/rooms/{lobby['id']}", {"headers": auth, "json": {"name": "Mine"}}),
         ("GET", f"/api/rooms/{room['id']}/members", {"headers": auth}),
-        ("POST", f"/api/rooms/{room['id']}/members", {"headers": auth, "json": {"user_id": missing}}),
+        (
+            "POST",
+            f"/api/rooms/{room['id']}/members",
+            {"headers": auth, "json": {"user_id": missing}},
+        ),
         ("POST", "/api/rooms/direct", {"headers": auth, "json": {"user_ids": [bob["id"]]}}),
         ("POST", "/api/rooms/direct", {"headers": auth, "json": {"user_ids": [bob["id"]]}}),
         ("POST", "/api/rooms/direct", {"headers": auth, "json": {"user_ids": "all"}}),
         ("GET", f"/api/rooms/{room['id']}/messages", {"headers": auth, "params": {"limit": "1"}}),
         ("GET", f"/api/rooms/{room['id']}/messages", {"headers": auth, "params": {"limit": "x"}}),
-        ("POST", f"/api/rooms/{room['id']}/messages", {"headers": auth, "json": {"content": " ", "client_message_id": missing}}),
+        (
+            "POST",
+            f"/api/rooms/{room['id']}/messages",
+            {"headers": auth, "json": {"content": " ", "client_message_id": missing}},
+        ),
         ("DELETE", f"/api/rooms/{room['id']}/members/{missing}", {"headers": auth}),
         ("DELETE", f"/api/rooms/{room['id']}/members/{bob['id']}", {"headers": auth}),
         ("DELETE", f"/api/rooms/{lobby['id']}", {"headers": auth}),
@@ -469,7 +581,9 @@ async def test_no_response_leaks_secrets_and_every_error_has_one_shape(client, a
     database = client.app[core_key].db
     secrets = [row[0] for row in await database.fetchall("SELECT password_hash FROM users")]
     secrets += [row[0] for row in await database.fetchall("SELECT token_hash FROM sessions")]
-    tokens = {json.loads(r["body"])["session_token"] for r in seen if '"session_token"' in r["body"]}
+    tokens = {
+        json.loads(r["body"])["session_token"] for r in seen if '"session_token"' in r["body"]
+    }
     assert len(tokens) == 3  # setup, Ann's and Bob's logins: nothing else hands one out
     statuses = set()
     for response in seen:
@@ -477,18 +591,38 @@ async def test_no_response_leaks_secrets_and_every_error_has_one_shape(client, a
         statuses.add(status)
         own = json.loads(body).get("session_token") if '"session_token"' in body else None
         everything = body + json.dumps(response["headers"])
-        assert "password_hash" not in everything and "$argon2" not in everything, response["request"]
+        assert "password_hash" not in everything and "$argon2" not in everything, response[
+            "request"
+        ]
         assert not any(secret in everything for secret in secrets), response["request"]
         assert not any(token in everything for token in tokens - {own}), response["request"]
         if status >= 400:
             data = json.loads(body)
-            assert list(data) == ["error"] and sorted(data["error"]) == ["code", "message"], response
+            assert list(data) == ["error"] and sorted(data["error"]) == ["code", "message"], (
+                response
+            )
             assert data["error"]["code"] in ERROR_CODES, response
             assert response["headers"]["Content-Type"].startswith("application/json"), response
     assert {200, 201, 204, 400, 401, 403, 404, 405, 409} <= statuses
 
 
-ODD_VALUES = [None, 0, -1, 2**70, 1.5, True, [], {}, ["x"], {"a": 1}, "", " ", "\ud800", "x" * 20_000, "not-a-uuid"]
+ODD_VALUES = [
+    None,
+    0,
+    -1,
+    2**70,
+    1.5,
+    True,
+    [],
+    {},
+    ["x"],
+    {"a": 1},
+    "",
+    " ",
+    "\ud800",
+    "x" * 20_000,
+    "not-a-uuid",
+]
 
 
 async def test_no_field_value_crashes_the_server(client, api):
@@ -517,13 +651,18 @@ async def test_no_field_value_crashes_the_server(client, api):
                 body = dict.fromkeys(fields, "x") | {field: value}
                 anonymous(client)
                 resp = await client.request(
-                    method, path, data=json.dumps(body), headers={**headers, "Content-Type": "application/json"}
+                    method,
+                    path,
+                    data=json.dumps(body),
+                    headers={**headers, "Content-Type": "application/json"},
                 )
                 if resp.status >= 500:
                     crashes.append((method, path, field, repr(value)[:20], resp.status))
     for name in ("limit", "before", "after"):
         for value in ("", "x", "-5", str(2**70), "1e9", "\x00", "1.0"):
-            resp = await client.get(f"/api/rooms/{room['id']}/messages", params={name: value}, headers=ann)
+            resp = await client.get(
+                f"/api/rooms/{room['id']}/messages", params={name: value}, headers=ann
+            )
             if resp.status >= 500:
                 crashes.append(("GET messages", name, value, resp.status))
     assert crashes == []

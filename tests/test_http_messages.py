@@ -6,12 +6,20 @@ import asyncio
 import uuid
 
 import pytest
-
-from campfire import errors
 from helpers import send
 from test_http_auth import anonymous, assert_error, bearer, make_client, row_counts  # noqa: F401 (fixture)
 
-MESSAGE_FIELDS = ["client_message_id", "content", "created_at", "creator_id", "id", "room_id", "seq"]
+from campfire import errors
+
+MESSAGE_FIELDS = [
+    "client_message_id",
+    "content",
+    "created_at",
+    "creator_id",
+    "id",
+    "room_id",
+    "seq",
+]
 
 
 @pytest.fixture
@@ -75,9 +83,15 @@ async def test_retry_with_the_same_client_message_id_returns_the_original(client
     assert resp.status == 201
     from_bob = (await resp.json())["message"]
     assert from_bob["id"] != original["id"] and from_bob["client_message_id"] == cmid
-    other_room = (await (await client.post(
-        "/api/rooms", headers=bearer(ann_token), json={"name": "Other", "room_type": "closed"}
-    )).json())["room"]
+    other_room = (
+        await (
+            await client.post(
+                "/api/rooms",
+                headers=bearer(ann_token),
+                json={"name": "Other", "room_type": "closed"},
+            )
+        ).json()
+    )["room"]
     resp = await send(client, ann_token, other_room["id"], "hello", cmid)
     assert resp.status == 201
     assert (await row_counts(client))["messages"] == before["messages"] + 2
@@ -103,7 +117,21 @@ async def test_content_is_stored_exactly_as_sent(client, chat):
     assert [m["content"] for m in history] == sent
 
 
-@pytest.mark.parametrize("content", ["", " ", "\n\t  \r\n", "x" * 10_001, "🔥" * 10_001, None, 5, ["hi"], {"text": "hi"}, "nul\x00byte"])
+@pytest.mark.parametrize(
+    "content",
+    [
+        "",
+        " ",
+        "\n\t  \r\n",
+        "x" * 10_001,
+        "🔥" * 10_001,
+        None,
+        5,
+        ["hi"],
+        {"text": "hi"},
+        "nul\x00byte",
+    ],
+)
 async def test_bad_content_is_rejected_and_changes_nothing(client, chat, content):
     _, ann_token, _, _, room = chat
     before = await row_counts(client)
@@ -112,17 +140,22 @@ async def test_bad_content_is_rejected_and_changes_nothing(client, chat, content
     assert await row_counts(client) == before
 
 
-@pytest.mark.parametrize("body", [
-    {"content": "hi"},
-    {"content": "hi", "client_message_id": "abc"},
-    {"content": "hi", "client_message_id": 42},
-    {"content": "hi", "client_message_id": None},
-    {"content": "hi", "client_message_id": "{" + str(uuid.UUID(int=1)) + "}"},
-])
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"content": "hi"},
+        {"content": "hi", "client_message_id": "abc"},
+        {"content": "hi", "client_message_id": 42},
+        {"content": "hi", "client_message_id": None},
+        {"content": "hi", "client_message_id": "{" + str(uuid.UUID(int=1)) + "}"},
+    ],
+)
 async def test_client_message_id_must_be_a_uuid(client, chat, body):
     _, ann_token, _, _, room = chat
     before = await row_counts(client)
-    resp = await client.post(f"/api/rooms/{room['id']}/messages", headers=bearer(ann_token), json=body)
+    resp = await client.post(
+        f"/api/rooms/{room['id']}/messages", headers=bearer(ann_token), json=body
+    )
     await assert_error(resp, 400, errors.MESSAGE_CREATION_FAILED)
     assert await row_counts(client) == before
 
@@ -131,7 +164,9 @@ async def test_post_body_errors(client, chat):
     _, ann_token, _, _, room = chat
     url = f"/api/rooms/{room['id']}/messages"
     before = await row_counts(client)
-    resp = await client.post(url, headers={**bearer(ann_token), "Content-Type": "application/json"}, data="{oops")
+    resp = await client.post(
+        url, headers={**bearer(ann_token), "Content-Type": "application/json"}, data="{oops"
+    )
     await assert_error(resp, 400, errors.INVALID_JSON)
     resp = await client.post(url, headers=bearer(ann_token), data="hello")
     await assert_error(resp, 415, errors.UNSUPPORTED_MEDIA_TYPE)
@@ -146,9 +181,13 @@ async def test_post_body_errors(client, chat):
 
 async def test_oversize_message_body_is_413(make_client):
     client = await make_client(max_body_bytes=4096)
-    resp = await client.post("/api/setup", json={"email": "ann@example.com", "name": "Ann", "password": "correct horse"})
+    resp = await client.post(
+        "/api/setup", json={"email": "ann@example.com", "name": "Ann", "password": "correct horse"}
+    )
     token = (await resp.json())["session_token"]
-    resp = await client.post("/api/rooms", headers=bearer(token), json={"name": "Chat", "room_type": "open"})
+    resp = await client.post(
+        "/api/rooms", headers=bearer(token), json={"name": "Chat", "room_type": "open"}
+    )
     room = (await resp.json())["room"]
     before = await row_counts(client)
     resp = await send(client, token, room["id"], "x" * 5000)
@@ -199,7 +238,10 @@ async def test_history_pages_backwards_with_before(client, api, chat):
     assert oldest == {"messages": sent[0:1], "has_more": False}
     exact = await page(client, bob_token, room["id"], limit=3, before=seq[3])
     assert exact == {"messages": sent[0:3], "has_more": False}
-    assert await page(client, bob_token, room["id"], before=seq[0]) == {"messages": [], "has_more": False}
+    assert await page(client, bob_token, room["id"], before=seq[0]) == {
+        "messages": [],
+        "has_more": False,
+    }
     assert await page(client, bob_token, room["id"]) == {"messages": sent, "has_more": False}
 
 
@@ -207,11 +249,26 @@ async def test_history_pages_forwards_with_after(client, api, chat):
     _, ann_token, _, bob_token, room = chat
     sent = await post_many(api, ann_token, room["id"], 7)
     seq = [m["seq"] for m in sent]
-    assert await page(client, bob_token, room["id"], limit=3, after=0) == {"messages": sent[0:3], "has_more": True}
-    assert await page(client, bob_token, room["id"], limit=3, after=seq[2]) == {"messages": sent[3:6], "has_more": True}
-    assert await page(client, bob_token, room["id"], limit=3, after=seq[5]) == {"messages": sent[6:7], "has_more": False}
-    assert await page(client, bob_token, room["id"], limit=3, after=seq[3]) == {"messages": sent[4:7], "has_more": False}
-    assert await page(client, bob_token, room["id"], after=seq[6]) == {"messages": [], "has_more": False}
+    assert await page(client, bob_token, room["id"], limit=3, after=0) == {
+        "messages": sent[0:3],
+        "has_more": True,
+    }
+    assert await page(client, bob_token, room["id"], limit=3, after=seq[2]) == {
+        "messages": sent[3:6],
+        "has_more": True,
+    }
+    assert await page(client, bob_token, room["id"], limit=3, after=seq[5]) == {
+        "messages": sent[6:7],
+        "has_more": False,
+    }
+    assert await page(client, bob_token, room["id"], limit=3, after=seq[3]) == {
+        "messages": sent[4:7],
+        "has_more": False,
+    }
+    assert await page(client, bob_token, room["id"], after=seq[6]) == {
+        "messages": [],
+        "has_more": False,
+    }
     # Both: a window, read from its old end.
     window = await page(client, bob_token, room["id"], after=seq[1], before=seq[5], limit=2)
     assert window == {"messages": sent[2:4], "has_more": True}
@@ -248,13 +305,25 @@ async def test_history_limits(client, api, chat):
     assert body == {"messages": sent[-1:], "has_more": True}
 
 
-@pytest.mark.parametrize("query", [
-    {"limit": "0"}, {"limit": "201"}, {"limit": "-1"}, {"limit": "ten"}, {"limit": "2.5"},
-    {"before": "abc"}, {"before": "-1"}, {"after": "1e3"}, {"after": str(2**63)},
-])
+@pytest.mark.parametrize(
+    "query",
+    [
+        {"limit": "0"},
+        {"limit": "201"},
+        {"limit": "-1"},
+        {"limit": "ten"},
+        {"limit": "2.5"},
+        {"before": "abc"},
+        {"before": "-1"},
+        {"after": "1e3"},
+        {"after": str(2**63)},
+    ],
+)
 async def test_bad_history_parameters_are_400(client, chat, query):
     _, ann_token, _, _, room = chat
-    resp = await client.get(f"/api/rooms/{room['id']}/messages", headers=bearer(ann_token), params=query)
+    resp = await client.get(
+        f"/api/rooms/{room['id']}/messages", headers=bearer(ann_token), params=query
+    )
     await assert_error(resp, 400, errors.VALIDATION_FAILED)
 
 

@@ -6,9 +6,9 @@ import asyncio
 import uuid
 
 import pytest
+from test_http_auth import anonymous, assert_error, bearer, row_counts
 
 from campfire import errors
-from test_http_auth import anonymous, assert_error, bearer, row_counts
 
 ROOM_FIELDS = ["created_at", "creator_id", "id", "name", "room_type"]
 LISTED_ROOM_FIELDS = sorted(ROOM_FIELDS + ["last_message_at", "last_message_seq", "last_seen_seq"])
@@ -30,7 +30,9 @@ async def member_ids(client, token, room_id) -> set[str]:
 
 async def direct(client, token, user_ids):
     """POST /api/rooms/direct."""
-    return await client.post("/api/rooms/direct", headers=bearer(token), json={"user_ids": user_ids})
+    return await client.post(
+        "/api/rooms/direct", headers=bearer(token), json={"user_ids": user_ids}
+    )
 
 
 # --- creating, reading, listing ----------------------------------------------------------
@@ -38,11 +40,15 @@ async def direct(client, token, user_ids):
 
 async def test_create_open_and_closed_rooms(client, api):
     ann, token = await api.user("Ann")
-    resp = await client.post("/api/rooms", headers=bearer(token), json={"name": " Lobby ", "room_type": "open"})
+    resp = await client.post(
+        "/api/rooms", headers=bearer(token), json={"name": " Lobby ", "room_type": "open"}
+    )
     assert resp.status == 201
     room = (await resp.json())["room"]
     assert sorted(room) == ROOM_FIELDS
-    assert room["name"] == "Lobby" and room["room_type"] == "open" and room["creator_id"] == ann["id"]
+    assert (
+        room["name"] == "Lobby" and room["room_type"] == "open" and room["creator_id"] == ann["id"]
+    )
     uuid.UUID(room["id"])
     resp = await client.post("/api/rooms", headers=bearer(token), json={"name": "Quiet"})
     assert (await resp.json())["room"]["room_type"] == "closed"  # the default
@@ -50,16 +56,19 @@ async def test_create_open_and_closed_rooms(client, api):
     assert resp.status == 200 and (await resp.json())["room"] == room
 
 
-@pytest.mark.parametrize("body", [
-    {"name": "x", "room_type": "direct"},
-    {"name": "x", "room_type": "public"},
-    {"name": "x", "room_type": None},
-    {"name": "", "room_type": "open"},
-    {"name": "  ", "room_type": "open"},
-    {"name": 3, "room_type": "open"},
-    {"name": "x" * 101},
-    {"room_type": "open"},
-])
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"name": "x", "room_type": "direct"},
+        {"name": "x", "room_type": "public"},
+        {"name": "x", "room_type": None},
+        {"name": "", "room_type": "open"},
+        {"name": "  ", "room_type": "open"},
+        {"name": 3, "room_type": "open"},
+        {"name": "x" * 101},
+        {"room_type": "open"},
+    ],
+)
 async def test_create_room_rejects_bad_fields_and_changes_nothing(client, api, body):
     _, token = await api.user("Ann")
     before = await row_counts(client)
@@ -116,20 +125,33 @@ async def test_open_room_includes_everyone_even_users_created_later(client, api)
     # Cat does not exist yet when the room is made; she is a member from her first moment.
     cat, cat_token = await api.user("Cat")
     assert lobby["id"] in await my_rooms(client, cat_token)
-    admin_id = (await (await client.get("/api/users/me", headers=bearer(api.admin_token))).json())["user"]["id"]
-    assert await member_ids(client, cat_token, lobby["id"]) == {admin_id, ann["id"], bob["id"], cat["id"]}
+    admin_id = (await (await client.get("/api/users/me", headers=bearer(api.admin_token))).json())[
+        "user"
+    ]["id"]
+    assert await member_ids(client, cat_token, lobby["id"]) == {
+        admin_id,
+        ann["id"],
+        bob["id"],
+        cat["id"],
+    }
     message = await api.post(cat_token, lobby["id"], "hello from the new person")
     assert message["creator_id"] == cat["id"]
 
 
 async def test_reactivated_user_is_back_in_open_rooms_made_while_away(client, api):
     ann, ann_token = await api.user("Ann")
-    resp = await client.patch(f"/api/users/{ann['id']}", headers=bearer(api.admin_token), json={"is_active": False})
+    resp = await client.patch(
+        f"/api/users/{ann['id']}", headers=bearer(api.admin_token), json={"is_active": False}
+    )
     assert resp.status == 200
     lobby = await api.room(api.admin_token, "Lobby", "open")
-    resp = await client.patch(f"/api/users/{ann['id']}", headers=bearer(api.admin_token), json={"is_active": True})
+    resp = await client.patch(
+        f"/api/users/{ann['id']}", headers=bearer(api.admin_token), json={"is_active": True}
+    )
     assert resp.status == 200
-    resp = await client.post("/api/auth/login", json={"email": ann["email"], "password": "correct horse"})
+    resp = await client.post(
+        "/api/auth/login", json={"email": ann["email"], "password": "correct horse"}
+    )
     token = (await resp.json())["session_token"]
     assert lobby["id"] in await my_rooms(client, token)
 
@@ -144,10 +166,14 @@ async def test_closed_room_admits_only_its_members(client, api):
     assert room["id"] not in await my_rooms(client, cat_token)
     await assert_no_access(client, cat_token, room["id"])
     # Added, Cat gets in; removed, she is out again.
-    resp = await client.post(f"/api/rooms/{room['id']}/members", headers=bearer(ann_token), json={"user_id": cat["id"]})
+    resp = await client.post(
+        f"/api/rooms/{room['id']}/members", headers=bearer(ann_token), json={"user_id": cat["id"]}
+    )
     assert resp.status == 201
     assert (await client.get(f"/api/rooms/{room['id']}", headers=bearer(cat_token))).status == 200
-    resp = await client.delete(f"/api/rooms/{room['id']}/members/{cat['id']}", headers=bearer(ann_token))
+    resp = await client.delete(
+        f"/api/rooms/{room['id']}/members/{cat['id']}", headers=bearer(ann_token)
+    )
     assert resp.status == 204
     await assert_no_access(client, cat_token, room["id"])
 
@@ -160,11 +186,16 @@ async def assert_no_access(client, token, room_id) -> None:
         await client.get(f"/api/rooms/{room_id}", headers=auth),
         await client.get(f"/api/rooms/{room_id}/members", headers=auth),
         await client.get(f"/api/rooms/{room_id}/messages", headers=auth),
-        await client.post(f"/api/rooms/{room_id}/messages", headers=auth,
-                          json={"content": "let me in", "client_message_id": str(uuid.uuid4())}),
+        await client.post(
+            f"/api/rooms/{room_id}/messages",
+            headers=auth,
+            json={"content": "let me in", "client_message_id": str(uuid.uuid4())},
+        ),
         await client.patch(f"/api/rooms/{room_id}", headers=auth, json={"name": "mine now"}),
         await client.delete(f"/api/rooms/{room_id}", headers=auth),
-        await client.post(f"/api/rooms/{room_id}/members", headers=auth, json={"user_id": str(uuid.uuid4())}),
+        await client.post(
+            f"/api/rooms/{room_id}/members", headers=auth, json={"user_id": str(uuid.uuid4())}
+        ),
     ):
         await assert_error(resp, 403, errors.ROOM_ACCESS_DENIED)
     assert await row_counts(client) == before
@@ -180,9 +211,11 @@ async def test_direct_room_is_found_again_for_the_same_set_in_any_order(client, 
     assert room["room_type"] == "direct" and room["creator_id"] == ann["id"]
     assert room["name"] == "Ann, Bob, Cat"
     before = await row_counts(client)
-    for token, ids in ((ann_token, [cat["id"], bob["id"]]),
-                       (bob_token, [ann["id"], cat["id"].upper()]),
-                       (cat_token, [cat["id"], bob["id"], ann["id"], bob["id"]])):
+    for token, ids in (
+        (ann_token, [cat["id"], bob["id"]]),
+        (bob_token, [ann["id"], cat["id"].upper()]),
+        (cat_token, [cat["id"], bob["id"], ann["id"], bob["id"]]),
+    ):
         resp = await direct(client, token, ids)
         assert resp.status == 200
         assert (await resp.json())["room"] == room
@@ -201,40 +234,59 @@ async def test_direct_room_is_private_and_fixed(client, api):
     room = (await (await direct(client, ann_token, [bob["id"]])).json())["room"]
     await assert_no_access(client, cat_token, room["id"])
     before = await row_counts(client)
-    resp = await client.post(f"/api/rooms/{room['id']}/members", headers=bearer(ann_token), json={"user_id": cat["id"]})
+    resp = await client.post(
+        f"/api/rooms/{room['id']}/members", headers=bearer(ann_token), json={"user_id": cat["id"]}
+    )
     await assert_error(resp, 403, errors.FORBIDDEN)
-    resp = await client.delete(f"/api/rooms/{room['id']}/members/{bob['id']}", headers=bearer(ann_token))
+    resp = await client.delete(
+        f"/api/rooms/{room['id']}/members/{bob['id']}", headers=bearer(ann_token)
+    )
     await assert_error(resp, 403, errors.FORBIDDEN)
-    resp = await client.delete(f"/api/rooms/{room['id']}/members/{ann['id']}", headers=bearer(ann_token))
+    resp = await client.delete(
+        f"/api/rooms/{room['id']}/members/{ann['id']}", headers=bearer(ann_token)
+    )
     await assert_error(resp, 403, errors.FORBIDDEN)
-    resp = await client.patch(f"/api/rooms/{room['id']}", headers=bearer(ann_token), json={"name": "us"})
+    resp = await client.patch(
+        f"/api/rooms/{room['id']}", headers=bearer(ann_token), json={"name": "us"}
+    )
     await assert_error(resp, 403, errors.FORBIDDEN)
     assert await row_counts(client) == before
 
 
-@pytest.mark.parametrize("user_ids,status,code", [
-    (None, 400, errors.VALIDATION_FAILED),
-    ("bob", 400, errors.VALIDATION_FAILED),
-    ([], 400, errors.VALIDATION_FAILED),
-    (["not-a-uuid"], 400, errors.VALIDATION_FAILED),
-    ([7], 400, errors.VALIDATION_FAILED),
-    ("self", 400, errors.VALIDATION_FAILED),
-    ("unknown", 404, errors.USER_NOT_FOUND),
-    ("inactive", 404, errors.USER_NOT_FOUND),
-    ("too many", 400, errors.VALIDATION_FAILED),
-])
+@pytest.mark.parametrize(
+    "user_ids,status,code",
+    [
+        (None, 400, errors.VALIDATION_FAILED),
+        ("bob", 400, errors.VALIDATION_FAILED),
+        ([], 400, errors.VALIDATION_FAILED),
+        (["not-a-uuid"], 400, errors.VALIDATION_FAILED),
+        ([7], 400, errors.VALIDATION_FAILED),
+        ("self", 400, errors.VALIDATION_FAILED),
+        ("unknown", 404, errors.USER_NOT_FOUND),
+        ("inactive", 404, errors.USER_NOT_FOUND),
+        ("too many", 400, errors.VALIDATION_FAILED),
+    ],
+)
 async def test_direct_room_rejects_bad_user_ids(client, api, user_ids, status, code):
     ann, token = await api.user("Ann")
     gone, _ = await api.user("Gone")
-    await client.patch(f"/api/users/{gone['id']}", headers=bearer(api.admin_token), json={"is_active": False})
-    user_ids = {
-        "self": [ann["id"]],
-        "unknown": [str(uuid.uuid4())],
-        "inactive": [gone["id"]],
-        "too many": [str(uuid.uuid4()) for _ in range(51)],
-    }.get(user_ids, user_ids) if isinstance(user_ids, str) else user_ids
+    await client.patch(
+        f"/api/users/{gone['id']}", headers=bearer(api.admin_token), json={"is_active": False}
+    )
+    user_ids = (
+        {
+            "self": [ann["id"]],
+            "unknown": [str(uuid.uuid4())],
+            "inactive": [gone["id"]],
+            "too many": [str(uuid.uuid4()) for _ in range(51)],
+        }.get(user_ids, user_ids)
+        if isinstance(user_ids, str)
+        else user_ids
+    )
     before = await row_counts(client)
-    resp = await client.post("/api/rooms/direct", headers=bearer(token), json={"user_ids": user_ids})
+    resp = await client.post(
+        "/api/rooms/direct", headers=bearer(token), json={"user_ids": user_ids}
+    )
     await assert_error(resp, status, code)
     assert await row_counts(client) == before
 
@@ -246,11 +298,17 @@ async def test_creator_and_admin_rename_others_cannot(client, api):
     ann, ann_token = await api.user("Ann")
     bob, bob_token = await api.user("Bob")
     room = await api.room(ann_token, "Old", members=[bob])
-    resp = await client.patch(f"/api/rooms/{room['id']}", headers=bearer(ann_token), json={"name": " New "})
+    resp = await client.patch(
+        f"/api/rooms/{room['id']}", headers=bearer(ann_token), json={"name": " New "}
+    )
     assert resp.status == 200 and (await resp.json())["room"]["name"] == "New"
-    resp = await client.patch(f"/api/rooms/{room['id']}", headers=bearer(bob_token), json={"name": "Bob's"})
+    resp = await client.patch(
+        f"/api/rooms/{room['id']}", headers=bearer(bob_token), json={"name": "Bob's"}
+    )
     await assert_error(resp, 403, errors.FORBIDDEN)
-    resp = await client.patch(f"/api/rooms/{room['id']}", headers=bearer(api.admin_token), json={"name": "Admin's"})
+    resp = await client.patch(
+        f"/api/rooms/{room['id']}", headers=bearer(api.admin_token), json={"name": "Admin's"}
+    )
     assert resp.status == 200 and (await resp.json())["room"]["name"] == "Admin's"
     for body in ({"name": ""}, {"name": None}, {}, {"name": "x" * 101}):
         resp = await client.patch(f"/api/rooms/{room['id']}", headers=bearer(ann_token), json=body)
@@ -266,13 +324,19 @@ async def test_admin_manages_a_closed_room_without_being_in_it(client, api):
     admin = bearer(api.admin_token)
     resp = await client.patch(f"/api/rooms/{room['id']}", headers=admin, json={"name": "Renamed"})
     assert resp.status == 200, await resp.text()
-    resp = await client.post(f"/api/rooms/{room['id']}/members", headers=admin, json={"user_id": bob["id"]})
+    resp = await client.post(
+        f"/api/rooms/{room['id']}/members", headers=admin, json={"user_id": bob["id"]}
+    )
     assert resp.status == 201, await resp.text()
     assert await member_ids(client, ann_token, room["id"]) == {ann["id"], bob["id"]}
     resp = await client.delete(f"/api/rooms/{room['id']}/members/{bob['id']}", headers=admin)
     assert resp.status == 204, await resp.text()
     # Managing is not reading: the admin is still no member.
-    await assert_error(await client.get(f"/api/rooms/{room['id']}/messages", headers=admin), 403, errors.ROOM_ACCESS_DENIED)
+    await assert_error(
+        await client.get(f"/api/rooms/{room['id']}/messages", headers=admin),
+        403,
+        errors.ROOM_ACCESS_DENIED,
+    )
     resp = await client.delete(f"/api/rooms/{room['id']}", headers=admin)
     assert resp.status == 204
 
@@ -292,9 +356,17 @@ async def test_delete_room_removes_it_with_its_messages(client, api):
     assert after["memberships"] == before["memberships"] - 2
     assert after["messages"] == before["messages"] - 1
     for token in (ann_token, bob_token):
-        await assert_error(await client.get(f"/api/rooms/{room['id']}", headers=bearer(token)), 404, errors.ROOM_NOT_FOUND)
+        await assert_error(
+            await client.get(f"/api/rooms/{room['id']}", headers=bearer(token)),
+            404,
+            errors.ROOM_NOT_FOUND,
+        )
         assert room["id"] not in await my_rooms(client, token)
-    await assert_error(await client.delete(f"/api/rooms/{room['id']}", headers=bearer(ann_token)), 404, errors.ROOM_NOT_FOUND)
+    await assert_error(
+        await client.delete(f"/api/rooms/{room['id']}", headers=bearer(ann_token)),
+        404,
+        errors.ROOM_NOT_FOUND,
+    )
 
 
 async def test_members_added_and_removed(client, api):
@@ -327,17 +399,22 @@ async def test_members_added_and_removed(client, api):
     assert cat_token  # Cat never got in
 
 
-@pytest.mark.parametrize("body,status,code", [
-    ({}, 400, errors.VALIDATION_FAILED),
-    ({"user_id": "bob"}, 400, errors.VALIDATION_FAILED),
-    ({"user_id": 12}, 400, errors.VALIDATION_FAILED),
-    ({"user_id": "unknown"}, 404, errors.USER_NOT_FOUND),
-    ({"user_id": "inactive"}, 404, errors.USER_NOT_FOUND),
-])
+@pytest.mark.parametrize(
+    "body,status,code",
+    [
+        ({}, 400, errors.VALIDATION_FAILED),
+        ({"user_id": "bob"}, 400, errors.VALIDATION_FAILED),
+        ({"user_id": 12}, 400, errors.VALIDATION_FAILED),
+        ({"user_id": "unknown"}, 404, errors.USER_NOT_FOUND),
+        ({"user_id": "inactive"}, 404, errors.USER_NOT_FOUND),
+    ],
+)
 async def test_add_member_rejects_bad_users(client, api, body, status, code):
     _, token = await api.user("Ann")
     gone, _ = await api.user("Gone")
-    await client.patch(f"/api/users/{gone['id']}", headers=bearer(api.admin_token), json={"is_active": False})
+    await client.patch(
+        f"/api/users/{gone['id']}", headers=bearer(api.admin_token), json={"is_active": False}
+    )
     room = await api.room(token, "Team")
     if body.get("user_id") in ("unknown", "inactive"):
         body = {"user_id": str(uuid.uuid4()) if body["user_id"] == "unknown" else gone["id"]}
@@ -351,12 +428,16 @@ async def test_leaving_an_open_room_and_coming_back_by_posting(client, api):
     ann, ann_token = await api.user("Ann")
     bob, bob_token = await api.user("Bob")
     lobby = await api.room(ann_token, "Lobby", "open")
-    resp = await client.delete(f"/api/rooms/{lobby['id']}/members/{bob['id']}", headers=bearer(bob_token))
+    resp = await client.delete(
+        f"/api/rooms/{lobby['id']}/members/{bob['id']}", headers=bearer(bob_token)
+    )
     assert resp.status == 204
     assert lobby["id"] not in await my_rooms(client, bob_token)
     # An open room stays readable to every active user ...
     assert (await client.get(f"/api/rooms/{lobby['id']}", headers=bearer(bob_token))).status == 200
-    assert (await client.get(f"/api/rooms/{lobby['id']}/messages", headers=bearer(bob_token))).status == 200
+    assert (
+        await client.get(f"/api/rooms/{lobby['id']}/messages", headers=bearer(bob_token))
+    ).status == 200
     # ... and posting in it makes Bob a member again.
     await api.post(bob_token, lobby["id"], "back")
     assert lobby["id"] in await my_rooms(client, bob_token)
@@ -365,7 +446,10 @@ async def test_leaving_an_open_room_and_coming_back_by_posting(client, api):
 # --- rooms that are not there ------------------------------------------------------------
 
 
-@pytest.mark.parametrize("room_id", [str(uuid.uuid4()), "not-a-uuid", "123", "general", "00000000-0000-0000-0000-00000000000g"])
+@pytest.mark.parametrize(
+    "room_id",
+    [str(uuid.uuid4()), "not-a-uuid", "123", "general", "00000000-0000-0000-0000-00000000000g"],
+)
 async def test_missing_room_is_404_on_every_route(client, api, room_id):
     bob, token = await api.user("Bob")
     auth = bearer(api.admin_token)
@@ -375,11 +459,16 @@ async def test_missing_room_is_404_on_every_route(client, api, room_id):
         await client.patch(f"/api/rooms/{room_id}", headers=auth, json={"name": "x"}),
         await client.delete(f"/api/rooms/{room_id}", headers=auth),
         await client.get(f"/api/rooms/{room_id}/members", headers=auth),
-        await client.post(f"/api/rooms/{room_id}/members", headers=auth, json={"user_id": bob["id"]}),
+        await client.post(
+            f"/api/rooms/{room_id}/members", headers=auth, json={"user_id": bob["id"]}
+        ),
         await client.delete(f"/api/rooms/{room_id}/members/{bob['id']}", headers=bearer(token)),
         await client.get(f"/api/rooms/{room_id}/messages", headers=auth),
-        await client.post(f"/api/rooms/{room_id}/messages", headers=auth,
-                          json={"content": "hi", "client_message_id": str(uuid.uuid4())}),
+        await client.post(
+            f"/api/rooms/{room_id}/messages",
+            headers=auth,
+            json={"content": "hi", "client_message_id": str(uuid.uuid4())},
+        ),
     ):
         await assert_error(resp, 404, errors.ROOM_NOT_FOUND)
     assert await row_counts(client) == before
@@ -397,9 +486,12 @@ async def test_room_routes_need_a_session(client, api):
     room = await api.room(token, "Team")
     anonymous(client)
     for method, path in (
-        ("GET", f"/api/rooms/{room['id']}"), ("PATCH", f"/api/rooms/{room['id']}"),
-        ("DELETE", f"/api/rooms/{room['id']}"), ("GET", f"/api/rooms/{room['id']}/members"),
-        ("POST", f"/api/rooms/{room['id']}/members"), ("POST", "/api/rooms/direct"),
+        ("GET", f"/api/rooms/{room['id']}"),
+        ("PATCH", f"/api/rooms/{room['id']}"),
+        ("DELETE", f"/api/rooms/{room['id']}"),
+        ("GET", f"/api/rooms/{room['id']}/members"),
+        ("POST", f"/api/rooms/{room['id']}/members"),
+        ("POST", "/api/rooms/direct"),
         ("DELETE", f"/api/rooms/{room['id']}/members/{uuid.uuid4()}"),
     ):
         resp = await client.request(method, path, json={})

@@ -5,9 +5,9 @@ from __future__ import annotations
 import uuid
 
 import pytest
+from test_http_auth import PASSWORD, anonymous, assert_error, bearer, row_counts
 
 from campfire import errors
-from test_http_auth import PASSWORD, anonymous, assert_error, bearer, row_counts
 
 USER_FIELDS = ["created_at", "email", "id", "is_active", "is_admin", "name"]
 
@@ -63,18 +63,22 @@ async def test_only_admins_see_inactive_users(client, api):
 async def test_admin_creates_users(client, api):
     await api.setup_admin()
     resp = await client.post(
-        "/api/users", headers=bearer(api.admin_token),
+        "/api/users",
+        headers=bearer(api.admin_token),
         json={"email": "dee@example.com", "name": "Dee", "password": PASSWORD, "is_admin": True},
     )
     assert resp.status == 201
     body = await resp.json()
     assert list(body) == ["user"]  # no session token: the new user logs in themselves
     assert body["user"]["is_admin"] is True and body["user"]["email"] == "dee@example.com"
-    resp = await client.post("/api/auth/login", json={"email": "dee@example.com", "password": PASSWORD})
+    resp = await client.post(
+        "/api/auth/login", json={"email": "dee@example.com", "password": PASSWORD}
+    )
     assert resp.status == 200
     # is_admin defaults to false
     resp = await client.post(
-        "/api/users", headers=bearer(api.admin_token),
+        "/api/users",
+        headers=bearer(api.admin_token),
         json={"email": "eve@example.com", "name": "Eve", "password": PASSWORD},
     )
     assert (await resp.json())["user"]["is_admin"] is False
@@ -84,7 +88,8 @@ async def test_non_admin_cannot_create_users(client, api):
     _, token = await api.user("Bob")
     before = await row_counts(client)
     resp = await client.post(
-        "/api/users", headers=bearer(token),
+        "/api/users",
+        headers=bearer(token),
         json={"email": "sneaky@example.com", "name": "Sneaky", "password": PASSWORD},
     )
     await assert_error(resp, 403, errors.FORBIDDEN)
@@ -100,24 +105,28 @@ async def test_email_is_unique_ignoring_case(client, api):
     await api.setup_admin()
     before = await row_counts(client)
     resp = await client.post(
-        "/api/users", headers=bearer(api.admin_token),
+        "/api/users",
+        headers=bearer(api.admin_token),
         json={"email": "ADMIN@example.com", "name": "Twin", "password": PASSWORD},
     )
     await assert_error(resp, 409, errors.EMAIL_TAKEN)
     assert await row_counts(client) == before
 
 
-@pytest.mark.parametrize("body", [
-    {"email": "x@example.com", "name": "X", "password": PASSWORD, "is_admin": "yes"},
-    {"email": "x@example.com", "name": "X", "password": PASSWORD, "is_admin": 1},
-    {"email": "x@example", "name": "X", "password": PASSWORD},
-    {"email": "x@example.com", "name": 5, "password": PASSWORD},
-    {"email": "x@example.com", "name": "X", "password": "1234567"},
-    {"email": "x@example.com", "name": "X", "password": "p" * 1025},
-    {"email": "x@example.com", "name": "X", "password": "\udc00" * 8},  # no valid text
-    {"name": "X", "password": PASSWORD},
-    {},
-])
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"email": "x@example.com", "name": "X", "password": PASSWORD, "is_admin": "yes"},
+        {"email": "x@example.com", "name": "X", "password": PASSWORD, "is_admin": 1},
+        {"email": "x@example", "name": "X", "password": PASSWORD},
+        {"email": "x@example.com", "name": 5, "password": PASSWORD},
+        {"email": "x@example.com", "name": "X", "password": "1234567"},
+        {"email": "x@example.com", "name": "X", "password": "p" * 1025},
+        {"email": "x@example.com", "name": "X", "password": "\udc00" * 8},  # no valid text
+        {"name": "X", "password": PASSWORD},
+        {},
+    ],
+)
 async def test_create_user_rejects_bad_fields_and_changes_nothing(client, api, body):
     await api.setup_admin()
     before = await row_counts(client)
@@ -138,8 +147,11 @@ async def test_deactivation_ends_sessions_at_once_and_reactivation_restores_logi
     )
     assert resp.status == 200
     assert (await resp.json())["user"]["is_active"] is False
-    for source in ({"headers": bearer(bob_token)}, {"params": {"token": bob_token}},
-                   {"headers": {"Cookie": f"session_token={bob_token}"}}):
+    for source in (
+        {"headers": bearer(bob_token)},
+        {"params": {"token": bob_token}},
+        {"headers": {"Cookie": f"session_token={bob_token}"}},
+    ):
         await assert_error(await client.get("/api/users/me", **source), 401, errors.UNAUTHORIZED)
 
     resp = await client.patch(
@@ -147,7 +159,9 @@ async def test_deactivation_ends_sessions_at_once_and_reactivation_restores_logi
     )
     assert (await resp.json())["user"]["is_active"] is True
     # The old session stays dead; a new login works.
-    await assert_error(await client.get("/api/users/me", headers=bearer(bob_token)), 401, errors.UNAUTHORIZED)
+    await assert_error(
+        await client.get("/api/users/me", headers=bearer(bob_token)), 401, errors.UNAUTHORIZED
+    )
     resp = await client.post("/api/auth/login", json={"email": bob["email"], "password": PASSWORD})
     assert resp.status == 200
 
@@ -155,7 +169,8 @@ async def test_deactivation_ends_sessions_at_once_and_reactivation_restores_logi
 async def test_admin_grants_and_takes_admin_rights_and_renames(client, api):
     bob, bob_token = await api.user("Bob")
     resp = await client.patch(
-        f"/api/users/{bob['id']}", headers=bearer(api.admin_token),
+        f"/api/users/{bob['id']}",
+        headers=bearer(api.admin_token),
         json={"is_admin": True, "name": "  Robert "},
     )
     assert resp.status == 200
@@ -163,7 +178,8 @@ async def test_admin_grants_and_takes_admin_rights_and_renames(client, api):
     assert user["is_admin"] is True and user["name"] == "Robert"
     # Bob's existing session now has admin rights.
     resp = await client.post(
-        "/api/users", headers=bearer(bob_token),
+        "/api/users",
+        headers=bearer(bob_token),
         json={"email": "new@example.com", "name": "New", "password": PASSWORD},
     )
     assert resp.status == 201
@@ -172,7 +188,8 @@ async def test_admin_grants_and_takes_admin_rights_and_renames(client, api):
     )
     assert (await resp.json())["user"]["is_admin"] is False
     resp = await client.post(
-        "/api/users", headers=bearer(bob_token),
+        "/api/users",
+        headers=bearer(bob_token),
         json={"email": "new2@example.com", "name": "New", "password": PASSWORD},
     )
     await assert_error(resp, 403, errors.FORBIDDEN)
@@ -183,21 +200,26 @@ async def test_admin_cannot_lock_themselves_out(client, api):
     for change in ({"is_active": False}, {"is_admin": False}):
         resp = await client.patch(f"/api/users/{admin['id']}", headers=bearer(token), json=change)
         await assert_error(resp, 403, errors.FORBIDDEN)
-    resp = await client.patch(f"/api/users/{admin['id']}", headers=bearer(token), json={"name": "Boss"})
+    resp = await client.patch(
+        f"/api/users/{admin['id']}", headers=bearer(token), json={"name": "Boss"}
+    )
     assert (await resp.json())["user"]["name"] == "Boss"
 
 
-@pytest.mark.parametrize("body", [
-    {},
-    {"email": "new@example.com"},
-    {"password": "new password"},
-    {"is_active": "false"},
-    {"is_admin": 0},
-    {"name": ""},
-    {"name": None},
-    {"is_admin": True, "name": "   "},  # one bad field: nothing at all changes
-    {"is_active": False, "unknown": 1},
-])
+@pytest.mark.parametrize(
+    "body",
+    [
+        {},
+        {"email": "new@example.com"},
+        {"password": "new password"},
+        {"is_active": "false"},
+        {"is_admin": 0},
+        {"name": ""},
+        {"name": None},
+        {"is_admin": True, "name": "   "},  # one bad field: nothing at all changes
+        {"is_active": False, "unknown": 1},
+    ],
+)
 async def test_update_user_rejects_bad_fields_and_changes_nothing(client, api, body):
     bob, bob_token = await api.user("Bob")
     before = await row_counts(client)
@@ -214,7 +236,9 @@ async def test_update_user_errors(client, api):
     for user_id in (str(uuid.uuid4()), "not-a-uuid", "1", bob["id"] + "0"):
         resp = await client.patch(f"/api/users/{user_id}", headers=admin, json={"name": "X"})
         await assert_error(resp, 404, errors.USER_NOT_FOUND)
-    resp = await client.patch(f"/api/users/{bob['id']}", headers=bearer(bob_token), json={"is_admin": True})
+    resp = await client.patch(
+        f"/api/users/{bob['id']}", headers=bearer(bob_token), json={"is_admin": True}
+    )
     await assert_error(resp, 403, errors.FORBIDDEN)
     anonymous(client)
     resp = await client.patch(f"/api/users/{bob['id']}", json={"is_admin": True})

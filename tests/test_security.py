@@ -14,14 +14,14 @@ import aiohttp
 import pytest
 from argon2 import PasswordHasher
 from click.testing import CliRunner
+from helpers import make_client
+from wsutil import closed_with, connect, create, join, recv_type, silent
 
 from campfire import auth
 from campfire.app import STATIC_DIR, create_app
 from campfire.cli import main as cli_main
 from campfire.keys import core_key
 from campfire.ratelimit import FailureThrottle
-from helpers import make_client
-from wsutil import closed_with, connect, create, join, recv_type, silent
 
 PASSWORD = "correct horse"
 
@@ -33,12 +33,21 @@ async def closed_world(api):
     bob, b = await api.user("Bob")
     eve, e = await api.user("Eve")
     closed = await api.room(a, "secret", members=[bob])
-    resp = await api.client.post("/api/rooms/direct", headers=api.auth(a), json={"user_ids": [bob["id"]]})
+    resp = await api.client.post(
+        "/api/rooms/direct", headers=api.auth(a), json={"user_ids": [bob["id"]]}
+    )
     assert resp.status in (200, 201), await resp.text()
     direct = (await resp.json())["room"]
-    messages = [await api.post(a, room["id"], f"private to {room['name']}") for room in (closed, direct)]
-    return {"alice": (alice, a), "bob": (bob, b), "eve": (eve, e), "rooms": [closed, direct],
-            "messages": messages}
+    messages = [
+        await api.post(a, room["id"], f"private to {room['name']}") for room in (closed, direct)
+    ]
+    return {
+        "alice": (alice, a),
+        "bob": (bob, b),
+        "eve": (eve, e),
+        "rooms": [closed, direct],
+        "messages": messages,
+    }
 
 
 def room_routes(app) -> set[tuple[str, str]]:
@@ -52,7 +61,9 @@ def room_routes(app) -> set[tuple[str, str]]:
     return found
 
 
-def outsider_requests(room_id: str, user_id: str, message_id: str) -> dict[tuple[str, str], tuple[str, dict | None]]:
+def outsider_requests(
+    room_id: str, user_id: str, message_id: str
+) -> dict[tuple[str, str], tuple[str, dict | None]]:
     """What an outsider tries on each room route: (concrete path, JSON body)."""
     base = "/api/rooms/{room_id}"
     return {
@@ -64,7 +75,8 @@ def outsider_requests(room_id: str, user_id: str, message_id: str) -> dict[tuple
         ("DELETE", base + "/members/{user_id}"): (f"/api/rooms/{room_id}/members/{user_id}", None),
         ("GET", base + "/messages"): (f"/api/rooms/{room_id}/messages?after=0", None),
         ("POST", base + "/messages"): (
-            f"/api/rooms/{room_id}/messages", {"content": "let me in", "client_message_id": str(uuid.uuid4())}
+            f"/api/rooms/{room_id}/messages",
+            {"content": "let me in", "client_message_id": str(uuid.uuid4())},
         ),
     }
 
@@ -78,7 +90,9 @@ async def snapshot(core) -> list:
     return out
 
 
-async def test_outsider_can_do_nothing_to_a_closed_or_direct_room_over_http(client, api, core, closed_world):
+async def test_outsider_can_do_nothing_to_a_closed_or_direct_room_over_http(
+    client, api, core, closed_world
+):
     """Every route that names a room, tried by a non-member: 403 (or 404 for a guessed id)."""
     eve, e = closed_world["eve"]
     alice, _ = closed_world["alice"]
@@ -94,7 +108,9 @@ async def test_outsider_can_do_nothing_to_a_closed_or_direct_room_over_http(clie
             assert data["error"]["code"] in ("ROOM_ACCESS_DENIED", "FORBIDDEN"), data
             assert "private" not in await resp.text()
         # Adding someone else, or removing a member, is refused too.
-        resp = await client.delete(f"/api/rooms/{room['id']}/members/{alice['id']}", headers=api.auth(e))
+        resp = await client.delete(
+            f"/api/rooms/{room['id']}/members/{alice['id']}", headers=api.auth(e)
+        )
         assert resp.status == 403
     for (method, _), (path, body) in outsider_requests(str(uuid.uuid4()), eve["id"], "x").items():
         resp = await client.request(method, path, headers=api.auth(e), json=body)
@@ -106,7 +122,9 @@ async def test_outsider_can_do_nothing_to_a_closed_or_direct_room_over_http(clie
     assert await snapshot(core) == before
 
 
-async def test_outsider_can_do_nothing_to_a_closed_or_direct_room_over_websocket(client, api, core, closed_world):
+async def test_outsider_can_do_nothing_to_a_closed_or_direct_room_over_websocket(
+    client, api, core, closed_world
+):
     """Every client frame type, aimed at rooms Eve is not in: an Error each, nothing broadcast."""
     eve, e = closed_world["eve"]
     _, b = closed_world["bob"]
@@ -159,7 +177,9 @@ async def test_tokens_are_256_bit_random_and_stored_only_as_hashes(client, api, 
 
 async def _dump(core) -> str:
     """Every value of every table as text."""
-    tables = [r[0] for r in await core.db.fetchall("SELECT name FROM sqlite_master WHERE type='table'")]
+    tables = [
+        r[0] for r in await core.db.fetchall("SELECT name FROM sqlite_master WHERE type='table'")
+    ]
     parts = []
     for table in tables:
         for row in await core.db.fetchall(f"SELECT * FROM {table}"):
@@ -169,7 +189,9 @@ async def _dump(core) -> str:
 
 async def test_logout_closes_open_sockets_of_that_session_only(client, api):
     _, token = await api.user("Ann")
-    resp = await client.post("/api/auth/login", json={"email": "ann.1@example.com", "password": PASSWORD})
+    resp = await client.post(
+        "/api/auth/login", json={"email": "ann.1@example.com", "password": PASSWORD}
+    )
     other = (await resp.json())["session_token"]
     client.session.cookie_jar.clear()
     ws, ws_other = await connect(client, token), await connect(client, other)
@@ -182,15 +204,20 @@ async def test_logout_closes_open_sockets_of_that_session_only(client, api):
 
 def _run_cli(db: str, *args: str) -> None:
     """The real CLI in this process (another 'process' as far as the server knows)."""
-    result = CliRunner().invoke(cli_main, [*args, "--db", db], env={"CAMPFIRE_PASSWORD": "new password 1"})
+    result = CliRunner().invoke(
+        cli_main, [*args, "--db", db], env={"CAMPFIRE_PASSWORD": "new password 1"}
+    )
     assert result.exit_code == 0, result.output
 
 
-@pytest.mark.parametrize("command", [
-    ("user", "passwd", "ann.1@example.com"),
-    ("user", "deactivate", "ann.1@example.com"),
-    ("token", "revoke", "--all-for", "ann.1@example.com"),
-])
+@pytest.mark.parametrize(
+    "command",
+    [
+        ("user", "passwd", "ann.1@example.com"),
+        ("user", "deactivate", "ann.1@example.com"),
+        ("token", "revoke", "--all-for", "ann.1@example.com"),
+    ],
+)
 async def test_cli_session_changes_close_open_sockets(aiohttp_client, settings, api, command):
     """Password change, deactivation, revocation from the CLI reach open sockets within the re-check."""
     client = await make_client(aiohttp_client, settings, api, ws_recheck_interval=0.1)
@@ -216,15 +243,22 @@ async def test_expired_session_closes_an_open_socket(aiohttp_client, settings, a
 # --- brute force ---------------------------------------------------------------------------
 
 
-async def test_login_throttle_per_address_and_per_account_lifts_when_the_window_passes(aiohttp_client, settings, api):
-    client = await make_client(aiohttp_client, settings, api, login_attempts_per_minute=3, trust_proxy=True)
+async def test_login_throttle_per_address_and_per_account_lifts_when_the_window_passes(
+    aiohttp_client, settings, api
+):
+    client = await make_client(
+        aiohttp_client, settings, api, login_attempts_per_minute=3, trust_proxy=True
+    )
     now = [5000.0]
     client.app[core_key].login_failures = FailureThrottle(3, window=60.0, clock=lambda: now[0])
     await api.user("Ann")  # ann.1@example.com
 
     async def login(email, password, address):
-        resp = await client.post("/api/auth/login", json={"email": email, "password": password},
-                                 headers={"X-Forwarded-For": address})
+        resp = await client.post(
+            "/api/auth/login",
+            json={"email": email, "password": password},
+            headers={"X-Forwarded-For": address},
+        )
         return resp.status
 
     # One account attacked from many addresses: slowed per account.
@@ -243,16 +277,24 @@ async def test_login_throttle_per_address_and_per_account_lifts_when_the_window_
     assert await login("admin@example.com", "correct horse", "10.0.1.1") == 200
 
 
-async def test_login_time_does_not_reveal_whether_an_email_exists(aiohttp_client, settings, api, monkeypatch):
+async def test_login_time_does_not_reveal_whether_an_email_exists(
+    aiohttp_client, settings, api, monkeypatch
+):
     """Unknown email and wrong password both pay one argon2 verification: medians alike."""
     # A real (if small) argon2 cost, so that skipping it would show.
-    monkeypatch.setattr(auth, "PasswordHasher", lambda: PasswordHasher(time_cost=2, memory_cost=16384, parallelism=1))
+    monkeypatch.setattr(
+        auth,
+        "PasswordHasher",
+        lambda: PasswordHasher(time_cost=2, memory_cost=16384, parallelism=1),
+    )
     client = await make_client(aiohttp_client, settings, api, login_attempts_per_minute=10_000)
     await api.user("Ann")
 
     async def timed(email):
         started = time.perf_counter()
-        resp = await client.post("/api/auth/login", json={"email": email, "password": "wrong guess"})
+        resp = await client.post(
+            "/api/auth/login", json={"email": email, "password": "wrong guess"}
+        )
         assert resp.status == 401
         return time.perf_counter() - started
 
@@ -267,28 +309,40 @@ async def test_login_time_does_not_reveal_whether_an_email_exists(aiohttp_client
 # --- cookies and cross-site sockets ---------------------------------------------------------
 
 
-@pytest.mark.parametrize("changes,headers,secure", [
-    ({}, {}, False),
-    ({"secure_cookies": "always"}, {}, True),
-    ({"trust_proxy": True}, {"X-Forwarded-Proto": "https"}, True),
-    ({}, {"X-Forwarded-Proto": "https"}, False),  # an untrusted header changes nothing
-])
+@pytest.mark.parametrize(
+    "changes,headers,secure",
+    [
+        ({}, {}, False),
+        ({"secure_cookies": "always"}, {}, True),
+        ({"trust_proxy": True}, {"X-Forwarded-Proto": "https"}, True),
+        ({}, {"X-Forwarded-Proto": "https"}, False),  # an untrusted header changes nothing
+    ],
+)
 async def test_session_cookie_flags(aiohttp_client, settings, api, changes, headers, secure):
     client = await make_client(aiohttp_client, settings, api, **changes)
     await api.setup_admin()
-    resp = await client.post("/api/auth/login", headers=headers,
-                             json={"email": "admin@example.com", "password": PASSWORD})
+    resp = await client.post(
+        "/api/auth/login",
+        headers=headers,
+        json={"email": "admin@example.com", "password": PASSWORD},
+    )
     assert resp.status == 200
     cookie = resp.headers["Set-Cookie"]
     assert "HttpOnly" in cookie and "SameSite=Lax" in cookie
     assert ("Secure" in cookie) == secure, cookie
 
 
-async def test_cross_site_websocket_hijacking_is_refused_even_behind_a_proxy(aiohttp_client, settings, api):
+async def test_cross_site_websocket_hijacking_is_refused_even_behind_a_proxy(
+    aiohttp_client, settings, api
+):
     client = await make_client(aiohttp_client, settings, api, trust_proxy=True)
     _, token = await api.user("Ann")
     cookie = {"Cookie": f"session_token={token}"}
-    for origin in ("https://evil.example", "null", f"http://{client.host}:{client.port}.evil.example"):
+    for origin in (
+        "https://evil.example",
+        "null",
+        f"http://{client.host}:{client.port}.evil.example",
+    ):
         with pytest.raises(aiohttp.WSServerHandshakeError) as info:
             await client.ws_connect("/ws", headers={**cookie, "Origin": origin})
         assert info.value.status == 403
@@ -306,14 +360,22 @@ def _check_headers(resp) -> None:
     assert "frame-ancestors 'none'" in csp and "script-src 'self'" in csp, resp.url
 
 
-async def test_security_headers_on_static_files_and_every_kind_of_error(aiohttp_client, settings, api):
+async def test_security_headers_on_static_files_and_every_kind_of_error(
+    aiohttp_client, settings, api
+):
     client = await make_client(aiohttp_client, settings, api, max_body_bytes=100)
     static = [f"/static/{p.name}" for p in sorted(STATIC_DIR.iterdir()) if p.is_file()]
     for path in ["/", *static, "/static/missing.js", "/nothing", "/ws"]:
         _check_headers(await client.get(path))
-    _check_headers(await client.post("/api/auth/login", data="x" * 500, headers={"Content-Type": "application/json"}))
+    _check_headers(
+        await client.post(
+            "/api/auth/login", data="x" * 500, headers={"Content-Type": "application/json"}
+        )
+    )
     _check_headers(await client.put("/api/users/me"))
-    _check_headers(await client.get("/api/rooms/not-a-uuid", headers={"Authorization": "Bearer nope"}))
+    _check_headers(
+        await client.get("/api/rooms/not-a-uuid", headers={"Authorization": "Bearer nope"})
+    )
 
 
 def test_web_client_satisfies_its_csp():
@@ -332,7 +394,9 @@ def test_web_client_satisfies_its_csp():
 # --- logs ----------------------------------------------------------------------------------
 
 
-async def test_no_token_or_password_in_log_lines(aiohttp_server, aiohttp_client, settings, api, caplog):
+async def test_no_token_or_password_in_log_lines(
+    aiohttp_server, aiohttp_client, settings, api, caplog
+):
     """In-process, with the access logger `campfire serve` uses."""
     from campfire.app import AccessLogger
 
@@ -360,25 +424,33 @@ async def test_no_token_or_password_in_the_servers_access_log(tmp_path):
     import sys
 
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts" / "faults"))
-    from harness import PASSWORD as USER_PASSWORD, Server, make_world
+    from harness import PASSWORD as USER_PASSWORD
+    from harness import Server, make_world
 
     world = make_world(tmp_path, users=1, log_level="DEBUG")
     server = Server(world, tmp_path / "server.log")
     await server.start()
     try:
         async with aiohttp.ClientSession() as session:
-            resp = await session.post(world.base + "/api/auth/login",
-                                      json={"email": "user0@example.com", "password": USER_PASSWORD})
+            resp = await session.post(
+                world.base + "/api/auth/login",
+                json={"email": "user0@example.com", "password": USER_PASSWORD},
+            )
             fresh = (await resp.json())["session_token"]
-            await session.post(world.base + "/api/auth/login",
-                               json={"email": "user0@example.com", "password": "wrong secret 42"})
+            await session.post(
+                world.base + "/api/auth/login",
+                json={"email": "user0@example.com", "password": "wrong secret 42"},
+            )
             for token in (world.tokens[0], fresh):
                 ws = await session.ws_connect(f"{world.base}/ws?token={token}")
                 await ws.close()
             await session.get(f"{world.base}/api/users/me?token={fresh}")
             await session.get(f"{world.base}/ws?token=bogus-{fresh}")
-            resp = await session.post(world.base + "/api/users", headers={"Authorization": f"Bearer {fresh}"},
-                                      json={"email": "new@example.com", "name": "New", "password": "brand new pw"})
+            resp = await session.post(
+                world.base + "/api/users",
+                headers={"Authorization": f"Bearer {fresh}"},
+                json={"email": "new@example.com", "name": "New", "password": "brand new pw"},
+            )
             assert resp.status == 201, await resp.text()
     finally:
         await server.stop()

@@ -9,7 +9,8 @@ import uuid
 
 import pytest
 
-from campfire import db as db_module, store
+from campfire import db as db_module
+from campfire import store
 from campfire.db import Database, GroupCommitter, migration_scripts
 
 NOW = "2024-01-01T00:00:00.000Z"
@@ -28,7 +29,9 @@ async def add_user(db: Database, name: str = "Ann") -> str:
     """A user row; its id."""
     user_id = str(uuid.uuid4())
     async with db.transaction() as conn:
-        await store.insert_user_txn(conn, user_id, name, f"{user_id}@example.com", "hash", False, NOW)
+        await store.insert_user_txn(
+            conn, user_id, name, f"{user_id}@example.com", "hash", False, NOW
+        )
     return user_id
 
 
@@ -42,11 +45,17 @@ async def add_room(db: Database, member_ids=()) -> str:
     return room_id
 
 
-def message(room_id: str, creator_id: str, content: str = "hi", client_message_id: str | None = None) -> dict:
+def message(
+    room_id: str, creator_id: str, content: str = "hi", client_message_id: str | None = None
+) -> dict:
     """An item for store.insert_messages_txn."""
     return {
-        "id": str(uuid.uuid4()), "room_id": room_id, "creator_id": creator_id, "content": content,
-        "client_message_id": client_message_id or str(uuid.uuid4()), "created_at": NOW,
+        "id": str(uuid.uuid4()),
+        "room_id": room_id,
+        "creator_id": creator_id,
+        "content": content,
+        "client_message_id": client_message_id or str(uuid.uuid4()),
+        "created_at": NOW,
     }
 
 
@@ -68,7 +77,10 @@ async def test_fresh_database_is_at_the_latest_version_and_reopens_unchanged(tmp
     await database.open()
     latest = migration_scripts()[-1][0]
     assert (await database.fetchone("PRAGMA user_version"))[0] == latest
-    tables = {row[0] for row in await database.fetchall("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    tables = {
+        row[0]
+        for row in await database.fetchall("SELECT name FROM sqlite_master WHERE type = 'table'")
+    }
     assert {"users", "sessions", "rooms", "memberships", "messages"} <= tables
     user_id = await add_user(database)
     await database.close()
@@ -107,15 +119,20 @@ async def test_only_newer_migrations_run_and_a_failing_one_changes_nothing(tmp_p
     check = sqlite3.connect(path)
     try:
         assert check.execute("PRAGMA user_version").fetchone()[0] == latest + 1
-        assert check.execute("SELECT COUNT(*) FROM sqlite_master WHERE name = 'half'").fetchone()[0] == 0
+        assert (
+            check.execute("SELECT COUNT(*) FROM sqlite_master WHERE name = 'half'").fetchone()[0]
+            == 0
+        )
     finally:
         check.close()
 
 
 async def test_connection_pragmas(db):
     for conn in (db._writer, db._reader):  # both connections, as the server uses them
+
         async def pragma(name, conn=conn):
             return (await (await conn.execute(f"PRAGMA {name}")).fetchone())[0]
+
         assert await pragma("journal_mode") == "wal"
         assert await pragma("foreign_keys") == 1
         assert await pragma("busy_timeout") == db_module.BUSY_TIMEOUT_MS
@@ -156,7 +173,9 @@ async def test_the_wal_starts_over_under_steady_writes(db, monkeypatch):
     wal = db.path.with_name(db.path.name + "-wal")
     for _ in range(400):  # about 4,000 pages written, one commit right after another
         async with db.single_statement() as conn:
-            await store.insert_messages_txn(conn, [message(room_id, user_id, "x" * 400) for _ in range(20)])
+            await store.insert_messages_txn(
+                conn, [message(room_id, user_id, "x" * 400) for _ in range(20)]
+            )
     assert await count_messages(db) == 8000
     assert wal.stat().st_size < 1000 * 4096  # a WAL never restarted would hold them all
 
@@ -172,7 +191,9 @@ async def test_foreign_keys_are_enforced(db):
 async def test_a_failed_transaction_rolls_back(db):
     with pytest.raises(RuntimeError):
         async with db.transaction() as conn:
-            await store.insert_user_txn(conn, str(uuid.uuid4()), "Ghost", "g@example.com", "h", False, NOW)
+            await store.insert_user_txn(
+                conn, str(uuid.uuid4()), "Ghost", "g@example.com", "h", False, NOW
+            )
             raise RuntimeError("something after the write failed")
     assert await store.count_users(db) == 0
     await add_user(db)  # the write connection is usable again
@@ -218,7 +239,9 @@ async def query_plan(db: Database, sql: str, params: tuple) -> list[str]:
 
 def assert_reads_messages_by_room_and_seq(plan: list[str]) -> None:
     """Every step that touches messages walks the (room_id, seq) index; none scans the table."""
-    steps = [step for step in plan if " messages" in step or step.startswith(("SCAN x", "SEARCH x"))]
+    steps = [
+        step for step in plan if " messages" in step or step.startswith(("SCAN x", "SEARCH x"))
+    ]
     assert steps, plan
     for step in steps:
         assert "INDEX messages_room_seq (room_id=?" in step, plan
@@ -230,7 +253,7 @@ async def test_history_page_uses_the_room_seq_index(busy_db, before, after):
     calls = spy_on_reads(db)
     rows = await store.page_messages(db, big, before, after, 50)
     assert len(rows) == 51
-    (sql, params), = calls
+    ((sql, params),) = calls
     assert_reads_messages_by_room_and_seq(await query_plan(db, sql, params))
 
 
@@ -239,9 +262,11 @@ async def test_catch_up_is_one_read_that_uses_the_room_seq_index(busy_db):
     calls = spy_on_reads(db)
     room_ids, truncated, rows = await store.catch_up(db, ann, cap=200)
     assert len(room_ids) == 2
-    assert len(rows) == 200 + 5 and list(truncated) == [big]  # capped big room, all of the small one
+    assert len(rows) == 200 + 5 and list(truncated) == [
+        big
+    ]  # capped big room, all of the small one
     assert [row["seq"] for row in rows] == sorted(row["seq"] for row in rows)
-    (sql, params), = calls
+    ((sql, params),) = calls
     plan = await query_plan(db, sql, params)
     assert_reads_messages_by_room_and_seq(plan)
 
@@ -251,7 +276,7 @@ async def test_room_list_finds_newest_messages_by_index(busy_db):
     calls = spy_on_reads(db)
     rooms = await store.list_rooms_of_user(db, ann)
     assert len(rooms) == 2
-    (sql, params), = calls
+    ((sql, params),) = calls
     assert_reads_messages_by_room_and_seq(await query_plan(db, sql, params))
 
 
@@ -286,7 +311,9 @@ async def test_duplicates_within_one_batch_and_across_batches_store_one_row(db):
     assert await count_messages(db) == 2
 
     async with db.transaction() as conn:
-        (row, created), = await store.insert_messages_txn(conn, [message(room, ann, "late retry", key)])
+        ((row, created),) = await store.insert_messages_txn(
+            conn, [message(room, ann, "late retry", key)]
+        )
     assert not created and row["id"] == first["id"]
     assert await count_messages(db) == 2
 
@@ -335,10 +362,18 @@ async def test_messages_submitted_together_commit_in_one_transaction(db, committ
 async def test_one_bad_message_fails_alone(db, committer, writer):
     ann = await add_user(db)
     room = await add_room(db, [ann])
-    items = [message(room, ann, "ok 1"), message(str(uuid.uuid4()), ann, "no such room"),
-             message(room, ann, "ok 2")]
-    results = await asyncio.gather(*(committer.submit(item) for item in items), return_exceptions=True)
+    items = [
+        message(room, ann, "ok 1"),
+        message(str(uuid.uuid4()), ann, "no such room"),
+        message(room, ann, "ok 2"),
+    ]
+    results = await asyncio.gather(
+        *(committer.submit(item) for item in items), return_exceptions=True
+    )
     assert isinstance(results[1], sqlite3.IntegrityError)
     assert results[0][1] is True and results[2][1] is True
     assert writer.batches == [3, 1, 1, 1]  # the batch failed whole, then went one by one
-    assert [row["content"] for row in await store.page_messages(db, room, None, None, 10)] == ["ok 2", "ok 1"]
+    assert [row["content"] for row in await store.page_messages(db, room, None, None, 10)] == [
+        "ok 2",
+        "ok 1",
+    ]

@@ -2,7 +2,6 @@
 
 import aiohttp
 import pytest
-
 from helpers import make_client
 from wsutil import recv
 
@@ -55,7 +54,9 @@ async def test_revoked_token_gets_401(client, api):
 
 async def test_deactivated_user_gets_401(client, api):
     user, token = await api.user("Ann")
-    resp = await client.patch(f"/api/users/{user['id']}", headers=api.auth(api.admin_token), json={"is_active": False})
+    resp = await client.patch(
+        f"/api/users/{user['id']}", headers=api.auth(api.admin_token), json={"is_active": False}
+    )
     assert resp.status == 200
     assert await upgrade_status(client, f"/ws?token={token}") == 401
 
@@ -81,7 +82,9 @@ async def test_cookie_auth_needs_the_servers_own_origin(client, api, origin):
 
 
 async def test_cookie_auth_from_a_configured_origin(aiohttp_client, settings, api):
-    client = await make_client(aiohttp_client, settings, api, allowed_origins=("https://chat.example.com",))
+    client = await make_client(
+        aiohttp_client, settings, api, allowed_origins=("https://chat.example.com",)
+    )
     _, token = await api.user("Ann")
     headers = {"Cookie": f"session_token={token}", "Origin": "https://chat.example.com"}
     assert await upgrade_status(client, headers=headers) == 101
@@ -89,13 +92,24 @@ async def test_cookie_auth_from_a_configured_origin(aiohttp_client, settings, ap
 
 async def test_token_auth_needs_no_origin_check(client, api):
     _, token = await api.user("Ann")
-    assert await upgrade_status(client, f"/ws?token={token}", headers={"Origin": "http://evil.example"}) == 101
+    assert (
+        await upgrade_status(
+            client, f"/ws?token={token}", headers={"Origin": "http://evil.example"}
+        )
+        == 101
+    )
 
 
 async def test_401_body_has_the_error_shape_and_no_token(client, api):
-    resp = await client.get("/ws?token=secret-looking-token", headers={"Connection": "Upgrade", "Upgrade": "websocket",
-                                                                        "Sec-WebSocket-Version": "13",
-                                                                        "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ=="})
+    resp = await client.get(
+        "/ws?token=secret-looking-token",
+        headers={
+            "Connection": "Upgrade",
+            "Upgrade": "websocket",
+            "Sec-WebSocket-Version": "13",
+            "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==",
+        },
+    )
     assert resp.status == 401
     body = await resp.json()
     assert body["error"]["code"] == "UNAUTHORIZED"

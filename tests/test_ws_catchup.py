@@ -3,7 +3,6 @@
 import asyncio
 
 import pytest
-
 from helpers import make_client
 from wsutil import connect, connect_and_catch_up, create, recv, recv_type
 
@@ -12,7 +11,10 @@ from wsutil import connect, connect_and_catch_up, create, recv, recv_type
 def settings(settings):
     """A sender fast enough to race the catch-up is not a flood here."""
     return settings.replace(
-        ws_messages_per_second=1000.0, ws_burst=1000, user_messages_per_second=1000.0, user_messages_burst=1000
+        ws_messages_per_second=1000.0,
+        ws_burst=1000,
+        user_messages_per_second=1000.0,
+        user_messages_burst=1000,
     )
 
 
@@ -67,20 +69,39 @@ async def test_more_than_the_cap_sends_the_newest_and_says_so(aiohttp_client, se
     await mark_seen(client, b, seen["id"])
     missed = [await api.post(a, room, f"missed {i}") for i in range(12)]
     ws, frames = await connect_and_catch_up(client, b)
-    assert frames[0] == {"type": "MissedMessagesTruncated", "room_id": room, "before_seq": missed[7]["seq"]}
+    assert frames[0] == {
+        "type": "MissedMessagesTruncated",
+        "room_id": room,
+        "before_seq": missed[7]["seq"],
+    }
     assert [f["message"] for f in frames[1:]] == missed[7:]
-    page = await (await client.get(f"/api/rooms/{room}/messages?before={missed[7]['seq']}&limit=100",
-                                   headers=api.auth(b))).json()
+    page = await (
+        await client.get(
+            f"/api/rooms/{room}/messages?before={missed[7]['seq']}&limit=100", headers=api.auth(b)
+        )
+    ).json()
     assert [m["id"] for m in page["messages"]][-7:] == [m["id"] for m in missed[:7]]
 
 
 async def test_catch_up_covers_every_room(client, api, pair):
     a, b, room = pair
-    second = (await api.room(a, "second", members=[(await (await client.get("/api/users/me", headers=api.auth(b))).json())["user"]]))["id"]
+    second = (
+        await api.room(
+            a,
+            "second",
+            members=[
+                (await (await client.get("/api/users/me", headers=api.auth(b))).json())["user"]
+            ],
+        )
+    )["id"]
     s1, s2 = await api.post(a, room, "r1 seen"), await api.post(a, second, "r2 seen")
     await mark_seen(client, b, s1["id"])
     await mark_seen(client, b, s2["id"])
-    m1, m2, m3 = await api.post(a, room, "r1"), await api.post(a, second, "r2"), await api.post(a, room, "r1 again")
+    m1, m2, m3 = (
+        await api.post(a, room, "r1"),
+        await api.post(a, second, "r2"),
+        await api.post(a, room, "r1 again"),
+    )
     ws, frames = await connect_and_catch_up(client, b)
     assert [f["message"]["id"] for f in frames] == [m1["id"], m2["id"], m3["id"]]
 
@@ -121,20 +142,27 @@ async def test_messages_during_catch_up_are_neither_lost_nor_duplicated(client, 
     seqs = [m["seq"] for m in received]
     assert len(seqs) == len(set(seqs)), f"a message arrived twice: {seqs}"
     assert seqs == sorted(seqs), "messages arrived out of order"
-    history = await (await client.get(f"/api/rooms/{room}/messages?after={first['seq']}&limit=200",
-                                      headers=api.auth(b))).json()
+    history = await (
+        await client.get(
+            f"/api/rooms/{room}/messages?after={first['seq']}&limit=200", headers=api.auth(b)
+        )
+    ).json()
     assert seqs == [m["seq"] for m in history["messages"]], "a message was lost"
     assert len(seqs) == total and reconnects >= 10
 
 
-async def test_message_committed_before_catch_up_but_published_after_arrives_once(client, core, api, pair):
+async def test_message_committed_before_catch_up_but_published_after_arrives_once(
+    client, core, api, pair
+):
     """The gap between a commit and its publish must not make the catch-up send a message twice."""
     a, b, room = pair
     seen = await api.post(a, room, "seen")
     await mark_seen(client, b, seen["id"])
     loop = asyncio.get_running_loop()
     publish = core.hub.publish_message
-    core.hub.publish_message = lambda *args: loop.call_later(0.3, publish, *args)  # a slow publisher
+    core.hub.publish_message = lambda *args: loop.call_later(
+        0.3, publish, *args
+    )  # a slow publisher
     late = await api.post(a, room, "committed now, published later")
     ws, frames = await connect_and_catch_up(client, b)
     assert [f["message"]["id"] for f in frames] == [late["id"]]
@@ -144,7 +172,9 @@ async def test_message_committed_before_catch_up_but_published_after_arrives_onc
     assert (await recv(ws))["message"]["id"] == after["id"]  # not the late one again
 
 
-async def test_messages_published_during_a_slow_catch_up_reach_only_members_once(client, api, pair, monkeypatch):
+async def test_messages_published_during_a_slow_catch_up_reach_only_members_once(
+    client, api, pair, monkeypatch
+):
     """While a connection reads its rooms it holds every message; it keeps only its rooms' ones."""
     from campfire import store
 

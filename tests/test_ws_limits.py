@@ -9,10 +9,10 @@ import sys
 import uuid
 
 import aiohttp
-
-from campfire.app import create_app
 from helpers import make_client, send
 from wsutil import RawSocket, closed_with, connect, create, join, recv, recv_type
+
+from campfire.app import create_app
 
 
 async def test_frame_over_the_size_limit_closes_with_1009(aiohttp_client, settings, api):
@@ -23,8 +23,12 @@ async def test_frame_over_the_size_limit_closes_with_1009(aiohttp_client, settin
     assert await closed_with(ws) == aiohttp.WSCloseCode.MESSAGE_TOO_BIG
 
 
-async def test_rate_limit_answers_errors_then_a_flood_is_closed_with_1008(aiohttp_client, settings, api):
-    client = await make_client(aiohttp_client, settings, api, ws_messages_per_second=1.0, ws_burst=3)
+async def test_rate_limit_answers_errors_then_a_flood_is_closed_with_1008(
+    aiohttp_client, settings, api
+):
+    client = await make_client(
+        aiohttp_client, settings, api, ws_messages_per_second=1.0, ws_burst=3
+    )
     _, token = await api.user("Ann")
     ws = await connect(client, token)
     frame = {"type": "LeaveRoom", "room_id": str(uuid.uuid4())}
@@ -76,20 +80,38 @@ async def test_message_rate_is_per_user_across_http_and_every_socket(aiohttp_cli
     await tab1.send_json(create(room, "still too many"))
     assert (await next_error(tab1))["code"] == "RATE_LIMITED"
     assert (await send(client, bob, room, "Bob has his own allowance")).status == 201
-    history = (await (await client.get(f"/api/rooms/{room}/messages",
-                                       headers={"Authorization": f"Bearer {ann}"})).json())["messages"]
+    history = (
+        await (
+            await client.get(
+                f"/api/rooms/{room}/messages", headers={"Authorization": f"Bearer {ann}"}
+            )
+        ).json()
+    )["messages"]
     assert sorted(m["content"] for m in history) == [
-        "Bob has his own allowance", "http 0", "http 1", "tab 1", "tab 2"]
+        "Bob has his own allowance",
+        "http 0",
+        "http 1",
+        "tab 1",
+        "tab 2",
+    ]
     assert not tab1.closed  # a rate limit is an error, not a reason to close
 
     await asyncio.sleep(1.1)  # one more message a second
     assert (await send(client, ann, room, "after a pause")).status == 201
 
 
-async def test_slow_reader_is_disconnected_while_a_fast_one_gets_everything(aiohttp_client, settings, api):
+async def test_slow_reader_is_disconnected_while_a_fast_one_gets_everything(
+    aiohttp_client, settings, api
+):
     client = await make_client(
-        aiohttp_client, settings, api, ws_queue_frames=16, ws_messages_per_second=10_000.0, ws_burst=10_000,
-        user_messages_per_second=10_000.0, user_messages_burst=10_000,
+        aiohttp_client,
+        settings,
+        api,
+        ws_queue_frames=16,
+        ws_messages_per_second=10_000.0,
+        ws_burst=10_000,
+        user_messages_per_second=10_000.0,
+        user_messages_burst=10_000,
     )
     alice, a = await api.user("Alice")
     bob, b = await api.user("Bob")
@@ -102,7 +124,9 @@ async def test_slow_reader_is_disconnected_while_a_fast_one_gets_everything(aioh
     slow = await asyncio.to_thread(RawSocket, client.host, client.port, c, 4096)  # never reads
     # Shrink the server's send buffer to the slow client so the test needs megabytes, not hundreds.
     slow_conn = next(iter(hub.by_user[carol["id"]]))
-    slow_conn._transport.get_extra_info("socket").setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+    slow_conn._transport.get_extra_info("socket").setsockopt(
+        socket.SOL_SOCKET, socket.SO_SNDBUF, 4096
+    )
     sender = await connect(client, a)
     big = "x" * 8000
     count = 200
@@ -132,7 +156,11 @@ async def test_heartbeat_drops_a_dead_peer_and_ends_its_presence(aiohttp_client,
     await dead.send_json({"type": "JoinRoom", "room_id": room})
     assert (await recv_type(watcher, "UserJoined"))["user_id"] == bob["id"]
     await recv_type(watcher, "PresenceUpdate")
-    assert await recv(watcher, timeout=3) == {"type": "UserLeft", "user_id": bob["id"], "room_id": room}
+    assert await recv(watcher, timeout=3) == {
+        "type": "UserLeft",
+        "user_id": bob["id"],
+        "room_id": room,
+    }
     assert (await recv(watcher))["online_users"] == [alice["id"]]
 
 
@@ -165,11 +193,16 @@ async def test_sigterm_closes_every_socket_with_1001_and_exits_cleanly(tmp_path)
     port, db = free_port(), tmp_path / "c.db"
     env = {**os.environ, "CAMPFIRE_DB": str(db), "CAMPFIRE_PORT": str(port)}
     cli = [sys.executable, "-m", "campfire"]
-    add = subprocess.run([*cli, "user", "add", "ann@example.com", "--name", "Ann", "--password", "correct horse"],
-                         env=env, capture_output=True, text=True)
+    add = subprocess.run(
+        [*cli, "user", "add", "ann@example.com", "--name", "Ann", "--password", "correct horse"],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     assert add.returncode == 0, add.stderr
-    token = subprocess.run([*cli, "token", "issue", "ann@example.com"], env=env, capture_output=True,
-                           text=True).stdout.strip()
+    token = subprocess.run(
+        [*cli, "token", "issue", "ann@example.com"], env=env, capture_output=True, text=True
+    ).stdout.strip()
     proc = subprocess.Popen([*cli, "serve"], env=env, stderr=subprocess.PIPE, text=True)
     try:
         async with aiohttp.ClientSession() as session:
@@ -180,7 +213,10 @@ async def test_sigterm_closes_every_socket_with_1001_and_exits_cleanly(tmp_path)
                             break
                 except aiohttp.ClientConnectionError:
                     await asyncio.sleep(0.1)
-            sockets = [await session.ws_connect(f"http://127.0.0.1:{port}/ws?token={token}") for _ in range(3)]
+            sockets = [
+                await session.ws_connect(f"http://127.0.0.1:{port}/ws?token={token}")
+                for _ in range(3)
+            ]
             for ws in sockets:
                 assert (await recv(ws))["type"] == "Ready"
             proc.send_signal(signal.SIGTERM)

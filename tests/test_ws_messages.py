@@ -5,8 +5,7 @@ import uuid
 
 import aiohttp
 import pytest
-
-from wsutil import closed_with, connect, create, join, recv, recv_type, silent
+from wsutil import closed_with, connect, create, join, recv_type, silent
 
 NOWHERE = "00000000-0000-4000-8000-000000000000"
 
@@ -29,7 +28,15 @@ async def test_message_goes_to_every_connection_of_every_member(client, trio):
     frames = [await recv_type(ws, "NewMessage") for ws in (a1, a2, b1)]
     message = frames[0]["message"]
     assert all(f == frames[0] for f in frames)
-    assert set(message) == {"id", "room_id", "creator_id", "content", "client_message_id", "created_at", "seq"}
+    assert set(message) == {
+        "id",
+        "room_id",
+        "creator_id",
+        "content",
+        "client_message_id",
+        "created_at",
+        "seq",
+    }
     assert message["room_id"] == room and message["creator_id"] == alice["id"]
     assert message["content"] == "hello <b>world</b>"  # stored and sent as written
     assert message["client_message_id"] == cmid
@@ -37,7 +44,9 @@ async def test_message_goes_to_every_connection_of_every_member(client, trio):
     await silent(c1)  # not a member
 
 
-async def test_retry_with_same_client_message_id_answers_only_the_retrying_connection(client, api, trio):
+async def test_retry_with_same_client_message_id_answers_only_the_retrying_connection(
+    client, api, trio
+):
     (alice, a), (bob, b), room = trio["alice"], trio["bob"], trio["room"]
     a1, a2, b1 = await connect(client, a), await connect(client, a), await connect(client, b)
     cmid = str(uuid.uuid4())
@@ -69,20 +78,32 @@ async def test_sequence_numbers_increase_in_commit_order(client, trio):
     assert seqs == sorted(seqs) and len(set(seqs)) == 20
 
 
-@pytest.mark.parametrize("frame,code", [
-    ("not json", "INVALID_JSON"),
-    ("[1, 2]", "INVALID_JSON"),
-    ('{"room_id": "x"}', "VALIDATION_FAILED"),
-    ('{"type": "Shout"}', "UNKNOWN_MESSAGE_TYPE"),
-    ('{"type": "JoinRoom"}', "VALIDATION_FAILED"),
-    ('{"type": "JoinRoom", "room_id": 42}', "VALIDATION_FAILED"),
-    ('{"type": "JoinRoom", "room_id": "not-a-uuid"}', "VALIDATION_FAILED"),
-    ('{"type": "UpdateLastSeen", "message_id": null}', "VALIDATION_FAILED"),
-    ('{"type": "CreateMessage", "room_id": "%s", "content": "   ", "client_message_id": "%s"}', "MESSAGE_CREATION_FAILED"),
-    ('{"type": "CreateMessage", "room_id": "%s", "content": 5, "client_message_id": "%s"}', "MESSAGE_CREATION_FAILED"),
-    ('{"type": "CreateMessage", "room_id": "%s", "content": "hi"}', "MESSAGE_CREATION_FAILED"),
-    ('{"type": "CreateMessage", "room_id": "%s", "content": "hi", "client_message_id": "abc"}', "MESSAGE_CREATION_FAILED"),
-])
+@pytest.mark.parametrize(
+    "frame,code",
+    [
+        ("not json", "INVALID_JSON"),
+        ("[1, 2]", "INVALID_JSON"),
+        ('{"room_id": "x"}', "VALIDATION_FAILED"),
+        ('{"type": "Shout"}', "UNKNOWN_MESSAGE_TYPE"),
+        ('{"type": "JoinRoom"}', "VALIDATION_FAILED"),
+        ('{"type": "JoinRoom", "room_id": 42}', "VALIDATION_FAILED"),
+        ('{"type": "JoinRoom", "room_id": "not-a-uuid"}', "VALIDATION_FAILED"),
+        ('{"type": "UpdateLastSeen", "message_id": null}', "VALIDATION_FAILED"),
+        (
+            '{"type": "CreateMessage", "room_id": "%s", "content": "   ", "client_message_id": "%s"}',
+            "MESSAGE_CREATION_FAILED",
+        ),
+        (
+            '{"type": "CreateMessage", "room_id": "%s", "content": 5, "client_message_id": "%s"}',
+            "MESSAGE_CREATION_FAILED",
+        ),
+        ('{"type": "CreateMessage", "room_id": "%s", "content": "hi"}', "MESSAGE_CREATION_FAILED"),
+        (
+            '{"type": "CreateMessage", "room_id": "%s", "content": "hi", "client_message_id": "abc"}',
+            "MESSAGE_CREATION_FAILED",
+        ),
+    ],
+)
 async def test_bad_frames_get_an_error_and_the_connection_stays_open(client, trio, frame, code):
     (alice, a), room = trio["alice"], trio["room"]
     ws = await connect(client, a)
@@ -145,7 +166,9 @@ async def test_update_last_seen_of_a_room_without_access(client, api, trio):
 async def test_added_member_receives_live_and_removed_member_stops(client, api, trio):
     (alice, a), (carol, c), room = trio["alice"], trio["carol"], trio["room"]
     wc = await connect(client, c)
-    resp = await client.post(f"/api/rooms/{room}/members", headers=api.auth(a), json={"user_id": carol["id"]})
+    resp = await client.post(
+        f"/api/rooms/{room}/members", headers=api.auth(a), json={"user_id": carol["id"]}
+    )
     assert resp.status == 201
     await api.post(a, room, "welcome carol")
     assert (await recv_type(wc, "NewMessage"))["message"]["content"] == "welcome carol"
@@ -171,7 +194,9 @@ async def test_deactivation_and_logout_close_open_sockets(client, api, trio, how
     (bob, b) = trio["bob"]
     wb = await connect(client, b)
     if how == "deactivate":
-        resp = await client.patch(f"/api/users/{bob['id']}", headers=api.auth(api.admin_token), json={"is_active": False})
+        resp = await client.patch(
+            f"/api/users/{bob['id']}", headers=api.auth(api.admin_token), json={"is_active": False}
+        )
         assert resp.status == 200
     else:
         resp = await client.post("/api/auth/logout", headers=api.auth(b))
@@ -195,10 +220,14 @@ async def test_a_frame_read_is_carried_out_even_if_the_sender_vanishes(client, c
 
     (alice, a), (bob, b), room = trio["alice"], trio["bob"], trio["room"]
     wb = await connect(client, b)
-    raw = await asyncio.to_thread(RawSocket, client.host, client.port, a)  # blocking I/O off the loop
+    raw = await asyncio.to_thread(
+        RawSocket, client.host, client.port, a
+    )  # blocking I/O off the loop
     async with core.db.transaction():  # hold the writer: the message must wait for it
-        raw.send_text('{"type":"CreateMessage","room_id":"%s","content":"last words","client_message_id":"%s"}'
-                      % (room, uuid.uuid4()))
+        raw.send_text(
+            '{"type":"CreateMessage","room_id":"%s","content":"last words","client_message_id":"%s"}'
+            % (room, uuid.uuid4())
+        )
         for _ in range(200):  # until the server has read the frame and queued the message
             if core.message_writer._queue.qsize() or core.db._write_lock._waiters:
                 break

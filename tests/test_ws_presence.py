@@ -3,7 +3,6 @@
 import asyncio
 
 import pytest
-
 from wsutil import connect, create, join, recv, recv_type, silent
 
 
@@ -31,7 +30,11 @@ async def test_join_announces_and_sends_presence_to_every_viewer(client, room_wi
     wa, wb = await connect(client, a_token), await connect(client, b_token)
     await wa.send_json({"type": "JoinRoom", "room_id": room})
     assert await recv(wa) == {"type": "UserJoined", "user_id": alice["id"], "room_id": room}
-    assert await recv(wa) == {"type": "PresenceUpdate", "room_id": room, "online_users": [alice["id"]]}
+    assert await recv(wa) == {
+        "type": "PresenceUpdate",
+        "room_id": room,
+        "online_users": [alice["id"]],
+    }
     await silent(wb)  # Bob is a member but not viewing: presence is for viewers
     await wb.send_json({"type": "JoinRoom", "room_id": room})
     both = sorted([alice["id"], bob["id"]])
@@ -59,7 +62,11 @@ async def test_second_tab_and_double_join_do_not_announce_again(client, room_wit
     await silent(wb, 0.3)
     await tab1.send_json({"type": "LeaveRoom", "room_id": room})
     assert await recv(wb) == {"type": "UserLeft", "user_id": alice["id"], "room_id": room}
-    assert await recv(wb) == {"type": "PresenceUpdate", "room_id": room, "online_users": [bob["id"]]}
+    assert await recv(wb) == {
+        "type": "PresenceUpdate",
+        "room_id": room,
+        "online_users": [bob["id"]],
+    }
     for _ in range(2):  # tab1 saw tab2's two joins, then nothing after leaving
         assert (await recv(tab1))["type"] == "PresenceUpdate"
     await silent(tab1)
@@ -70,7 +77,11 @@ async def test_closing_the_socket_ends_presence(client, room_with_two):
     wa, wb = await both_viewing(client, a_token, b_token, room)
     await wa.close()
     assert await recv(wb) == {"type": "UserLeft", "user_id": alice["id"], "room_id": room}
-    assert await recv(wb) == {"type": "PresenceUpdate", "room_id": room, "online_users": [bob["id"]]}
+    assert await recv(wb) == {
+        "type": "PresenceUpdate",
+        "room_id": room,
+        "online_users": [bob["id"]],
+    }
 
 
 async def test_join_checks_existence_and_access(client, api, room_with_two):
@@ -78,7 +89,11 @@ async def test_join_checks_existence_and_access(client, api, room_with_two):
     carol, c_token = await api.user("Carol")
     wc = await connect(client, c_token)
     await wc.send_json({"type": "JoinRoom", "room_id": room})
-    assert await recv(wc) == {"type": "Error", "code": "ROOM_ACCESS_DENIED", "message": "You do not have access to this room"}
+    assert await recv(wc) == {
+        "type": "Error",
+        "code": "ROOM_ACCESS_DENIED",
+        "message": "You do not have access to this room",
+    }
     await wc.send_json({"type": "JoinRoom", "room_id": "00000000-0000-4000-8000-000000000000"})
     assert (await recv(wc))["code"] == "ROOM_NOT_FOUND"
 
@@ -86,7 +101,9 @@ async def test_join_checks_existence_and_access(client, api, room_with_two):
 async def test_join_open_room_makes_a_non_member_a_member(client, api):
     alice, a_token = await api.user("Alice")
     lobby = await api.room(a_token, "lobby", room_type="open")
-    resp = await client.delete(f"/api/rooms/{lobby['id']}/members/{alice['id']}", headers=api.auth(a_token))
+    resp = await client.delete(
+        f"/api/rooms/{lobby['id']}/members/{alice['id']}", headers=api.auth(a_token)
+    )
     assert resp.status == 204
     wa = await connect(client, a_token)
     await join(wa, lobby["id"])
@@ -116,9 +133,17 @@ async def test_typing_expires_through_the_sweep(client, settings, room_with_two)
     started = asyncio.get_running_loop().time()
     await wa.send_json({"type": "StartTyping", "room_id": room})
     await recv_type(wb, "TypingStart")
-    assert await recv(wb, timeout=3) == {"type": "TypingStop", "user_id": alice["id"], "room_id": room}
+    assert await recv(wb, timeout=3) == {
+        "type": "TypingStop",
+        "user_id": alice["id"],
+        "room_id": room,
+    }
     waited = asyncio.get_running_loop().time() - started
-    assert settings.typing_timeout <= waited + 0.05 < settings.typing_timeout + settings.typing_sweep_interval + 0.5
+    assert (
+        settings.typing_timeout
+        <= waited + 0.05
+        < settings.typing_timeout + settings.typing_sweep_interval + 0.5
+    )
 
 
 @pytest.mark.parametrize("ending", ["message", "leave", "disconnect"])
@@ -153,7 +178,9 @@ async def test_typing_requires_being_in_the_room(client, api, room_with_two):
     assert (await recv(wc))["code"] == "ROOM_ACCESS_DENIED"
 
 
-async def test_leave_room_not_joined_is_harmless_but_unknown_room_is_an_error(client, room_with_two):
+async def test_leave_room_not_joined_is_harmless_but_unknown_room_is_an_error(
+    client, room_with_two
+):
     alice, a_token, bob, b_token, room = room_with_two
     wa = await connect(client, a_token)
     await wa.send_json({"type": "LeaveRoom", "room_id": room})

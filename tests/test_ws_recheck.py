@@ -5,9 +5,9 @@ import asyncio
 import aiohttp
 import pytest
 from click.testing import CliRunner
+from wsutil import closed_with, connect, join, recv_type, silent
 
 from campfire.cli import main
-from wsutil import closed_with, connect, join, recv, recv_type, silent
 
 
 @pytest.fixture

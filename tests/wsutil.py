@@ -16,7 +16,9 @@ async def connect(client, token: str, **kwargs) -> aiohttp.ClientWebSocketRespon
     return ws
 
 
-async def connect_and_catch_up(client, token: str) -> tuple[aiohttp.ClientWebSocketResponse, list[dict]]:
+async def connect_and_catch_up(
+    client, token: str
+) -> tuple[aiohttp.ClientWebSocketResponse, list[dict]]:
     """Open /ws and return it with every frame received before Ready."""
     ws = await client.ws_connect("/ws", headers={"Authorization": f"Bearer {token}"})
     frames = []
@@ -45,7 +47,7 @@ async def silent(ws, timeout: float = 0.2) -> None:
     """Assert that nothing arrives for a short while."""
     try:
         msg = await asyncio.wait_for(ws.receive(), timeout)
-    except asyncio.TimeoutError:
+    except TimeoutError:
         return
     raise AssertionError(f"expected silence, got {msg.type} {msg.data!r}")
 
@@ -73,7 +75,11 @@ async def closed_with(ws, timeout: float = 5.0) -> int:
         msg = await asyncio.wait_for(ws.receive(), timeout)
         if msg.type == aiohttp.WSMsgType.CLOSE:
             return msg.data  # the code the server sent
-        if msg.type in (aiohttp.WSMsgType.CLOSING, aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.ERROR):
+        if msg.type in (
+            aiohttp.WSMsgType.CLOSING,
+            aiohttp.WSMsgType.CLOSED,
+            aiohttp.WSMsgType.ERROR,
+        ):
             return ws.close_code
 
 

@@ -6,7 +6,12 @@ from aiohttp import web
 
 from campfire import accounts, store
 from campfire.api.common import (
-    core_of, current_user, error_response, json_body, ok, set_session_cookie,
+    core_of,
+    current_user,
+    error_response,
+    json_body,
+    ok,
+    set_session_cookie,
 )
 from campfire.auth import COOKIE_NAME, client_address
 from campfire.errors import SERVICE_UNAVAILABLE, CampfireError
@@ -42,7 +47,9 @@ async def login(request: web.Request) -> web.Response:
     body = await json_body(request)
     settings = request.app[settings_key]
     user, token = await accounts.do_login(
-        core_of(request), body.get("email"), body.get("password"),
+        core_of(request),
+        body.get("email"),
+        body.get("password"),
         client_address(request, settings.trust_proxy),
     )
     response = ok({"user": user_json(user), "session_token": token})

@@ -71,9 +71,7 @@ async def admin_user(request: web.Request) -> SessionUser:
 async def json_body(request: web.Request) -> dict:
     """The request's JSON object, or a 4xx that says what is wrong with it."""
     if request.content_type != "application/json":
-        raise CampfireError(
-            errors.UNSUPPORTED_MEDIA_TYPE, "Send the body as application/json", 415
-        )
+        raise CampfireError(errors.UNSUPPORTED_MEDIA_TYPE, "Send the body as application/json", 415)
     try:
         raw = await request.read()
     except web.HTTPRequestEntityTooLarge:

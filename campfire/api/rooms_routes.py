@@ -40,7 +40,9 @@ async def direct_room(request: web.Request) -> web.Response:
     """Find or create the direct room for the caller and the given users."""
     user = await current_user(request)
     body = await json_body(request)
-    row, created = await rooms.do_find_or_create_direct(core_of(request), user, body.get("user_ids"))
+    row, created = await rooms.do_find_or_create_direct(
+        core_of(request), user, body.get("user_ids")
+    )
     return ok({"room": room_json(row)}, status=201 if created else 200)
 
 

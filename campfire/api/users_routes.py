@@ -53,7 +53,9 @@ async def update_user(request: web.Request) -> web.Response:
         raise errors.bad_request(f"Send one or more of: {', '.join(sorted(known))}")
     changes = {key: check_bool(body[key], key) for key in ("is_active", "is_admin") if key in body}
     name = check_name(body["name"]) if "name" in body else None
-    if user_id == admin.id and (changes.get("is_active") is False or changes.get("is_admin") is False):
+    if user_id == admin.id and (
+        changes.get("is_active") is False or changes.get("is_admin") is False
+    ):
         raise errors.forbidden("You cannot deactivate yourself or drop your own admin rights")
     if "is_admin" in changes:
         await accounts.do_set_admin(core, user_id, changes["is_admin"])

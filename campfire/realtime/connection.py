@@ -47,9 +47,23 @@ class Connection:
 
     # Thousands of these live at once: slots instead of a __dict__ each.
     __slots__ = (
-        "id", "ws", "user_id", "token_hash", "rooms", "joined", "_protocol", "_transport",
-        "_max_queue", "_queue", "_wakeup", "_writer", "_close_with", "_aborting", "closed",
-        "_held", "_caught_up_to",
+        "_aborting",
+        "_caught_up_to",
+        "_close_with",
+        "_held",
+        "_max_queue",
+        "_protocol",
+        "_queue",
+        "_transport",
+        "_wakeup",
+        "_writer",
+        "closed",
+        "id",
+        "joined",
+        "rooms",
+        "token_hash",
+        "user_id",
+        "ws",
     )
 
     def __init__(
@@ -93,8 +107,12 @@ class Connection:
         if self.closed or self._close_with is not None:
             return
         transport, queue = self._transport, self._queue
-        if not queue and transport is not None and not transport.is_closing() \
-                and not self._protocol.writing_paused:
+        if (
+            not queue
+            and transport is not None
+            and not transport.is_closing()
+            and not self._protocol.writing_paused
+        ):
             transport.write(frame)
             return
         if queue is None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Callable, Iterable
+from collections.abc import Callable, Iterable
 
 from campfire import protocol
 from campfire.realtime.connection import CLOSE_GOING_AWAY, Connection, text_frame
@@ -72,7 +72,9 @@ class Hub:
                 self._frame_bytes -= len(self._frames.pop(next(iter(self._frames))))
         return frame
 
-    def publish_to_viewers(self, room_id: str, event: dict, exclude_user: str | None = None) -> None:
+    def publish_to_viewers(
+        self, room_id: str, event: dict, exclude_user: str | None = None
+    ) -> None:
         """An event to every connection viewing the room (optionally not to one user)."""
         conns = self.viewers.get(room_id)
         if not conns:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from typing import AsyncIterator
+from collections.abc import AsyncIterator
 
 from aiohttp import WSMsgType, web
 
@@ -56,7 +56,9 @@ async def websocket(request: web.Request) -> web.StreamResponse:
                 # disconnects meanwhile (a message committed is also broadcast).
                 await asyncio.shield(handler.handle(msg.data))
             elif msg.type == WSMsgType.BINARY:
-                handler.send_error(errors.UNSUPPORTED_FRAME, "Binary frames are not supported; send JSON text")
+                handler.send_error(
+                    errors.UNSUPPORTED_FRAME, "Binary frames are not supported; send JSON text"
+                )
     except Exception:
         log.exception("connection %r failed", conn)
     finally:
@@ -76,9 +78,7 @@ async def _register_and_catch_up(core: Core, conn: Connection, user: SessionUser
     core.hub.register(conn)
     # One read for the user's rooms and what they missed: anything committed after it is
     # published after it, so the connection, registered before it, holds it meanwhile.
-    room_ids, truncated, rows = await store.catch_up(
-        core.db, user.id, core.settings.catchup_limit
-    )
+    room_ids, truncated, rows = await store.catch_up(core.db, user.id, core.settings.catchup_limit)
     core.hub.caught_up(conn, room_ids)
     sent: dict[str, int] = {}
     frames = []
@@ -95,7 +95,7 @@ async def _register_and_catch_up(core: Core, conn: Connection, user: SessionUser
 class CommandHandler:
     """Serves one connection's client frames, in order, each answered or broadcast."""
 
-    __slots__ = ("core", "conn", "user", "bucket", "flood_limit", "rejected_in_a_row")
+    __slots__ = ("bucket", "conn", "core", "flood_limit", "rejected_in_a_row", "user")
 
     def __init__(self, core: Core, conn: Connection, user: SessionUser) -> None:
         self.core = core
@@ -133,7 +133,11 @@ class CommandHandler:
     async def create_message(self, cmd: protocol.CreateMessage) -> None:
         """Store and broadcast; a retry is answered to this connection only."""
         message, created = await messages.do_create_message(
-            self.core, self.user, cmd.room_id, cmd.content, cmd.client_message_id,
+            self.core,
+            self.user,
+            cmd.room_id,
+            cmd.content,
+            cmd.client_message_id,
             known_member=cmd.room_id in self.conn.rooms,
         )
         if not created:
@@ -231,7 +235,9 @@ async def realtime_ctx(app: web.Application) -> AsyncIterator[None]:
     core = app[core_key]
     settings = app[settings_key]
     tasks = [
-        asyncio.create_task(_sweep_typing(core, settings.typing_sweep_interval), name="typing-sweep"),
+        asyncio.create_task(
+            _sweep_typing(core, settings.typing_sweep_interval), name="typing-sweep"
+        ),
         asyncio.create_task(
             _recheck_connections(core, settings.ws_recheck_interval), name="recheck-connections"
         ),

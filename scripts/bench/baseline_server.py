@@ -50,7 +50,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--port", type=int, default=8081)
     args = parser.parse_args()
-    gc.set_threshold(*GC_THRESHOLD)  # as `campfire serve` does: the ratios compare code, not GC settings
+    gc.set_threshold(
+        *GC_THRESHOLD
+    )  # as `campfire serve` does: the ratios compare code, not GC settings
     web.run_app(create_app(), host="127.0.0.1", port=args.port, print=None, access_log=None)
 
 

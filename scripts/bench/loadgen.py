@@ -70,7 +70,7 @@ def percentile(values: list[float], pct: float, expected: int | None = None) -> 
 class Client(WSListener):
     """One WebSocket client; records the latency of every payload it receives."""
 
-    def __init__(self, gen: "LoadGen", measured: bool = True) -> None:
+    def __init__(self, gen: LoadGen, measured: bool = True) -> None:
         self.gen = gen
         self.measured = measured
         self.transport: WSTransport | None = None
@@ -98,7 +98,7 @@ class Client(WSListener):
             gen.delivered += 1
             self.received += 1
             if self.measured and gen.recording:
-                gen.latencies.append((time.monotonic_ns() - int(data[i + 3:i + 23])) / 1e6)
+                gen.latencies.append((time.monotonic_ns() - int(data[i + 3 : i + 23])) / 1e6)
             if self.seqs is not None:
                 self.seqs.append(int(SEQ_RE.search(data).group(1)))
             self.last = data
@@ -157,14 +157,17 @@ class LoadGen:
         """Open one connection (Campfire: with ?token=)."""
         url = f"{self.url}?token={token}" if self.campfire else self.url
         _, client = await ws_connect(
-            lambda: Client(self, measured), url, read_buffer_init_size=2048,
+            lambda: Client(self, measured),
+            url,
+            read_buffer_init_size=2048,
             websocket_handshake_timeout=60,
             socket_factory=small_rcvbuf_socket if slow else None,
         )
         return client
 
-    async def connect_many(self, n: int, tokens: list[str], parallel: int = 100,
-                           measured: bool = True) -> list[Client]:
+    async def connect_many(
+        self, n: int, tokens: list[str], parallel: int = 100, measured: bool = True
+    ) -> list[Client]:
         """Open n connections, tokens round-robin, and wait until every one is ready."""
         self._waiting_ready = n
         self._all_ready = asyncio.Event()
@@ -195,15 +198,37 @@ class LoadGen:
         same size as the NewMessage Campfire would send out."""
         content = f"{content_prefix}{MARK.decode()}{time.monotonic_ns():020d} " + "x" * pad
         if self.campfire:
-            return json.dumps({"type": "CreateMessage", "room_id": self.room_id,
-                               "content": content, "client_message_id": str(uuid.uuid4())})
-        return json.dumps({"type": "NewMessage", "message": {
-            "id": str(uuid.uuid4()), "room_id": self.room_id, "creator_id": str(uuid.uuid4()),
-            "content": content, "client_message_id": str(uuid.uuid4()),
-            "created_at": "2026-01-01T00:00:00.000000Z", "seq": 1000000}})
+            return json.dumps(
+                {
+                    "type": "CreateMessage",
+                    "room_id": self.room_id,
+                    "content": content,
+                    "client_message_id": str(uuid.uuid4()),
+                }
+            )
+        return json.dumps(
+            {
+                "type": "NewMessage",
+                "message": {
+                    "id": str(uuid.uuid4()),
+                    "room_id": self.room_id,
+                    "creator_id": str(uuid.uuid4()),
+                    "content": content,
+                    "client_message_id": str(uuid.uuid4()),
+                    "created_at": "2026-01-01T00:00:00.000000Z",
+                    "seq": 1000000,
+                },
+            }
+        )
 
-    async def paced(self, senders: list[Client], rate: float, count: int, pad: int,
-                    room_ids: list[str] | None = None) -> None:
+    async def paced(
+        self,
+        senders: list[Client],
+        rate: float,
+        count: int,
+        pad: int,
+        room_ids: list[str] | None = None,
+    ) -> None:
         """Send `count` payloads at `rate` per second in total, round-robin over senders."""
         loop = asyncio.get_running_loop()
         start = loop.time()
@@ -228,8 +253,13 @@ class LoadGen:
     def lat(self, expected: int) -> dict:
         """Latency percentiles (ms) of what was recorded; missing deliveries count as infinite."""
         lats = self.latencies
-        return {"p50_ms": percentile(lats, 50, expected), "p99_ms": percentile(lats, 99, expected),
-                "max_ms": max(lats) if lats else math.nan, "samples": len(lats), "expected": expected}
+        return {
+            "p50_ms": percentile(lats, 50, expected),
+            "p99_ms": percentile(lats, 99, expected),
+            "max_ms": max(lats) if lats else math.nan,
+            "samples": len(lats),
+            "expected": expected,
+        }
 
 
 # --- scenarios ---------------------------------------------------------------------------
@@ -254,10 +284,16 @@ async def fanout(gen: LoadGen, cfg: dict) -> dict:
     rss = rss_kb(gen.pid)
     await gen.close_all(clients + [sender])
     cpu = cpu1 - cpu0
-    return {"deliveries": gen.delivered, "expected": count * (n + 1), "cpu_s": cpu,
-            "wall_s": t1 - t0, "cpu_util": cpu / (t1 - t0),
-            "cpu_us_per_delivery": cpu / max(gen.delivered, 1) * 1e6, "rss_kb": rss,
-            **gen.lat(count * n)}
+    return {
+        "deliveries": gen.delivered,
+        "expected": count * (n + 1),
+        "cpu_s": cpu,
+        "wall_s": t1 - t0,
+        "cpu_util": cpu / (t1 - t0),
+        "cpu_us_per_delivery": cpu / max(gen.delivered, 1) * 1e6,
+        "rss_kb": rss,
+        **gen.lat(count * n),
+    }
 
 
 async def latency(gen: LoadGen, cfg: dict) -> dict:
@@ -298,10 +334,14 @@ async def ingest(gen: LoadGen, cfg: dict) -> dict:
     gen.recording = False
     errors = sum(c.others for c in senders)
     await gen.close_all(senders)
-    return {"offered_per_s": count / sent_s, "committed": gen.delivered,
-            "committed_per_s": gen.delivered / (t1 - t0), "errors": errors,
-            "cpu_us_per_message": (cpu1 - cpu0) / max(gen.delivered, 1) * 1e6,
-            **gen.lat(count)}
+    return {
+        "offered_per_s": count / sent_s,
+        "committed": gen.delivered,
+        "committed_per_s": gen.delivered / (t1 - t0),
+        "errors": errors,
+        "cpu_us_per_message": (cpu1 - cpu0) / max(gen.delivered, 1) * 1e6,
+        **gen.lat(count),
+    }
 
 
 async def idle(gen: LoadGen, cfg: dict) -> dict:
@@ -314,8 +354,13 @@ async def idle(gen: LoadGen, cfg: dict) -> dict:
     await asyncio.sleep(2.0)
     rss1 = rss_kb(gen.pid)
     await gen.close_all(clients)
-    return {"clients": n, "connect_s": connect_s, "rss_before_kb": rss0, "rss_after_kb": rss1,
-            "kb_per_connection": (rss1 - rss0) / n}
+    return {
+        "clients": n,
+        "connect_s": connect_s,
+        "rss_before_kb": rss0,
+        "rss_after_kb": rss1,
+        "kb_per_connection": (rss1 - rss0) / n,
+    }
 
 
 async def reconnect(gen: LoadGen, cfg: dict) -> dict:
@@ -331,7 +376,7 @@ async def reconnect(gen: LoadGen, cfg: dict) -> dict:
         await gen.wait_delivered(n + 1, 10)
         mark_id = ID_RE.search(sender.last).group(1).decode()
         # One last-seen mark per user; the bogus frame after it answers once the mark is stored.
-        markers = clients[:len(tokens)]
+        markers = clients[: len(tokens)]
         for client in markers:
             client.others = 0
             client.send(json.dumps({"type": "UpdateLastSeen", "message_id": mark_id}))
@@ -349,8 +394,11 @@ async def reconnect(gen: LoadGen, cfg: dict) -> dict:
         await gen.wait_delivered(missed, 10)
     # The storm: everyone reconnects while messages keep coming.
     gen.delivered = 0
-    live = asyncio.create_task(gen.paced([sender], cfg["live_rate"], 10**6, pad)) \
-        if gen.campfire else None
+    live = (
+        asyncio.create_task(gen.paced([sender], cfg["live_rate"], 10**6, pad))
+        if gen.campfire
+        else None
+    )
     t0, server0, own0 = time.monotonic(), cpu_seconds(gen.pid), time.process_time()
     gen.track_seqs = True
     new_clients = await gen.connect_many(n, tokens, parallel=200)
@@ -367,8 +415,11 @@ async def reconnect(gen: LoadGen, cfg: dict) -> dict:
         while time.monotonic() < deadline:
             await asyncio.sleep(0.5)
             last = max([c.seqs[-1] for c in new_clients if c.seqs] + sender.seqs[-1:])
-            if sender.seqs and sender.seqs[-1] == last and all(
-                    c.seqs and c.seqs[-1] == last for c in new_clients):
+            if (
+                sender.seqs
+                and sender.seqs[-1] == last
+                and all(c.seqs and c.seqs[-1] == last for c in new_clients)
+            ):
                 break
         expected = sender.seqs
         gaps = dups = bad = 0
@@ -385,8 +436,15 @@ async def reconnect(gen: LoadGen, cfg: dict) -> dict:
                 for seq in lost:
                     where[expected.index(seq)] = where.get(expected.index(seq), 0) + 1
         result["missing_positions"] = dict(sorted(where.items())[:10])
-        result.update({"missed": missed, "expected_per_client": len(expected),
-                       "clients_wrong": bad, "gaps": gaps, "duplicates": dups})
+        result.update(
+            {
+                "missed": missed,
+                "expected_per_client": len(expected),
+                "clients_wrong": bad,
+                "gaps": gaps,
+                "duplicates": dups,
+            }
+        )
         await gen.close_all([sender])
     await gen.close_all(new_clients)
     return result
@@ -400,8 +458,10 @@ async def slow(gen: LoadGen, cfg: dict) -> dict:
     gen._waiting_ready, gen._all_ready = 1, asyncio.Event()
     laggard = await gen.connect(tokens[0] if tokens else None, measured=False, slow=True)
     await asyncio.wait_for(gen._all_ready.wait(), 30)
-    senders = [await gen.connect(cfg.get("sender_token"), measured=False)
-               for _ in range(cfg.get("sender_count", 1))]
+    senders = [
+        await gen.connect(cfg.get("sender_token"), measured=False)
+        for _ in range(cfg.get("sender_count", 1))
+    ]
     await asyncio.sleep(0.5)
     await gen.paced(senders, rate, int(rate / 2), pad)  # warm-up
     await asyncio.sleep(0.5)
@@ -435,14 +495,25 @@ async def slow(gen: LoadGen, cfg: dict) -> dict:
     after = gen.lat(min(sent, int(rate * cap)) * n)
     cut_off = cut_at is not None
     await gen.close_all(clients + senders + [laggard])
-    return {"before": before, "after": after,
-            "p99_ratio": after["p99_ms"] / before["p99_ms"] if before["p99_ms"] else math.nan,
-            "slow_disconnected": cut_off, "disconnected_after_s": cut_at,
-            "rss_growth_kb": peak - rss0, "laggard_read_after_pause": laggard.received - laggard_before}
+    return {
+        "before": before,
+        "after": after,
+        "p99_ratio": after["p99_ms"] / before["p99_ms"] if before["p99_ms"] else math.nan,
+        "slow_disconnected": cut_off,
+        "disconnected_after_s": cut_at,
+        "rss_growth_kb": peak - rss0,
+        "laggard_read_after_pause": laggard.received - laggard_before,
+    }
 
 
-SCENARIOS = {"fanout": fanout, "latency": latency, "ingest": ingest, "idle": idle,
-             "reconnect": reconnect, "slow": slow}
+SCENARIOS = {
+    "fanout": fanout,
+    "latency": latency,
+    "ingest": ingest,
+    "idle": idle,
+    "reconnect": reconnect,
+    "slow": slow,
+}
 
 
 def main() -> None:

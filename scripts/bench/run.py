@@ -119,8 +119,13 @@ class Campfire:
 
     def cli(self, *args: str) -> str:
         """Run the campfire CLI on the template database; its stdout."""
-        out = subprocess.run([str(BIN / "campfire"), *args, "--db", str(self.template)],
-                             env=self.env, check=True, capture_output=True, text=True)
+        out = subprocess.run(
+            [str(BIN / "campfire"), *args, "--db", str(self.template)],
+            env=self.env,
+            check=True,
+            capture_output=True,
+            text=True,
+        )
         return out.stdout.strip()
 
     def prepare(self) -> None:
@@ -133,17 +138,28 @@ class Campfire:
             senders = []
             for i in range(self.users):
                 email = f"user{i}@bench.example"
-                http(port, "POST", "/api/users", admin,
-                     {"email": email, "name": f"User {i}", "password": PASSWORD})
-                token = http(port, "POST", "/api/auth/login", None,
-                             {"email": email, "password": PASSWORD})["session_token"]
-                own = http(port, "POST", "/api/rooms", token,
-                           {"name": f"Own {i}", "room_type": "closed"})["room"]["id"]
+                http(
+                    port,
+                    "POST",
+                    "/api/users",
+                    admin,
+                    {"email": email, "name": f"User {i}", "password": PASSWORD},
+                )
+                token = http(
+                    port, "POST", "/api/auth/login", None, {"email": email, "password": PASSWORD}
+                )["session_token"]
+                own = http(
+                    port, "POST", "/api/rooms", token, {"name": f"Own {i}", "room_type": "closed"}
+                )["room"]["id"]
                 senders.append({"token": token, "room_id": own})
         finally:
             stop(proc)
-        self.info = {"room_id": room, "sender_token": admin,
-                     "tokens": [s["token"] for s in senders], "senders": senders}
+        self.info = {
+            "room_id": room,
+            "sender_token": admin,
+            "tokens": [s["token"] for s in senders],
+            "senders": senders,
+        }
 
     def start(self, db: Path | None = None) -> tuple[subprocess.Popen, int]:
         """Start `campfire serve` on core 0 with a fresh copy of the template database."""
@@ -154,9 +170,21 @@ class Campfire:
             shutil.copy(self.template, db)  # the template is not live: no server has it open
         port = free_port()
         proc = subprocess.Popen(
-            ["taskset", "-c", SERVER_CORE, str(BIN / "campfire"), "serve",
-             "--port", str(port), "--db", str(db)],
-            env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            [
+                "taskset",
+                "-c",
+                SERVER_CORE,
+                str(BIN / "campfire"),
+                "serve",
+                "--port",
+                str(port),
+                "--db",
+                str(db),
+            ],
+            env=self.env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         wait_listening(port, proc)
         return proc, port
 
@@ -171,17 +199,30 @@ class Baseline:
         """Start the baseline on core 0."""
         port = free_port()
         proc = subprocess.Popen(
-            ["taskset", "-c", SERVER_CORE, sys.executable, str(HERE / "baseline_server.py"),
-             "--port", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            [
+                "taskset",
+                "-c",
+                SERVER_CORE,
+                sys.executable,
+                str(HERE / "baseline_server.py"),
+                "--port",
+                str(port),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         wait_listening(port, proc)
         return proc, port
 
 
 def http(port: int, method: str, path: str, token: str | None, body: dict) -> dict:
     """One JSON request to the setup server."""
-    req = urllib.request.Request(f"http://127.0.0.1:{port}{path}", method=method,
-                                 data=json.dumps(body).encode(),
-                                 headers={"Content-Type": "application/json"})
+    req = urllib.request.Request(
+        f"http://127.0.0.1:{port}{path}",
+        method=method,
+        data=json.dumps(body).encode(),
+        headers={"Content-Type": "application/json"},
+    )
     if token:
         req.add_header("Authorization", f"Bearer {token}")
     with urllib.request.urlopen(req, timeout=30) as resp:
@@ -195,18 +236,47 @@ def run_one(server, name: str, params: dict, profile: Path | None = None) -> dic
     if profile is not None:
         # Sample the server from the load generator's core, as collapsed stacks.
         out = profile / f"{name}-{server.kind}-{proc.pid}.txt"
-        spy = subprocess.Popen(["taskset", "-c", LOAD_CORE, str(BIN / "py-spy"), "record", "--pid",
-                                str(proc.pid), "--rate", "250", "--format", "raw", "--output", str(out),
-                                "--nonblocking", "--threads"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        spy = subprocess.Popen(
+            [
+                "taskset",
+                "-c",
+                LOAD_CORE,
+                str(BIN / "py-spy"),
+                "record",
+                "--pid",
+                str(proc.pid),
+                "--rate",
+                "250",
+                "--format",
+                "raw",
+                "--output",
+                str(out),
+                "--nonblocking",
+                "--threads",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
     try:
         time.sleep(0.3)
-        cfg = {"scenario": name, **params, "kind": server.kind, "pid": proc.pid,
-               "url": f"ws://127.0.0.1:{port}/ws", **server.info}
+        cfg = {
+            "scenario": name,
+            **params,
+            "kind": server.kind,
+            "pid": proc.pid,
+            "url": f"ws://127.0.0.1:{port}/ws",
+            **server.info,
+        }
         out = subprocess.run(
             ["taskset", "-c", LOAD_CORE, sys.executable, str(HERE / "loadgen.py"), json.dumps(cfg)],
-            capture_output=True, text=True, timeout=300)
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
         if out.returncode != 0:
-            raise RuntimeError(f"{name}/{server.kind}: load generator failed:\n{out.stderr[-3000:]}")
+            raise RuntimeError(
+                f"{name}/{server.kind}: load generator failed:\n{out.stderr[-3000:]}"
+            )
         return json.loads(out.stdout.strip().splitlines()[-1])
     finally:
         if spy is not None:
@@ -221,8 +291,9 @@ def median_of(runs: list[dict]) -> dict:
         values = [r.get(key) for r in runs]
         if isinstance(values[0], dict):
             merged[key] = median_of(values)
-        elif all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values if v is not None) \
-                and any(v is not None for v in values):
+        elif all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) for v in values if v is not None
+        ) and any(v is not None for v in values):
             merged[key] = statistics.median([v for v in values if v is not None])
         else:
             merged[key] = values
@@ -263,8 +334,10 @@ def table(med: dict, sizes: dict, users: int) -> tuple[str, list[str]]:
         verdict = "met" if ok else "**missed**"
         if not ok:
             missed.append(f"{scenario}: {metric}")
-        rows.append(f"| {scenario} | {metric} | {fmt(c, digits)} | {fmt(b, digits)} | {ratio(c, b)} "
-                    f"| {target} | {verdict} |")
+        rows.append(
+            f"| {scenario} | {metric} | {fmt(c, digits)} | {fmt(b, digits)} | {ratio(c, b)} "
+            f"| {target} | {verdict} |"
+        )
 
     def get(name, kind):
         return med.get(name, {}).get(kind)
@@ -272,20 +345,51 @@ def table(med: dict, sizes: dict, users: int) -> tuple[str, list[str]]:
     if (c := get("fanout", "campfire")) and (b := get("fanout", "baseline")):
         s = sizes["fanout"]
         label = f"fan-out, {s['clients']} clients, {s['rate']} msg/s"
-        row(label, "server CPU µs per delivery", c["cpu_us_per_delivery"], b["cpu_us_per_delivery"],
-            "<= 1.25x baseline", c["cpu_us_per_delivery"] <= 1.25 * b["cpu_us_per_delivery"], 2)
-        row(label, "server CPU utilisation", c["cpu_util"], b["cpu_util"], "(not saturated)",
-            c["cpu_util"] < 0.9, 2)
+        row(
+            label,
+            "server CPU µs per delivery",
+            c["cpu_us_per_delivery"],
+            b["cpu_us_per_delivery"],
+            "<= 1.25x baseline",
+            c["cpu_us_per_delivery"] <= 1.25 * b["cpu_us_per_delivery"],
+            2,
+        )
+        row(
+            label,
+            "server CPU utilisation",
+            c["cpu_util"],
+            b["cpu_util"],
+            "(not saturated)",
+            c["cpu_util"] < 0.9,
+            2,
+        )
         row(label, "p99 latency ms", c["p99_ms"], b["p99_ms"], "-", True)
     for name, limit in (("latency_1k", 25), ("latency_5k", 100)):
         if (c := get(name, "campfire")) and (b := get(name, "baseline")):
             label = f"1 broadcast/s, {sizes[name]['clients']:,} clients"
             row(label, "p50 latency ms", c["p50_ms"], b["p50_ms"], "-", True)
-            row(label, "p99 latency ms", c["p99_ms"], b["p99_ms"], f"<= {limit} ms", c["p99_ms"] <= limit)
+            row(
+                label,
+                "p99 latency ms",
+                c["p99_ms"],
+                b["p99_ms"],
+                f"<= {limit} ms",
+                c["p99_ms"] <= limit,
+            )
     if c := get("ingest", "campfire"):
-        label = f"ingest, {users} senders in their own rooms, {sizes['ingest']['rate']:,} msg/s offered"
-        row(label, "messages committed /s", c["committed_per_s"], None, ">= 5,000/s sustained",
-            c["committed_per_s"] >= 0.98 * sizes["ingest"]["rate"] >= 0.98 * 5000 and c["errors"] == 0, 0)
+        label = (
+            f"ingest, {users} senders in their own rooms, {sizes['ingest']['rate']:,} msg/s offered"
+        )
+        row(
+            label,
+            "messages committed /s",
+            c["committed_per_s"],
+            None,
+            ">= 5,000/s sustained",
+            c["committed_per_s"] >= 0.98 * sizes["ingest"]["rate"] >= 0.98 * 5000
+            and c["errors"] == 0,
+            0,
+        )
         row(label, "p99 send-to-echo ms", c["p99_ms"], None, "<= 20 ms", c["p99_ms"] <= 20)
         row(label, "server CPU µs per message", c["cpu_us_per_message"], None, "-", True)
     if c := get("ingest_max", "campfire"):
@@ -294,54 +398,116 @@ def table(med: dict, sizes: dict, users: int) -> tuple[str, list[str]]:
         row(label, "p99 send-to-echo ms", c["p99_ms"], None, "(queueing)", True)
     if (c := get("idle", "campfire")) and (b := get("idle", "baseline")):
         label = f"idle, {sizes['idle']['clients']:,} connections"
-        row(label, "RSS KB per connection", c["kb_per_connection"], b["kb_per_connection"],
-            "<= 20 KB", c["kb_per_connection"] <= 20)
-        row(label, "total RSS MB", c["rss_after_kb"] / 1024, b["rss_after_kb"] / 1024,
-            "< 250 MB at 10,000", c["rss_after_kb"] / 1024 < 250)
+        row(
+            label,
+            "RSS KB per connection",
+            c["kb_per_connection"],
+            b["kb_per_connection"],
+            "<= 20 KB",
+            c["kb_per_connection"] <= 20,
+        )
+        row(
+            label,
+            "total RSS MB",
+            c["rss_after_kb"] / 1024,
+            b["rss_after_kb"] / 1024,
+            "< 250 MB at 10,000",
+            c["rss_after_kb"] / 1024 < 250,
+        )
     if (c := get("reconnect", "campfire")) and (b := get("reconnect", "baseline")):
         label = f"reconnect storm, {sizes['reconnect']['clients']:,} clients"
-        row(label, "seconds until all caught up", c["storm_s"], b["storm_s"], "<= 5 s", c["storm_s"] <= 5, 2)
-        row(label, "gaps / duplicates / wrong clients",
-            f"{c['gaps']} / {c['duplicates']} / {c['clients_wrong']}", None, "0 / 0 / 0",
-            c["gaps"] == 0 and c["duplicates"] == 0 and c["clients_wrong"] == 0)
+        row(
+            label,
+            "seconds until all caught up",
+            c["storm_s"],
+            b["storm_s"],
+            "<= 5 s",
+            c["storm_s"] <= 5,
+            2,
+        )
+        row(
+            label,
+            "gaps / duplicates / wrong clients",
+            f"{c['gaps']} / {c['duplicates']} / {c['clients_wrong']}",
+            None,
+            "0 / 0 / 0",
+            c["gaps"] == 0 and c["duplicates"] == 0 and c["clients_wrong"] == 0,
+        )
     if (c := get("slow", "campfire")) and (b := get("slow", "baseline")):
         s = sizes["slow"]
-        label = (f"slow consumer, {s['clients']} readers, {s['sender_count']} senders, "
-                 f"{s['rate']} msg/s of {s['pad'] / 1000:.0f} KB")
-        row(label, "others' p99 before, ms", c["before"]["p99_ms"], b["before"]["p99_ms"], "-", True)
+        label = (
+            f"slow consumer, {s['clients']} readers, {s['sender_count']} senders, "
+            f"{s['rate']} msg/s of {s['pad'] / 1000:.0f} KB"
+        )
+        row(
+            label, "others' p99 before, ms", c["before"]["p99_ms"], b["before"]["p99_ms"], "-", True
+        )
         row(label, "others' p99 after, ms", c["after"]["p99_ms"], b["after"]["p99_ms"], "-", True)
         # Each run's after/before, then the median: runs differ from each other (the disk's
         # fsync time sets these few milliseconds) far more than the two windows of one run.
-        row(label, "others' p99 after / before (median of runs)", c["p99_ratio"], b["p99_ratio"],
-            "<= 1.10 (within 10%)", c["p99_ratio"] <= 1.10, 2)
-        row(label, "slow client's server memory growth MB", c["rss_growth_kb"] / 1024,
-            b["rss_growth_kb"] / 1024, "bounded", True)
+        row(
+            label,
+            "others' p99 after / before (median of runs)",
+            c["p99_ratio"],
+            b["p99_ratio"],
+            "<= 1.10 (within 10%)",
+            c["p99_ratio"] <= 1.10,
+            2,
+        )
+        row(
+            label,
+            "slow client's server memory growth MB",
+            c["rss_growth_kb"] / 1024,
+            b["rss_growth_kb"] / 1024,
+            "bounded",
+            True,
+        )
         discs = c["slow_disconnected"]
-        row(label, "slow client disconnected (runs), after s",
+        row(
+            label,
+            "slow client disconnected (runs), after s",
             f"{sum(bool(d) for d in discs)}/{len(discs)}, {fmt(c['disconnected_after_s'])}",
             f"{sum(bool(d) for d in b['slow_disconnected'])}/{len(b['slow_disconnected'])}",
-            "yes", all(discs))
-    header = ("| scenario | metric | Campfire | baseline | ratio | target | verdict |\n"
-              "| --- | --- | ---: | ---: | ---: | --- | --- |")
+            "yes",
+            all(discs),
+        )
+    header = (
+        "| scenario | metric | Campfire | baseline | ratio | target | verdict |\n"
+        "| --- | --- | ---: | ---: | ---: | --- | --- |"
+    )
     return header + "\n" + "\n".join(rows), missed
 
 
 def machine() -> str:
     """The machine, from /proc/cpuinfo, /proc/meminfo and uname."""
     cpuinfo = Path("/proc/cpuinfo").read_text()
-    models = [line.split(":", 1)[1].strip() for line in cpuinfo.splitlines() if line.startswith("model name")]
-    mhz = [line.split(":", 1)[1].strip() for line in cpuinfo.splitlines() if line.startswith("cpu MHz")]
+    models = [
+        line.split(":", 1)[1].strip()
+        for line in cpuinfo.splitlines()
+        if line.startswith("model name")
+    ]
+    mhz = [
+        line.split(":", 1)[1].strip() for line in cpuinfo.splitlines() if line.startswith("cpu MHz")
+    ]
     mem = Path("/proc/meminfo").read_text().splitlines()[0].split(":")[1].strip()
     u = platform.uname()
     versions = subprocess.run(
-        [sys.executable, "-c", "import sqlite3; from importlib.metadata import version as v; "
-         "print(', '.join(f'{p} {v(p)}' for p in ('aiohttp', 'aiosqlite', 'picows', 'uvloop'))"
-         " + f', SQLite {sqlite3.sqlite_version}')"],
-        capture_output=True, text=True).stdout.strip()
-    return (f"- CPU: {len(models)} x {models[0] if models else '?'}"
-            f"{f' ({mhz[0]} MHz)' if mhz else ''}; memory {mem}\n"
-            f"- `uname -srm`: {u.system} {u.release} {u.machine}\n"
-            f"- Python {platform.python_version()}; {versions}")
+        [
+            sys.executable,
+            "-c",
+            "import sqlite3; from importlib.metadata import version as v; "
+            "print(', '.join(f'{p} {v(p)}' for p in ('aiohttp', 'aiosqlite', 'picows', 'uvloop'))"
+            " + f', SQLite {sqlite3.sqlite_version}')",
+        ],
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+    return (
+        f"- CPU: {len(models)} x {models[0] if models else '?'}"
+        f"{f' ({mhz[0]} MHz)' if mhz else ''}; memory {mem}\n"
+        f"- `uname -srm`: {u.system} {u.release} {u.machine}\n"
+        f"- Python {platform.python_version()}; {versions}"
+    )
 
 
 def write_doc(block: str) -> None:
@@ -354,7 +520,9 @@ def write_doc(block: str) -> None:
 
 def main() -> None:
     """Run the scenarios, print the table, update the doc."""
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--reps", type=int, default=3, help="repetitions (median reported)")
     parser.add_argument("--quick", action="store_true", help="tiny sizes: a smoke run")
     parser.add_argument("--only", nargs="*", help="run only these scenarios")
@@ -363,7 +531,9 @@ def main() -> None:
     args = parser.parse_args()
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))  # 10,000 sockets each side
-    sizes = {k: v for k, v in (QUICK if args.quick else FULL).items() if not args.only or k in args.only}
+    sizes = {
+        k: v for k, v in (QUICK if args.quick else FULL).items() if not args.only or k in args.only
+    }
     started = time.monotonic()
     raw: dict = {name: {"campfire": [], "baseline": []} for name in sizes}
     with tempfile.TemporaryDirectory(prefix="campfire-bench-") as tmp:
@@ -380,16 +550,23 @@ def main() -> None:
                     t0 = time.monotonic()
                     result = run_one(server, params["scenario"], params, args.profile)
                     raw[name][server.kind].append(result)
-                    print(f"rep {rep + 1} {name:11s} {server.kind:8s} {time.monotonic() - t0:5.1f}s "
-                          f"{json.dumps(result, default=str)}", flush=True)
-    med = {name: {kind: median_of(runs) for kind, runs in kinds.items() if runs}
-           for name, kinds in raw.items()}
+                    print(
+                        f"rep {rep + 1} {name:11s} {server.kind:8s} {time.monotonic() - t0:5.1f}s "
+                        f"{json.dumps(result, default=str)}",
+                        flush=True,
+                    )
+    med = {
+        name: {kind: median_of(runs) for kind, runs in kinds.items() if runs}
+        for name, kinds in raw.items()
+    }
     text, missed = table(med, sizes, users)
     elapsed = time.monotonic() - started
-    block = (f"Last run: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, "
-             f"{args.reps} repetitions (medians shown), {elapsed / 60:.1f} minutes"
-             f"{' (quick smoke sizes)' if args.quick else ''}.\n\n{machine()}\n\n{text}\n\n"
-             + (f"Targets missed: {'; '.join(missed)}." if missed else "All targets met."))
+    block = (
+        f"Last run: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, "
+        f"{args.reps} repetitions (medians shown), {elapsed / 60:.1f} minutes"
+        f"{' (quick smoke sizes)' if args.quick else ''}.\n\n{machine()}\n\n{text}\n\n"
+        + (f"Targets missed: {'; '.join(missed)}." if missed else "All targets met.")
+    )
     print("\n" + block)
     if not args.quick:
         RAW.write_text(json.dumps({"sizes": sizes, "runs": raw}, indent=1, default=str) + "\n")

@@ -19,12 +19,20 @@ from harness import Server, crash_round, make_world
 
 async def main(rounds: int, clients: int, seconds: float) -> None:
     with tempfile.TemporaryDirectory() as tmp:
-        world = make_world(Path(tmp), users=4, ws_messages_per_second=1e6, ws_burst=1_000_000,
-                           user_messages_per_second=1e6, user_messages_burst=1_000_000)
+        world = make_world(
+            Path(tmp),
+            users=4,
+            ws_messages_per_second=1e6,
+            ws_burst=1_000_000,
+            user_messages_per_second=1e6,
+            user_messages_burst=1_000_000,
+        )
         server = Server(world, Path(tmp) / "server.log")
         for number in range(1, rounds + 1):
             acked, stored = await crash_round(world, server, clients, seconds)
-            print(f"round {number}: {acked} acknowledged before SIGKILL, {stored} in history, all present once")
+            print(
+                f"round {number}: {acked} acknowledged before SIGKILL, {stored} in history, all present once"
+            )
         print(f"ok: {rounds} rounds")
 
 

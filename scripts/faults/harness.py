@@ -79,7 +79,9 @@ class Server:
     async def start(self, *flags: str, timeout: float = 20.0) -> None:
         """Start `campfire serve [flags]` and wait until /health answers."""
         log = open(self.log_path, "a")
-        self.proc = subprocess.Popen([*CLI, "serve", *flags], env=self.world.env, stdout=log, stderr=log)
+        self.proc = subprocess.Popen(
+            [*CLI, "serve", *flags], env=self.world.env, stdout=log, stderr=log
+        )
         log.close()
         deadline = time.monotonic() + timeout
         async with aiohttp.ClientSession() as session:
@@ -132,8 +134,13 @@ class Sender:
     close_code: int | None = None
 
 
-async def run_sender(session: aiohttp.ClientSession, world: World, sender: Sender,
-                     stop: asyncio.Event, window: int = 16) -> None:
+async def run_sender(
+    session: aiohttp.ClientSession,
+    world: World,
+    sender: Sender,
+    stop: asyncio.Event,
+    window: int = 16,
+) -> None:
     """Send with up to `window` frames in flight until `stop` is set or the socket ends."""
     ws = await session.ws_connect(f"{world.base}/ws?token={sender.token}", heartbeat=None)
     mine: set[str] = set()
@@ -156,13 +163,19 @@ async def run_sender(session: aiohttp.ClientSession, world: World, sender: Sende
         while not stop.is_set() and not ws.closed:
             try:
                 await asyncio.wait_for(slots.acquire(), 0.5)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 continue
             cmid = str(uuid.uuid4())
             mine.add(cmid)
             try:
-                await ws.send_json({"type": "CreateMessage", "room_id": world.room_id,
-                                    "content": f"load {sender.sent}", "client_message_id": cmid})
+                await ws.send_json(
+                    {
+                        "type": "CreateMessage",
+                        "room_id": world.room_id,
+                        "content": f"load {sender.sent}",
+                        "client_message_id": cmid,
+                    }
+                )
             except (ConnectionError, RuntimeError):
                 break
             sender.sent += 1
@@ -170,7 +183,7 @@ async def run_sender(session: aiohttp.ClientSession, world: World, sender: Sende
         drained = asyncio.gather(*(slots.acquire() for _ in range(window)))
         await asyncio.wait([reader, drained], timeout=10, return_when=asyncio.FIRST_COMPLETED)
         drained.cancel()
-    except (asyncio.TimeoutError, aiohttp.ClientError, ConnectionError):
+    except (TimeoutError, aiohttp.ClientError, ConnectionError):
         pass
     finally:
         reader.cancel()
@@ -216,7 +229,9 @@ def check_acked_once(acked: dict[str, str], stored: list[dict]) -> None:
     assert not missing, f"{len(missing)} acknowledged messages are missing after restart"
 
 
-async def crash_round(world: World, server: Server, clients: int, seconds: float) -> tuple[int, int]:
+async def crash_round(
+    world: World, server: Server, clients: int, seconds: float
+) -> tuple[int, int]:
     """Load for `seconds`, SIGKILL, restart, check; (acknowledged, stored) counts."""
     await server.start()
     senders = [Sender(world.tokens[i % len(world.tokens)]) for i in range(clients)]
@@ -247,13 +262,15 @@ def process_usage(pid: int) -> tuple[int, int]:
     return rss_kib // 1024, len(os.listdir(f"/proc/{pid}/fd"))
 
 
-async def connect_all(session: aiohttp.ClientSession, world: World, count: int,
-                      timeout: float) -> list[aiohttp.ClientWebSocketResponse]:
+async def connect_all(
+    session: aiohttp.ClientSession, world: World, count: int, timeout: float
+) -> list[aiohttp.ClientWebSocketResponse]:
     """Open `count` sockets at once (no backoff: the worst case) and wait for each one's Ready."""
 
     async def one(i: int) -> aiohttp.ClientWebSocketResponse:
-        ws = await session.ws_connect(f"{world.base}/ws?token={world.tokens[i % len(world.tokens)]}",
-                                      heartbeat=None)
+        ws = await session.ws_connect(
+            f"{world.base}/ws?token={world.tokens[i % len(world.tokens)]}", heartbeat=None
+        )
         while (await ws.receive_json())["type"] != "Ready":
             pass
         return ws
@@ -279,9 +296,17 @@ async def reconnect_storm(world: World, server: Server, clients: int, timeout: f
         stats["rss_mib"], stats["fds"] = process_usage(server.proc.pid)
         # Every one of them is live: one message reaches them all.
         cmid = str(uuid.uuid4())
-        await sockets[0].send_json({"type": "CreateMessage", "room_id": world.room_id,
-                                    "content": "everyone back?", "client_message_id": cmid})
-        got = await asyncio.wait_for(asyncio.gather(*(_next_message(ws) for ws in sockets)), timeout)
+        await sockets[0].send_json(
+            {
+                "type": "CreateMessage",
+                "room_id": world.room_id,
+                "content": "everyone back?",
+                "client_message_id": cmid,
+            }
+        )
+        got = await asyncio.wait_for(
+            asyncio.gather(*(_next_message(ws) for ws in sockets)), timeout
+        )
         stats["delivered"] = sum(1 for m in got if m["client_message_id"] == cmid)
         for ws in sockets:
             await ws.close()

@@ -24,7 +24,9 @@ async def main(clients: int, timeout: float) -> None:
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))  # the server inherits it
     with tempfile.TemporaryDirectory() as tmp:
         world = make_world(Path(tmp), users=10, ws_max_connections_per_user=clients, ws_heartbeat=0)
-        stats = await reconnect_storm(world, Server(world, Path(tmp) / "server.log"), clients, timeout)
+        stats = await reconnect_storm(
+            world, Server(world, Path(tmp) / "server.log"), clients, timeout
+        )
     print(stats)
     assert stats["closed_1001"] == clients and stats["delivered"] == clients, stats
     print("ok")

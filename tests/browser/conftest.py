@@ -23,8 +23,12 @@ import pytest
 
 CHROMIUM = os.environ.get("CAMPFIRE_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync", "--no-first-run",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
 ]
 PASSWORD = "correct horse battery"
 # Console messages a page may log while the server is deliberately down.
@@ -80,7 +84,9 @@ class Server:
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                pytest.fail(f"campfire serve exited with {self.proc.returncode}:\n{self.log.read_text()}")
+                pytest.fail(
+                    f"campfire serve exited with {self.proc.returncode}:\n{self.log.read_text()}"
+                )
             try:
                 with urllib.request.urlopen(self.url + "/health", timeout=1) as resp:
                     if resp.status == 200:
@@ -126,7 +132,9 @@ class Server:
 
     def setup_admin(self, name: str = "Admin") -> tuple[dict, str]:
         """The first administrator, through POST /api/setup."""
-        data = self.ok("POST", "/api/setup", {"email": "admin@example.com", "name": name, "password": PASSWORD})
+        data = self.ok(
+            "POST", "/api/setup", {"email": "admin@example.com", "name": name, "password": PASSWORD}
+        )
         self.admin_token = data["session_token"]
         return data["user"], data["session_token"]
 
@@ -136,9 +144,15 @@ class Server:
             self.setup_admin()
         self._count += 1
         email = f"{name.lower()}.{self._count}@example.com"
-        user = self.ok("POST", "/api/users", {"email": email, "name": name, "password": PASSWORD},
-                       self.admin_token)["user"]
-        token = self.ok("POST", "/api/auth/login", {"email": email, "password": PASSWORD})["session_token"]
+        user = self.ok(
+            "POST",
+            "/api/users",
+            {"email": email, "name": name, "password": PASSWORD},
+            self.admin_token,
+        )["user"]
+        token = self.ok("POST", "/api/auth/login", {"email": email, "password": PASSWORD})[
+            "session_token"
+        ]
         return user, token
 
     def room(self, token: str, name: str, room_type: str = "closed", members=()) -> dict:
@@ -211,7 +225,10 @@ class Pages:
             context.add_cookies([{"name": "session_token", "value": token, "url": self.server.url}])
         page = context.new_page()
         page.on("pageerror", lambda exc: self.errors.append(f"page error: {exc}"))
-        page.on("console", lambda msg: msg.type == "error" and self.errors.append(f"console: {msg.text}"))
+        page.on(
+            "console",
+            lambda msg: msg.type == "error" and self.errors.append(f"console: {msg.text}"),
+        )
         page.goto("/")
         return page
 
@@ -226,7 +243,8 @@ class Pages:
         for context in self.contexts:
             context.close()
         errors = [
-            e for e in self.errors
+            e
+            for e in self.errors
             if not any(noise in e for noise in EXPECTED_NOISE)
             and not (self.tolerate_offline and any(noise in e for noise in OFFLINE_NOISE))
         ]

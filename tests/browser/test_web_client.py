@@ -6,9 +6,8 @@ import re
 import time
 
 import pytest
-from playwright.sync_api import expect
-
 from conftest import PASSWORD
+from playwright.sync_api import expect
 
 pytestmark = pytest.mark.browser
 
@@ -63,7 +62,9 @@ def test_first_run_setup_creates_the_admin_then_shows_login(server, pages):
     expect(page.locator("#me-name")).to_have_text("Ada")
     expect(page.locator("#conn-status")).to_have_attribute("data-state", "online")
     assert server.ok("GET", "/api/setup") == {"needs_setup": False}
-    token = server.ok("POST", "/api/auth/login", {"email": "ada@example.com", "password": PASSWORD})["session_token"]
+    token = server.ok(
+        "POST", "/api/auth/login", {"email": "ada@example.com", "password": PASSWORD}
+    )["session_token"]
     assert server.ok("GET", "/api/users/me", token=token)["user"]["is_admin"] is True
 
     page.get_by_role("button", name="Log out").click()
@@ -111,7 +112,9 @@ def test_unread_marker_appears_and_clears(server, pages):
     random = server.room(ann_token, "random", members=[bob])
     a = pages.chat(ann_token)
     open_room(a, general)
-    random_item = a.locator("#room-list li").filter(has=a.locator(f'[data-room-id="{random["id"]}"]'))
+    random_item = a.locator("#room-list li").filter(
+        has=a.locator(f'[data-room-id="{random["id"]}"]')
+    )
     expect(random_item).not_to_have_class("unread")
 
     server.post(bob_token, random["id"], "psst, over here")
@@ -119,16 +122,21 @@ def test_unread_marker_appears_and_clears(server, pages):
     expect(random_item).to_contain_text("unread messages")  # for screen readers
     server.post(bob_token, general["id"], "in the open room")
     expect(message(a, "in the open room")).to_have_count(1)
-    general_item = a.locator("#room-list li").filter(has=a.locator(f'[data-room-id="{general["id"]}"]'))
+    general_item = a.locator("#room-list li").filter(
+        has=a.locator(f'[data-room-id="{general["id"]}"]')
+    )
     expect(general_item).not_to_have_class("unread")
 
     open_room(a, random)
     expect(random_item).not_to_have_class("unread")
     expect(message(a, "psst, over here")).to_have_count(1)
     # The last-seen marks reached the server: after a reload neither room is unread.
-    wait_until(lambda: all(
-        r["last_seen_seq"] == r["last_message_seq"] for r in server.ok("GET", "/api/rooms", token=ann_token)["rooms"]
-    ))
+    wait_until(
+        lambda: all(
+            r["last_seen_seq"] == r["last_message_seq"]
+            for r in server.ok("GET", "/api/rooms", token=ann_token)["rooms"]
+        )
+    )
     a.reload()
     expect(a.locator("#room-title")).to_have_text("random")
     expect(a.locator("#room-list li.unread")).to_have_count(0)
@@ -179,8 +187,7 @@ def test_html_in_messages_is_shown_as_text_and_runs_nothing(server, pages):
     _, (_, _, a), (_, _, b) = chat_pair(server, pages)
     payload = (
         '<script>window.pwned = 1</script><img src=x onerror="window.pwned = 2"> <b>bold</b> '
-        "see https://example.com/a?b=1. and "
-        + "w" * 400
+        "see https://example.com/a?b=1. and " + "w" * 400
     )
     send(a, payload)
     for page in (a, b):
@@ -193,7 +200,9 @@ def test_html_in_messages_is_shown_as_text_and_runs_nothing(server, pages):
         expect(link).to_have_attribute("rel", "noopener noreferrer")
         assert page.evaluate("window.pwned") is None
         # The 400-character word wraps instead of widening the page.
-        assert page.evaluate("document.getElementById('scroller').scrollWidth <= document.getElementById('scroller').clientWidth")
+        assert page.evaluate(
+            "document.getElementById('scroller').scrollWidth <= document.getElementById('scroller').clientWidth"
+        )
 
 
 def test_history_loads_older_pages_on_scroll_up(server, pages):
