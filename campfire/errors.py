@@ -32,11 +32,14 @@ INTERNAL_ERROR = "INTERNAL_ERROR"
 class CampfireError(Exception):
     """A request that cannot be served: rendered as JSON over HTTP, as `Error` over /ws."""
 
-    def __init__(self, code: str, message: str, status: int = 400) -> None:
+    def __init__(
+        self, code: str, message: str, status: int = 400, retry_after: float | None = None
+    ) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
         self.status = status
+        self.retry_after = retry_after  # seconds; HTTP answers carry it as Retry-After
 
     def as_dict(self) -> dict:
         """The HTTP error body."""
@@ -71,3 +74,8 @@ def room_access_denied() -> CampfireError:
 def user_not_found() -> CampfireError:
     """No such user."""
     return CampfireError(USER_NOT_FOUND, "User not found", 404)
+
+
+def rate_limited(message: str, retry_after: float) -> CampfireError:
+    """A 429 that says when to try again."""
+    return CampfireError(RATE_LIMITED, message, 429, retry_after=retry_after)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 from typing import Any
 
 from aiohttp import web
@@ -40,6 +41,9 @@ def error_response(exc: CampfireError) -> web.Response:
     response = ok(exc.as_dict(), status=exc.status)
     if exc.status == 401:
         response.headers["WWW-Authenticate"] = "Bearer"
+    if exc.retry_after is not None:
+        # Whole seconds, rounded up, never 0: "retry now" would invite a busy loop.
+        response.headers["Retry-After"] = str(max(1, math.ceil(exc.retry_after)))
     return response
 
 
