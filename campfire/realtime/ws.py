@@ -43,7 +43,9 @@ async def websocket(request: web.Request) -> web.StreamResponse:
     ws = web.WebSocketResponse(
         heartbeat=settings.ws_heartbeat or None,
         compress=settings.ws_compress,
-        max_msg_size=settings.ws_max_frame_bytes,
+        # aiohttp refuses a message of max_msg_size bytes or more; ours allows exactly
+        # ws_max_frame_bytes (docs/websocket.md: only larger frames close with 1009).
+        max_msg_size=settings.ws_max_frame_bytes + 1,
     )
     await ws.prepare(request)
     conn = Connection(ws, request, user.id, user.token_hash, settings.ws_queue_frames)
