@@ -20,7 +20,10 @@ class Core:
         self.settings = settings
         self.db = db
         self.passwords = passwords
-        self.hub = Hub(typing_timeout=settings.typing_timeout)
+        self.hub = Hub(
+            typing_timeout=settings.typing_timeout,
+            presence_coalesce=settings.presence_coalesce_seconds,
+        )
         self.message_writer = GroupCommitter(db, store.insert_messages_txn)
         self.login_failures = FailureThrottle(settings.login_attempts_per_minute)
         self.message_buckets: dict[str, TokenBucket] = {}  # user id -> messages allowed

@@ -19,6 +19,10 @@ CLOSE_POLICY = 1008  # flood over the rate limit, session revoked
 CLOSE_TOO_BIG = 1009
 CLOSE_TRY_LATER = 1013  # client too slow to read what it is sent
 
+# Seconds an aborted connection gets to finish its close handshake before the TCP connection
+# is cut: a client that does not read cannot receive a close frame.
+ABORT_GRACE = 2.0
+
 _ids = itertools.count(1)
 
 
@@ -174,6 +178,7 @@ class Connection:
                 while queue:
                     if self._protocol.writing_paused:
                         await self._protocol._drain_helper()
+                        continue  # abort() may have emptied the queue meanwhile
                     transport = self._transport
                     if transport is None or transport.is_closing():
                         queue.clear()
@@ -191,6 +196,11 @@ class Connection:
             self._queue = None
 
     # --- closing ---------------------------------------------------------------------
+
+    @property
+    def closing(self) -> bool:
+        """Whether this connection is closed or a close is decided: its frames are not served."""
+        return self.closed or self._close_with is not None
 
     def close_after_pending(self, code: int, reason: str) -> None:
         """Finish sending what is queued, then close with `code`."""
@@ -210,12 +220,16 @@ class Connection:
         # A client that does not read cannot receive a close frame either: cut it loose
         # if the close handshake does not finish soon.
         loop = asyncio.get_running_loop()
-        loop.call_later(2.0, self._force_close)
+        loop.call_later(ABORT_GRACE, self._force_close)
 
     def _force_close(self) -> None:
-        """Drop the TCP connection if the close did not complete."""
-        if not self.closed and self._transport is not None:
-            self._transport.abort()
+        """Drop the TCP connection if the close did not complete.
+
+        Even once the reader is done: a close that timed out leaves the transport flushing to
+        a peer that never reads, which would hold the socket open for good.
+        """
+        if self._transport is not None:
+            self._transport.abort()  # a no-op on a transport already closed
 
     async def finished(self) -> None:
         """Stop the writer task once the reader is done (the socket is closed)."""

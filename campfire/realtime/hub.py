@@ -31,8 +31,14 @@ def event_frame(event: dict) -> bytes:
 class Hub:
     """In-memory registry of live connections and the rooms they receive and view."""
 
-    def __init__(self, typing_timeout: float = 10.0, clock: Callable[[], float] | None = None):
+    def __init__(
+        self,
+        typing_timeout: float = 10.0,
+        clock: Callable[[], float] | None = None,
+        presence_coalesce: float = 0.25,
+    ) -> None:
         self.typing_timeout = typing_timeout
+        self.presence_coalesce = presence_coalesce
         self._clock = clock or (lambda: asyncio.get_running_loop().time())
         self.by_user: dict[str, set[Connection]] = {}
         self.members: dict[str, set[Connection]] = {}  # room -> connections receiving messages
@@ -41,6 +47,10 @@ class Hub:
         self.typing: dict[str, dict[str, float]] = {}  # room -> user -> deadline
         self.catching_up: set[Connection] = set()  # registered, rooms not read yet
         self._frames: dict[int, bytes] = {}  # seq -> NewMessage frame, oldest first
+        # Rooms whose last PresenceUpdate went out less than presence_coalesce ago, with the
+        # timer that ends the pause; rooms whose presence changed during their pause.
+        self._presence_paused: dict[str, asyncio.TimerHandle] = {}
+        self._presence_due: set[str] = set()
         self._frame_bytes = 0
 
     # --- the publish seam ------------------------------------------------------------
@@ -146,16 +156,22 @@ class Hub:
     # --- viewing (room presence) -----------------------------------------------------
 
     def join(self, conn: Connection, room_id: str) -> None:
-        """A connection starts viewing a room: UserJoined if new, then PresenceUpdate."""
-        if conn.closed:
+        """A connection starts viewing a room: UserJoined if new, then PresenceUpdate.
+
+        Joining again changes nothing, so only the joiner is answered: a client repeating
+        JoinRoom must not make the server send the room's presence to every viewer.
+        """
+        if conn.closing:
             return
-        if room_id not in conn.joined:
-            conn.joined.add(room_id)
-            self.viewers.setdefault(room_id, set()).add(conn)
-            counts = self.present.setdefault(room_id, {})
-            counts[conn.user_id] = counts.get(conn.user_id, 0) + 1
-            if counts[conn.user_id] == 1:
-                self.publish_to_viewers(room_id, protocol.user_joined(conn.user_id, room_id))
+        if room_id in conn.joined:
+            conn.send(event_frame(protocol.presence_update(room_id, self.online_users(room_id))))
+            return
+        conn.joined.add(room_id)
+        self.viewers.setdefault(room_id, set()).add(conn)
+        counts = self.present.setdefault(room_id, {})
+        counts[conn.user_id] = counts.get(conn.user_id, 0) + 1
+        if counts[conn.user_id] == 1:
+            self.publish_to_viewers(room_id, protocol.user_joined(conn.user_id, room_id))
         self._publish_presence(room_id)
 
     def leave(self, conn: Connection, room_id: str) -> None:
@@ -185,10 +201,42 @@ class Hub:
         return sorted(self.present.get(room_id, ()))
 
     def _publish_presence(self, room_id: str) -> None:
-        if room_id in self.viewers:
-            self.publish_to_viewers(
-                room_id, protocol.presence_update(room_id, self.online_users(room_id))
+        """PresenceUpdate to the room's viewers, at most once per `presence_coalesce` seconds.
+
+        The first change of a quiet room goes at once; changes during the pause that follows
+        are sent together when it ends, as the list at that moment. UserJoined and UserLeft
+        are never held, so a user is announced before any PresenceUpdate lists them.
+        """
+        if room_id in self._presence_paused:
+            self._presence_due.add(room_id)
+        else:
+            self._send_presence(room_id)
+
+    def _send_presence(self, room_id: str) -> None:
+        """Send the room's PresenceUpdate now, and pause its updates for a while."""
+        if room_id not in self.viewers:
+            return
+        self.publish_to_viewers(
+            room_id, protocol.presence_update(room_id, self.online_users(room_id))
+        )
+        if self.presence_coalesce > 0:
+            self._presence_paused[room_id] = asyncio.get_running_loop().call_later(
+                self.presence_coalesce, self._presence_pause_over, room_id
             )
+
+    def _presence_pause_over(self, room_id: str) -> None:
+        """End a room's pause, sending the update held during it (if any)."""
+        del self._presence_paused[room_id]
+        if room_id in self._presence_due:
+            self._presence_due.discard(room_id)
+            self._send_presence(room_id)
+
+    def _forget_presence(self, room_id: str) -> None:
+        """Drop a room's pending presence update (the room is gone)."""
+        timer = self._presence_paused.pop(room_id, None)
+        if timer is not None:
+            timer.cancel()
+        self._presence_due.discard(room_id)
 
     # --- typing ----------------------------------------------------------------------
 
@@ -232,7 +280,7 @@ class Hub:
 
     def members_added_for(self, conn: Connection, room_ids: Iterable[str]) -> None:
         """One connection starts receiving these rooms' messages."""
-        if conn.closed:  # a command that finished after its socket closed
+        if conn.closing:  # a command that finished after its socket closed or its session ended
             return
         for room_id in room_ids:
             self._subscribe(conn, room_id)
@@ -250,20 +298,35 @@ class Hub:
         for conn in list(self.members.get(room_id, ())):
             self._unsubscribe(conn, room_id)
         self.typing.pop(room_id, None)
+        self._forget_presence(room_id)
 
     def disconnect_user(self, user_id: str, code: int, reason: str) -> None:
-        """Close every connection of a user (deactivated, or signed out everywhere)."""
+        """End every connection of a user (deactivated, or signed out everywhere)."""
         for conn in list(self.by_user.get(user_id, ())):
-            conn.close_after_pending(code, reason)
+            self.end_connection(conn, code, reason)
 
     def disconnect_session(self, token_hash: str, code: int, reason: str) -> None:
-        """Close the connections opened with one session (logged out or revoked)."""
+        """End the connections opened with one session (logged out or revoked)."""
         for conn in self.all_connections():
             if conn.token_hash == token_hash:
-                conn.close_after_pending(code, reason)
+                self.end_connection(conn, code, reason)
+
+    def end_connection(self, conn: Connection, code: int, reason: str) -> None:
+        """A connection whose session ended: it stops at once, whether or not its client reads.
+
+        Its frames are no longer served (Connection.closing), it receives nothing more, it
+        leaves every room's presence now, and its socket is aborted (queue dropped, not
+        drained) so that a client that stopped reading cannot keep it open.
+        """
+        conn.abort(code, reason)
+        self.unregister(conn)
 
     async def close_all(self, timeout: float) -> None:
         """Shutdown: finish pending writes, close every socket with 1001, wait a bounded time."""
+        for timer in self._presence_paused.values():
+            timer.cancel()
+        self._presence_paused.clear()
+        self._presence_due.clear()
         conns = self.all_connections()
         for conn in conns:
             conn.close_after_pending(CLOSE_GOING_AWAY, "Server shutting down")

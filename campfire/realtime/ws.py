@@ -53,6 +53,10 @@ async def websocket(request: web.Request) -> web.StreamResponse:
     try:
         await _register_and_catch_up(core, conn, user)
         async for msg in ws:
+            if conn.closing:
+                # Once a close is decided (session ended, abuse, shutdown) nothing the client
+                # sends is served; the loop only reads on until the socket is gone.
+                continue
             if msg.type == WSMsgType.TEXT:
                 # Shielded: a frame the server has read is carried out even if the client
                 # disconnects meanwhile (a message committed is also broadcast).
@@ -222,7 +226,7 @@ async def _recheck_once(core: Core) -> None:
     )
     for conn in conns:
         if conn.token_hash not in live:
-            conn.close_after_pending(CLOSE_POLICY, "Session ended")
+            core.hub.end_connection(conn, CLOSE_POLICY, "Session ended")
     memberships = await store.room_ids_of_users(core.db, sorted({c.user_id for c in conns}))
     for user_id, room_ids in memberships.items():
         subscribed = set().union(*(c.rooms for c in core.hub.by_user.get(user_id, ())))
