@@ -366,13 +366,17 @@ def frame_of(size: int, room_id: str) -> str:
     return text
 
 
+@pytest.mark.parametrize("compress", [False, True])
 async def test_a_frame_of_exactly_the_limit_is_accepted_and_one_byte_more_is_refused(
-    aiohttp_client, settings, api
+    aiohttp_client, settings, api, compress
 ):
-    client = await make_client(aiohttp_client, settings, api, ws_max_frame_bytes=1024)
+    client = await make_client(
+        aiohttp_client, settings, api, ws_max_frame_bytes=1024, ws_compress=compress
+    )
     _, token = await api.user("Ann")
     room = (await api.room(token, "sizes"))["id"]
-    ws = await connect(client, token)
+    ws = await connect(client, token, compress=15 if compress else 0)
+    assert ws.compress == (15 if compress else 0)
     await ws.send_str(frame_of(1024, room))
     assert len((await recv_type(ws, "NewMessage"))["message"]["content"]) > 800
     await ws.send_str(frame_of(1025, room))
