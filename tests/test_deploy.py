@@ -231,7 +231,7 @@ async def behind_nginx(tmp_path, template):
         async with aiohttp.ClientSession(
             connector=aiohttp.TCPConnector(ssl=tls), cookie_jar=aiohttp.DummyCookieJar()
         ) as session:
-            yield session, f"https://127.0.0.1:{ports['https']}", ports, world
+            yield session, f"https://127.0.0.1:{ports['https']}", ports, world, server
     finally:
         nginx.stop()
         await server.stop()
@@ -239,7 +239,7 @@ async def behind_nginx(tmp_path, template):
 
 async def test_nginx_serves_campfire_over_tls_with_upgrade_secure_cookies_and_origin(behind_nginx):
     """Everything an operator needs from the site, end to end through a real nginx."""
-    session, base, ports, world = behind_nginx
+    session, base, ports, world, server = behind_nginx
 
     async with session.get(f"http://127.0.0.1:{ports['http']}/", allow_redirects=False) as resp:
         assert resp.status == 301
@@ -283,10 +283,16 @@ async def test_nginx_serves_campfire_over_tls_with_upgrade_secure_cookies_and_or
         )
     assert refused.value.status == 403
 
+    # The unit's MemoryDenyWriteExecute=yes refuses memory mapped both writable and executable
+    # (the JIT-like pattern of libffi closures): after a login (argon2), HTTP and a WebSocket,
+    # the server holds no such mapping.
+    maps = (await asyncio.to_thread(Path(f"/proc/{server.proc.pid}/maps").read_text)).splitlines()
+    assert [line for line in maps if line.split()[1].startswith("rwx")] == []
+
 
 async def test_nginx_passes_big_bodies_and_the_real_client_address(behind_nginx):
     """A body above nginx's default 1 MB reaches Campfire; a forged X-Forwarded-For is ignored."""
-    session, base, _ports, world = behind_nginx
+    session, base, _ports, world, _server = behind_nginx
 
     # 5 MB: nginx lets it through (client_max_body_size 100m), Campfire answers with its own
     # JSON 413 (max_body_bytes), not nginx's HTML one.
