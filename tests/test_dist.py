@@ -207,3 +207,35 @@ def test_pyz_serves_and_administers_from_an_empty_directory_with_a_bare_python(p
     finally:
         server.terminate()
         assert server.wait(15) == 0, (tmp_path / "serve.log").read_text()
+
+
+@pytest.mark.dist
+def test_pyz_runs_as_the_systemd_unit_runs_it(pyz, tmp_path):
+    """deploy/campfire.service's way: Debian's /usr/bin/python3 -I, unpacking into SHIV_ROOT."""
+    system = Path("/usr/bin/python3")
+    if not system.exists():
+        pytest.skip("no /usr/bin/python3 here (the unit's interpreter)")
+    minor = subprocess.run(
+        [str(system), "-I", "-c", "import sys; print(sys.version_info[:2])"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    if minor != str(sys.version_info[:2]):
+        pytest.skip(f"/usr/bin/python3 is {minor}: the .pyz holds {sys.version_info[:2]}'s parts")
+    cache = tmp_path / "cache"
+    env = {**bare_env(tmp_path / "no-home"), "SHIV_ROOT": str(cache), "CAMPFIRE_DB": "chat.db"}
+    out = subprocess.run(
+        [str(system), "-I", str(pyz), "--version"],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout == (
+        f"campfire {__version__}\n"
+        f"database chat.db: does not exist yet (this version creates migration {NEWEST})\n"
+    )
+    assert any(cache.iterdir()) and not (tmp_path / "no-home").exists()
