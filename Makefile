@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN     = $(VENV)/bin
 
-.PHONY: run test bench install install-test clean
+.PHONY: run test bench install install-test dist clean
 
 # The server alone needs only the runtime packages; the tests add their tools on top.
 $(VENV)/.installed-run: setup.cfg pyproject.toml
@@ -25,6 +25,11 @@ $(VENV)/.installed-bench: $(VENV)/.installed-run
 	$(BIN)/pip install --quiet -e '.[bench]'
 	touch $@
 
+# shiv, which packs Campfire and its dependencies into one zip application, for `make dist`.
+$(VENV)/.installed-dist: $(VENV)/.installed-run
+	$(BIN)/pip install --quiet -e '.[dist]'
+	touch $@
+
 run: install  ## start the server on 127.0.0.1:3000 with ./campfire.db
 	$(BIN)/campfire serve
 
@@ -34,5 +39,17 @@ test: install-test  ## run the whole test suite
 bench: $(VENV)/.installed-bench  ## Campfire vs a bare aiohttp baseline; rewrites docs/performance.md
 	$(BIN)/python scripts/bench/run.py --reps 3
 
+# The single-file Campfire: `python3 dist/campfire.pyz serve`. The dependencies' compiled parts
+# are this interpreter's (same CPython minor version and platform to run it). pip's wheel cache
+# makes a rebuild quick; build/ is removed first so no deleted module lingers in the zip.
+PYZ ?= dist/campfire.pyz
+
+dist: $(VENV)/.installed-dist  ## build dist/campfire.pyz (Campfire and its dependencies in one file)
+	rm -rf build
+	mkdir -p $(dir $(PYZ))
+	$(BIN)/shiv --console-script campfire --output-file $(PYZ) --python '/usr/bin/env python3' \
+		--compressed --reproducible . --quiet --disable-pip-version-check
+	rm -rf build
+
 clean:
-	rm -rf $(VENV) *.egg-info
+	rm -rf $(VENV) *.egg-info build dist

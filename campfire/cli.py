@@ -12,11 +12,11 @@ from typing import Any
 import click
 from aiohttp import web
 
-from campfire import accounts, errors, rooms, store
+from campfire import __version__, accounts, errors, rooms, store
 from campfire.app import AccessLogger, configure_logging, create_app, tune_gc_for_serving
 from campfire.config import ConfigError, Settings, load_settings
 from campfire.core import Core, open_core
-from campfire.db import backup_file
+from campfire.db import backup_file, migration_scripts
 from campfire.errors import CampfireError
 
 
@@ -72,15 +72,63 @@ def run_with_core(settings: Settings, work: Callable[[Core], Awaitable[Any]]) ->
         raise click.ClickException(f"database {settings.db}: {exc}") from None
 
 
+def database_migration(path: Path) -> int:
+    """The migration number (PRAGMA user_version) of a database file, read without changing it."""
+    conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+    try:
+        return conn.execute("PRAGMA user_version").fetchone()[0]
+    finally:
+        conn.close()
+
+
+def version_report(settings: Settings) -> str:
+    """The line about the configured database for `campfire --version`."""
+    newest = migration_scripts()[-1][0]
+    if not settings.db_path.exists():
+        return (
+            f"database {settings.db}: does not exist yet (this version creates migration {newest})"
+        )
+    try:
+        current = database_migration(settings.db_path)
+    except sqlite3.Error as exc:
+        return f"database {settings.db}: cannot read it ({exc})"
+    if current == newest:
+        state = "up to date"
+    elif current < newest:
+        state = (
+            f"{newest - current} pending: `campfire db migrate` or starting the server applies them"
+        )
+    else:
+        state = f"newer than this version of Campfire, which knows migrations up to {newest}"
+    return f"database {settings.db}: migration {current} ({state})"
+
+
+def print_version(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
+    """--version: Campfire's version, then the configured database's migration number."""
+    if not value or ctx.resilient_parsing:
+        return
+    click.echo(f"campfire {__version__}")
+    click.echo(version_report(settings_from(ctx)))
+    ctx.exit()
+
+
 @click.group(cls=DefaultGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option(
     "--config",
     "config",
     type=click.Path(dir_okay=False),
     envvar="CAMPFIRE_CONFIG",
+    is_eager=True,  # read before --version, which reports the configured database
     help="TOML settings file (see config.example.toml). Env: CAMPFIRE_CONFIG.",
 )
-@click.version_option(package_name="campfire")
+@click.option(
+    "--version",
+    is_flag=True,
+    expose_value=False,
+    callback=print_version,
+    help="Show the version and the migration number of the database (from --config, "
+    "CAMPFIRE_DB), then exit.",
+)
 def main(config: str | None) -> None:
     """Campfire: a self-hosted group chat server. With no command, runs `serve`."""
 

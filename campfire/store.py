@@ -428,3 +428,9 @@ async def live_session_hashes(db: Database, token_hashes: list[str], now: str) -
         now,
     )
     return {row[0] for row in rows}
+
+
+async def schema_version(db: Database) -> int:
+    """The number of the newest migration applied to this database (PRAGMA user_version)."""
+    row = await db.fetchone("PRAGMA user_version")
+    return row[0]

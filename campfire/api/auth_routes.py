@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from campfire import accounts, store
+from campfire import __version__, accounts, store
 from campfire.api.common import (
     core_of,
     current_user,
@@ -69,9 +69,11 @@ async def logout(request: web.Request) -> web.Response:
 
 @routes.get("/health")
 async def health(request: web.Request) -> web.Response:
-    """Whether the server and its database answer."""
+    """Whether the server and its database answer; Campfire's version and the schema's."""
+    db = core_of(request).db
     try:
-        await store.health_check(core_of(request).db)
+        await store.health_check(db)
+        migration = await store.schema_version(db)
     except Exception:
         return error_response(CampfireError(SERVICE_UNAVAILABLE, "Database unavailable", 503))
-    return ok({"status": "ok"})
+    return ok({"status": "ok", "version": __version__, "migration": migration})
