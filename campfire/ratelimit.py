@@ -34,7 +34,9 @@ class TokenBucket:
         """Seconds until the next token (0 if there is one now)."""
         now = self._clock()
         tokens = min(self.burst, self._tokens + (now - self._stamp) * self.rate)
-        return 0.0 if tokens >= 1 else (1 - tokens) / self.rate
+        if tokens >= 1:
+            return 0.0
+        return (1 - tokens) / self.rate if self.rate > 0 else 60.0
 
 
 class FailureThrottle:

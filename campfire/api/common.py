@@ -10,6 +10,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 
 from campfire import accounts, errors
 from campfire.accounts import SessionUser
@@ -166,7 +167,9 @@ async def error_middleware(request: web.Request, handler) -> web.StreamResponse:
         )
 
 
-def body_deadline_middleware(timeout: float, per_address: int, trust_proxy: bool, hops: int):
+def body_deadline_middleware(
+    timeout: float, per_address: int, trust_proxy: bool, hops: int
+) -> Middleware:
     """A middleware that reads every request body before its handler, within `timeout`
     seconds, with at most `per_address` bodies being read from one client address at once.
 
