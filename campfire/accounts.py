@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import sqlite3
 from dataclasses import dataclass
 from datetime import timedelta
@@ -11,7 +12,15 @@ from campfire.auth import hash_token, new_token
 from campfire.core import Core
 from campfire.errors import CampfireError
 from campfire.realtime.connection import CLOSE_POLICY
-from campfire.validate import check_email, check_name, check_password, is_text, new_id
+from campfire.validate import (
+    MAX_EMAIL_CHARS,
+    MAX_PASSWORD_CHARS,
+    check_email,
+    check_name,
+    check_password,
+    is_text,
+    new_id,
+)
 
 # last_used_at is written at most this often per session, not on every request.
 TOUCH_INTERVAL = timedelta(minutes=5)
@@ -71,23 +80,41 @@ async def needs_setup(core: Core) -> bool:
     return await store.count_users(core.db) == 0
 
 
+def check_login_input(email: object, password: object) -> tuple[str, str]:
+    """The email (trimmed) and password of a login, or a 400: strings of text, not too long."""
+    if not isinstance(email, str) or not isinstance(password, str) or not is_text(email + password):
+        raise errors.bad_request("'email' and 'password' must be strings of valid text")
+    email = email.strip()
+    if len(email) > MAX_EMAIL_CHARS:
+        raise errors.bad_request(f"'email' must be at most {MAX_EMAIL_CHARS} characters")
+    if len(password) > MAX_PASSWORD_CHARS:
+        raise errors.bad_request(f"'password' must be at most {MAX_PASSWORD_CHARS} characters")
+    return email, password
+
+
 async def do_login(
     core: Core, email: object, password: object, address: str
 ) -> tuple[sqlite3.Row, str]:
-    """Check a password and open a session; slowed per account and per address."""
-    if not isinstance(email, str) or not isinstance(password, str) or not is_text(email + password):
-        raise errors.bad_request("'email' and 'password' must be strings of valid text")
-    keys = ("email:" + email.strip().lower(), "addr:" + address)
-    wait = max(core.login_failures.retry_after(key) for key in keys)
+    """Check a password and open a session; slowed per account and per address.
+
+    The attempt is reserved on both keys before the password is checked, so guesses sent
+    at once count against the limit while they are verified, not only after they failed.
+    """
+    email, password = check_login_input(email, password)
+    keys = ("email:" + email.lower(), "addr:" + address)
+    wait = core.login_failures.reserve(keys)
     if wait > 0:
-        raise CampfireError(
-            errors.RATE_LIMITED, f"Too many failed logins; try again in {int(wait) + 1} s", 429
+        raise errors.rate_limited(
+            f"Too many login attempts; try again in {math.ceil(wait)} s", wait
         )
-    row = await store.get_password_hash(core.db, email.strip())
-    ok = await core.passwords.verify(row["password_hash"] if row else None, password)
-    if not ok or not row["is_active"]:
-        for key in keys:
-            core.login_failures.failed(key)
+    failed = False
+    try:
+        row = await store.get_password_hash(core.db, email)
+        ok = await core.passwords.verify(row["password_hash"] if row else None, password)
+        failed = not ok or not row["is_active"]
+    finally:
+        core.login_failures.release(keys, failed)
+    if failed:
         raise CampfireError(errors.INVALID_CREDENTIALS, "Wrong email or password", 401)
     core.login_failures.succeeded(keys[0])
     token = await do_issue_session(core, row["id"])

@@ -2,22 +2,33 @@
 
 from __future__ import annotations
 
+import asyncio
+import errno
 import gc
 import logging
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
+from typing import Any
 
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
+from aiohttp.http_exceptions import HttpProcessingError
+from aiohttp.web_protocol import ERROR as UNPARSED
 
 from campfire import api
-from campfire.api.common import add_security_headers, error_middleware
+from campfire.api.common import add_security_headers, body_deadline_middleware, error_middleware
 from campfire.config import Settings
 from campfire.core import open_core
 from campfire.keys import core_key, settings_key
 from campfire.realtime import ws
 
 STATIC_DIR = Path(__file__).parent / "static"
+log = logging.getLogger(__name__)
+
+# Seconds between two log lines about failing accept() calls (out of file descriptors).
+ACCEPT_ERROR_LOG_INTERVAL = 60.0
+_ACCEPT_ERRNOS = (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM)
 
 # Collect young objects after 10,000 net allocations instead of CPython's 700. Every open
 # connection holds ~90 objects the collector tracks (aiohttp's request, transport, tasks...),
@@ -46,8 +57,22 @@ async def index(request: web.Request) -> web.FileResponse:
 
 def create_app(settings: Settings) -> web.Application:
     """Wire the whole server for these settings (nothing is opened until the app starts)."""
-    app = web.Application(middlewares=[error_middleware], client_max_size=settings.max_body_bytes)
+    body_deadline = body_deadline_middleware(
+        settings.request_body_timeout,
+        settings.pending_requests_per_address,
+        settings.trust_proxy,
+        settings.trusted_proxy_hops,
+    )
+    app = web.Application(
+        middlewares=[error_middleware, body_deadline],
+        client_max_size=settings.max_body_bytes,
+        # No lingering close: body_deadline reads every body before any handler runs, so a
+        # body left unread is one refused (too slow, too large, too many at once), and aiohttp
+        # would keep reading it, 10 s by default, for a sender that may trickle on forever.
+        handler_args={"lingering_time": 0},
+    )
     app[settings_key] = settings
+    app.on_startup.append(quiet_accept_errors)
     app.cleanup_ctx.append(core_ctx)
     app.on_response_prepare.append(add_security_headers)
     ws.setup(app)  # first: the router tries routes in order, and /ws is the busiest at a storm
@@ -61,6 +86,8 @@ class AccessLogger(AbstractAccessLogger):
     """One line per request: method, path without the query string (tokens), status, time."""
 
     def log(self, request, response, time) -> None:
+        if request.method == UNPARSED.method and request.version == UNPARSED.version:
+            return  # a request aiohttp could not parse: BadRequestLogFilter's line stands for it
         self.logger.info(
             "%s %s %s %s %.1fms",
             request.remote,
@@ -80,3 +107,74 @@ def configure_logging(level: str) -> None:
     # aiosqlite logs every query with its parameters at DEBUG: password and token hashes,
     # message content. Our own DEBUG lines are wanted; those are not.
     logging.getLogger("aiosqlite").setLevel(logging.INFO)
+    logging.getLogger("aiohttp.server").addFilter(BadRequestLogFilter())
+
+
+class BadRequestLogFilter(logging.Filter):
+    """aiohttp logs a malformed request at ERROR with a traceback whose message quotes the raw
+    request line, ?token= and all: make it one line that names the client, not the line."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Rewrite aiohttp's record of a request it could not parse; keep every other one."""
+        exc = record.exc_info[1] if record.exc_info else None
+        if isinstance(exc, HttpProcessingError):
+            remote = record.args[0] if isinstance(record.args, tuple) and record.args else "?"
+            record.msg, record.args = "bad request from %s: %s", (remote, type(exc).__name__)
+            record.exc_info, record.exc_text = None, None
+            record.levelno = min(record.levelno, logging.INFO)
+            record.levelname = logging.getLevelName(record.levelno)
+        return True
+
+
+class AcceptErrorLog:
+    """The event loop's exception handler: failed accept() calls make one line per interval.
+
+    Out of file descriptors, asyncio reports each failed accept() with a traceback, and
+    retries about a hundred times a second (once per backlog slot); after the listening
+    socket closes, those pending retries fail again on its old descriptor. Everything else
+    goes to the handler that was there before.
+    """
+
+    def __init__(
+        self,
+        previous: Callable[[asyncio.AbstractEventLoop, dict[str, Any]], object] | None,
+        interval: float = ACCEPT_ERROR_LOG_INTERVAL,
+    ) -> None:
+        self.previous = previous
+        self.interval = interval
+        self.last = -interval
+        self.suppressed = 0
+
+    def __call__(self, loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+        """Count an accept error and log it if the interval has passed; pass on the rest."""
+        if not self._about_accept(context):
+            if self.previous is not None:
+                self.previous(loop, context)
+            else:
+                loop.default_exception_handler(context)
+            return
+        now = time.monotonic()
+        if now - self.last < self.interval:
+            self.suppressed += 1
+            return
+        more = f" ({self.suppressed} more since the last report)" if self.suppressed else ""
+        log.error("cannot accept connections: %s%s", context.get("exception"), more)
+        self.last, self.suppressed = now, 0
+
+    @staticmethod
+    def _about_accept(context: dict[str, Any]) -> bool:
+        """Whether an event-loop error is a failed accept() or a retry of one."""
+        exc = context.get("exception")
+        if isinstance(exc, OSError) and exc.errno in _ACCEPT_ERRNOS:
+            return True
+        callback = getattr(context.get("handle"), "_callback", None)
+        return isinstance(exc, ValueError) and getattr(callback, "__name__", "") == "_start_serving"
+
+
+async def quiet_accept_errors(app: web.Application) -> None:
+    """Install AcceptErrorLog on the running loop (once; it stays for the loop's life, since
+    retries of accept() can fire after the app has shut down)."""
+    loop = asyncio.get_running_loop()
+    previous = loop.get_exception_handler()
+    if not isinstance(previous, AcceptErrorLog):
+        loop.set_exception_handler(AcceptErrorLog(previous))

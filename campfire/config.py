@@ -46,6 +46,14 @@ class Settings:
     shutdown_timeout: float = 5.0
     presence_coalesce_seconds: float = 0.25
 
+    # Security limits for logins and HTTP (issue 10; docs/operations.md, "Security").
+    trusted_proxy_hops: int = 1
+    login_attempts_in_flight: int = 2
+    login_throttle_max_keys: int = 100_000
+    hash_queue: int = 16
+    request_body_timeout: float = 30.0
+    pending_requests_per_address: int = 32
+
     def replace(self, **changes: Any) -> Settings:
         """A copy with some settings changed (used by tests and flags)."""
         return dataclasses.replace(self, **changes)

@@ -25,7 +25,11 @@ class Core:
             presence_coalesce=settings.presence_coalesce_seconds,
         )
         self.message_writer = GroupCommitter(db, store.insert_messages_txn)
-        self.login_failures = FailureThrottle(settings.login_attempts_per_minute)
+        self.login_failures = FailureThrottle(
+            settings.login_attempts_per_minute,
+            max_keys=settings.login_throttle_max_keys,
+            max_in_flight=settings.login_attempts_in_flight,
+        )
         self.message_buckets: dict[str, TokenBucket] = {}  # user id -> messages allowed
 
     def allow_message(self, user_id: str) -> bool:
@@ -37,13 +41,18 @@ class Core:
             self.message_buckets[user_id] = bucket
         return bucket.allow()
 
+    def message_retry_after(self, user_id: str) -> float:
+        """Seconds until the user's message allowance has room for one more."""
+        bucket = self.message_buckets.get(user_id)
+        return bucket.retry_after() if bucket else 0.0
+
 
 @contextlib.asynccontextmanager
 async def open_core(settings: Settings) -> AsyncIterator[Core]:
     """Open the database (applying migrations), start the writer; close both on exit."""
     db = Database(settings.db_path)
     await db.open()
-    passwords = Passwords(settings.hash_workers)
+    passwords = Passwords(settings.hash_workers, max_pending=settings.hash_queue)
     core = Core(settings, db, passwords)
     core.message_writer.start()
     try:

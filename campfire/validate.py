@@ -17,7 +17,7 @@ MIN_PASSWORD_CHARS = 8
 MAX_PASSWORD_CHARS = 1024
 ROOM_TYPES = ("open", "closed", "direct")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-_UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 
 def new_id() -> str:
@@ -39,7 +39,8 @@ def new_time_ordered_id() -> str:
 
 def is_uuid(value: Any) -> bool:
     """Whether a value is a UUID string in canonical form (any case)."""
-    return isinstance(value, str) and _UUID.match(value.lower()) is not None
+    # fullmatch: with match and "$", "<uuid>\n" passed (and was stored as a distinct id).
+    return isinstance(value, str) and _UUID.fullmatch(value.lower()) is not None
 
 
 def check_uuid(value: Any, field: str) -> str:

@@ -50,7 +50,7 @@ async def login(request: web.Request) -> web.Response:
         core_of(request),
         body.get("email"),
         body.get("password"),
-        client_address(request, settings.trust_proxy),
+        client_address(request, settings.trust_proxy, settings.trusted_proxy_hops),
     )
     response = ok({"user": user_json(user), "session_token": token})
     set_session_cookie(request, response, token)

@@ -2,16 +2,25 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import math
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 
 from campfire import accounts, errors
 from campfire.accounts import SessionUser
-from campfire.auth import COOKIE_NAME, is_secure, origin_allowed, token_from_request
+from campfire.auth import (
+    COOKIE_NAME,
+    client_address,
+    is_secure,
+    origin_allowed,
+    token_from_request,
+)
 from campfire.core import Core
 from campfire.errors import CampfireError
 from campfire.keys import core_key, settings_key
@@ -20,6 +29,8 @@ from campfire.validate import is_uuid
 log = logging.getLogger("campfire.http")
 
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 def core_of(request: web.Request) -> Core:
@@ -76,12 +87,22 @@ async def json_body(request: web.Request) -> dict:
     """The request's JSON object, or a 4xx that says what is wrong with it."""
     if request.content_type != "application/json":
         raise CampfireError(errors.UNSUPPORTED_MEDIA_TYPE, "Send the body as application/json", 415)
+    if request.charset and request.charset.lower() not in ("utf-8", "utf8"):
+        raise CampfireError(errors.UNSUPPORTED_MEDIA_TYPE, "Send JSON in UTF-8", 415)
     try:
         raw = await request.read()
     except web.HTTPRequestEntityTooLarge:
         raise CampfireError(errors.PAYLOAD_TOO_LARGE, "Request body is too large", 413) from None
     try:
-        data = json.loads(raw)
+        # Decoded here, strictly: json.loads(bytes) would guess UTF-16 and UTF-32 too. JSON in
+        # UTF-8 never holds a NUL byte (it must be escaped), UTF-16 and UTF-32 text always does.
+        if b"\x00" in raw:
+            raise UnicodeDecodeError("utf-8", raw, 0, 1, "NUL byte")
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise CampfireError(errors.INVALID_JSON, "Request body must be JSON in UTF-8") from None
+    try:
+        data = json.loads(text)
     except (ValueError, RecursionError):
         raise CampfireError(errors.INVALID_JSON, "Request body is not valid JSON") from None
     if not isinstance(data, dict):
@@ -117,6 +138,7 @@ _HTTP_CODES = {
     403: errors.FORBIDDEN,
     404: errors.NOT_FOUND,
     405: errors.METHOD_NOT_ALLOWED,
+    408: errors.REQUEST_TIMEOUT,
     413: errors.PAYLOAD_TOO_LARGE,
     415: errors.UNSUPPORTED_MEDIA_TYPE,
 }
@@ -143,6 +165,60 @@ async def error_middleware(request: web.Request, handler) -> web.StreamResponse:
         return error_response(
             CampfireError(errors.INTERNAL_ERROR, "Something went wrong on the server", 500)
         )
+
+
+def body_deadline_middleware(
+    timeout: float, per_address: int, trust_proxy: bool, hops: int
+) -> Middleware:
+    """A middleware that reads every request body before its handler, within `timeout`
+    seconds, with at most `per_address` bodies being read from one client address at once.
+
+    A client that trickles its body gets 408, one over its address's share 429; both have
+    their connection closed, so slow senders cannot hold the server's sockets for long.
+    """
+    reading: dict[str, int] = {}  # client address -> bodies being read now
+
+    @web.middleware
+    async def body_deadline(request: web.Request, handler: Handler) -> web.StreamResponse:
+        """Read the body under the deadline and the per-address cap, then handle."""
+        if not request.body_exists:
+            return await handler(request)
+        address = client_address(request, trust_proxy, hops)
+        if reading.get(address, 0) >= per_address:
+            return _closing(
+                errors.rate_limited("Too many requests in progress from your address", 1)
+            )
+        reading[address] = reading.get(address, 0) + 1
+        try:
+            await asyncio.wait_for(request.read(), timeout)
+        except TimeoutError:
+            return _closing(
+                CampfireError(
+                    errors.REQUEST_TIMEOUT, f"Send the request body within {timeout:g} s", 408
+                )
+            )
+        except web.HTTPRequestEntityTooLarge:
+            return _closing(
+                CampfireError(errors.PAYLOAD_TOO_LARGE, "Request body is too large", 413)
+            )
+        except ConnectionError:
+            # The client went away mid-body: nobody is left to answer, and it is no error.
+            log.debug("client %s left during %s %s", address, request.method, request.path)
+            return _closing(CampfireError(errors.BAD_REQUEST, "Connection lost", 400))
+        finally:
+            count = reading.pop(address) - 1
+            if count:
+                reading[address] = count
+        return await handler(request)
+
+    return body_deadline
+
+
+def _closing(exc: CampfireError) -> web.Response:
+    """An error answer after which the connection closes (its body was not read)."""
+    response = error_response(exc)
+    response.force_close()
+    return response
 
 
 SECURITY_HEADERS = {

@@ -23,6 +23,10 @@ from campfire.views import message_json
 
 log = logging.getLogger(__name__)
 
+# Seconds a client over ws_max_connections_per_user is told to wait: about as long as a
+# closed tab takes to be noticed and unregistered.
+CONNECTION_RETRY_AFTER = 10
+
 
 async def websocket(request: web.Request) -> web.StreamResponse:
     """The WebSocket endpoint. Authentication failures are HTTP errors before the upgrade."""
@@ -38,7 +42,12 @@ async def websocket(request: web.Request) -> web.StreamResponse:
         return error_response(errors.forbidden("Cookie authentication from a foreign Origin"))
     if core.hub.connection_count(user.id) >= settings.ws_max_connections_per_user:
         return error_response(
-            CampfireError(errors.TOO_MANY_CONNECTIONS, "Too many open connections", 429)
+            CampfireError(
+                errors.TOO_MANY_CONNECTIONS,
+                "Too many open connections",
+                429,
+                retry_after=CONNECTION_RETRY_AFTER,
+            )
         )
     ws = web.WebSocketResponse(
         heartbeat=settings.ws_heartbeat or None,

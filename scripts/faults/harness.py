@@ -76,11 +76,15 @@ class Server:
         self.log_path = log_path
         self.proc: subprocess.Popen | None = None
 
-    async def start(self, *flags: str, timeout: float = 20.0) -> None:
+    async def start(self, *flags: str, timeout: float = 20.0, preexec_fn=None) -> None:
         """Start `campfire serve [flags]` and wait until /health answers."""
         log = open(self.log_path, "a")
         self.proc = subprocess.Popen(
-            [*CLI, "serve", *flags], env=self.world.env, stdout=log, stderr=log
+            [*CLI, "serve", *flags],
+            env=self.world.env,
+            stdout=log,
+            stderr=log,
+            preexec_fn=preexec_fn,  # e.g. a lower RLIMIT_NOFILE for the process
         )
         log.close()
         deadline = time.monotonic() + timeout
