@@ -30,7 +30,13 @@ def room_json(row: Mapping[str, Any]) -> dict:
         "created_at": row["created_at"],
     }
     keys = row.keys()
-    for extra in ("last_seen_seq", "last_message_seq", "last_message_at", "member_count"):
+    for extra in (
+        "last_seen_seq",
+        "last_message_seq",
+        "last_message_at",
+        "unread_count",
+        "member_count",
+    ):
         if extra in keys:
             data[extra] = row[extra]
     return data
