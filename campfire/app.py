@@ -61,7 +61,10 @@ class AccessLogger(AbstractAccessLogger):
     """One line per request: method, path without the query string (tokens), status, time."""
 
     def log(self, request, response, time) -> None:
-        self.logger.info(
+        # Page assets and health checks would drown the API lines: DEBUG, unless they failed.
+        quiet = request.path == "/health" or request.path.startswith("/static/")
+        self.logger.log(
+            logging.DEBUG if quiet and response.status < 400 else logging.INFO,
             "%s %s %s %s %.1fms",
             request.remote,
             request.method,
