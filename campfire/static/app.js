@@ -2,12 +2,13 @@
 // Feature modules register their socket handlers with events.on(type, fn) (see events.js).
 import * as api from './api.js';
 import { checkAuth, showAuth, signedOut, failed, wireAuth } from './auth.js';
-import { wireComposer } from './composer.js';
+import { restoreSaved, wireComposer } from './composer.js';
 import { dispatch, on } from './events.js';
 import { catchUp, loadLatest, markSeenSoon, refreshPendingLabels, wireMessages } from './messages.js';
 import { loadUsers, renderPresence, renderTyping } from './people.js';
 import { loadRooms, openRoom, savedRoomId, setSidebar, wireRooms } from './rooms.js';
 import { ChatSocket } from './socket.js';
+import { wireSwitcher } from './switcher.js';
 import { $, phone, show, showNotice, state } from './state.js';
 
 on('MissedMessagesTruncated', () => {
@@ -24,10 +25,13 @@ on('Error', (event) => {
   showNotice(event.message);
 });
 
-function onStatus(status) {
+function onStatus(status, retryMs) {
   const box = $('conn-status');
   box.dataset.state = status;
   box.textContent = { connecting: 'Connecting…', online: 'Connected', offline: 'Offline, reconnecting…' }[status];
+  if (status === 'offline') box.dataset.retryMs = String(Math.round(retryMs || 0));
+  else delete box.dataset.retryMs;
+  $('reconnect-now').hidden = status !== 'offline';
   if (status === 'offline') {
     const view = state.view;
     if (view && view.resumeSeq == null) view.resumeSeq = view.newestSeq;
@@ -65,18 +69,21 @@ async function onReady() {
 async function startChat(user) {
   state.me = user;
   $('me-name').textContent = user.name;
+  $('me-name').title = user.name;
   show('chat-view');
   await Promise.all([loadUsers(), loadRooms()]);
   state.socket = new ChatSocket({ onEvent: dispatch, onStatus, onReady, checkAuth: async () => {
     const alive = await checkAuth();
-    if (!alive) signedOut();
+    if (!alive) signedOut(true);
     return alive;
   } });
+  restoreSaved(); // drafts, and unsent messages: queued before connecting, sent on Ready
   state.socket.connect();
   const first = savedRoomId() ?? state.rooms.keys().next().value;
   $('sidebar').inert = phone.matches;
   if (first) await openRoom(first);
   else {
+    $('presence').hidden = true;
     $('room-title').textContent = 'Welcome to Campfire';
     $('empty-room').textContent = 'Create a room or pick someone to talk to.';
     $('empty-room').hidden = false;
@@ -89,6 +96,8 @@ async function boot() {
   wireRooms();
   wireMessages();
   wireComposer();
+  wireSwitcher();
+  $('reconnect-now').addEventListener('click', () => state.socket && state.socket.reconnectNow());
   for (let attempt = 0; ; attempt++) {
     try {
       const { user } = await api.me();

@@ -4,17 +4,52 @@ import { $, show, showNotice, state } from './state.js';
 
 let authMode = 'login';
 let onSignedIn = null;
+const ENDED_KEY = 'campfire.session-ended';
+const MIN_PASSWORD_CHARS = 8;
 
-/** The session is gone: back to the sign-in page. */
-export function signedOut() {
+/**
+ * Back to the sign-in page. `ended`: the session ended by itself (revoked, expired), so the
+ * sign-in page says so. Drafts and unsent messages are saved as they change: nothing is lost.
+ */
+export function signedOut(ended = false) {
   if (state.socket) state.socket.stop();
+  state.leaving = true;
+  if (ended) sessionStorage.setItem(ENDED_KEY, '1');
   location.assign('/');
 }
 
 /** Report an API failure; a 401 means the session ended. */
 export function failed(err, what) {
-  if (err.status === 401) return signedOut();
+  if (err.status === 401) return signedOut(true);
   showNotice(`${what}: ${err.message}`);
+}
+
+/** "a", "a and b", "a, b and c". */
+function listing(items) {
+  return items.length < 2 ? items.join('') : `${items.slice(0, -1).join(', ')} and ${items.at(-1)}`;
+}
+
+/** What is missing or wrong in the form, said the way a person would; '' when all is well. */
+function formProblem() {
+  const fields = [['auth-email', 'your email'], ['auth-password', 'a password']];
+  if (authMode === 'setup') fields.unshift(['auth-name', 'your name']);
+  const empty = fields.filter(([id]) => !$(id).value.trim());
+  for (const [id] of fields) $(id).setAttribute('aria-invalid', String(empty.some(([e]) => e === id)));
+  if (empty.length) {
+    $(empty[0][0]).focus();
+    return `Please enter ${listing(empty.map(([, what]) => what))}.`;
+  }
+  if (!$('auth-email').value.includes('@')) {
+    $('auth-email').setAttribute('aria-invalid', 'true');
+    $('auth-email').focus();
+    return 'Please enter a whole email address, like ann@example.com.';
+  }
+  if (authMode === 'setup' && [...$('auth-password').value].length < MIN_PASSWORD_CHARS) {
+    $('auth-password').setAttribute('aria-invalid', 'true');
+    $('auth-password').focus();
+    return `Please choose a password of at least ${MIN_PASSWORD_CHARS} characters.`;
+  }
+  return '';
 }
 
 /** The sign-in (or first-run) page. */
@@ -25,6 +60,10 @@ export async function showAuth() {
   $('auth-intro').textContent = needsSetup
     ? 'This Campfire is new. The first account runs the place: pick your name, email and a password (8+ characters).'
     : 'Welcome back. Sign in to join the conversation.';
+  if (!needsSetup && sessionStorage.getItem(ENDED_KEY)) {
+    sessionStorage.removeItem(ENDED_KEY);
+    $('auth-intro').textContent = 'Your session ended; sign in again. Your drafts are kept.';
+  }
   $('name-field').hidden = !needsSetup;
   $('auth-name').required = needsSetup;
   $('auth-password').autocomplete = needsSetup ? 'new-password' : 'current-password';
@@ -39,7 +78,8 @@ async function submitAuth(event) {
   const button = $('auth-submit');
   const email = $('auth-email').value.trim();
   const password = $('auth-password').value;
-  $('auth-error').textContent = '';
+  $('auth-error').textContent = formProblem();
+  if ($('auth-error').textContent) return;
   button.disabled = true;
   try {
     const data = authMode === 'setup'

@@ -1,39 +1,63 @@
-// The open room's history: loading pages, live messages, catch-up after a reconnect, and the
-// last-seen mark.
+// The open room's history: loading pages, live messages, catch-up after a reconnect, the
+// last-seen mark, and how the list reads: grouped messages, date dividers, "New messages".
 import * as api from './api.js';
 import { failed } from './auth.js';
 import { on } from './events.js';
 import { nameOf, refreshUsersSoon } from './people.js';
-import { messageItem, setPending } from './render.js';
-import { loadRooms, renderRooms } from './rooms.js';
+import { dayKey, dayLabel, el, messageItem, setPending } from './render.js';
+import { countUnread, loadRooms } from './rooms.js';
 import { $, CATCH_UP_LIMIT, PAGE_SIZE, state } from './state.js';
 
-/** A fresh, empty view of a room's history. */
-export function newView(roomId) {
+const GROUP_WITHIN_MS = 5 * 60 * 1000; // one person's messages this close share a header
+
+/**
+ * A fresh, empty view of a room's history; `unread` messages by others (from the room list)
+ * are marked with a "New messages" divider once the newest page is in.
+ */
+export function newView(roomId, unread = 0) {
   return { roomId, ids: new Set(), oldestSeq: null, newestSeq: null, newestId: null,
-    hasMore: false, loading: false, loaded: false, resumeSeq: null };
+    hasMore: false, loading: false, loaded: false, resumeSeq: null, unread, newFromSeq: null,
+    newBelow: 0 };
 }
 
 /** The newest page of the open room, merged into what is shown. */
 export async function loadLatest(view) {
   view.loading = true;
   renderHistoryStatus();
+  showPendingOf(view.roomId); // typed earlier (offline, before a reload): shown whatever happens
   try {
     const page = await api.messages(view.roomId, { limit: PAGE_SIZE });
     if (state.view !== view) return;
     page.messages.forEach(insertMessage);
-    if (!view.loaded) view.hasMore = page.has_more;
+    if (!view.loaded) {
+      view.hasMore = page.has_more;
+      view.newFromSeq = firstUnreadSeq(page.messages, view.unread);
+    }
     view.loaded = true;
-    showPendingOf(view.roomId);
+    decorate();
     scrollToBottom();
     markSeenSoon();
   } catch (err) {
-    if (state.view === view) failed(err, 'Could not load messages');
+    if (state.view !== view) return;
+    if (err.status === 0) view.offline = true; // loads when the connection is back (onReady)
+    else failed(err, 'Could not load messages');
   } finally {
     view.loading = false;
     renderHistoryStatus();
   }
   fillScreen(view);
+}
+
+/** The seq of the oldest of the last `unread` messages by others on this page, or null. */
+function firstUnreadSeq(messages, unread) {
+  let left = unread;
+  let seq = null;
+  for (let i = messages.length - 1; i >= 0 && left > 0; i--) {
+    if (messages[i].creator_id === state.me.id) continue;
+    seq = messages[i].seq;
+    left -= 1;
+  }
+  return seq; // more unread than this page holds: the divider goes at its top
 }
 
 /** Older history, kept in place on screen while it is prepended above. */
@@ -47,10 +71,11 @@ async function loadOlder(view) {
     const scroller = $('scroller');
     const height = scroller.scrollHeight;
     page.messages.forEach(insertMessage);
+    decorate();
     view.hasMore = page.has_more;
     scroller.scrollTop += scroller.scrollHeight - height;
   } catch (err) {
-    if (state.view === view) failed(err, 'Could not load older messages');
+    if (state.view === view && err.status !== 0) failed(err, 'Could not load older messages');
   } finally {
     view.loading = false;
     renderHistoryStatus();
@@ -70,7 +95,7 @@ function fillScreen(view) {
 export async function catchUp(view) {
   const after = view.resumeSeq ?? view.newestSeq;
   view.resumeSeq = null;
-  if (after == null) return loadLatest(view);
+  if (after == null || !view.loaded) return loadLatest(view);
   try {
     const page = await api.messages(view.roomId, { after, limit: CATCH_UP_LIMIT });
     if (state.view !== view) return;
@@ -81,8 +106,10 @@ export async function catchUp(view) {
       return loadLatest(state.view);
     }
     const follow = isNearBottom();
-    page.messages.forEach(insertMessage);
+    const added = page.messages.filter(insertMessage);
+    decorate();
     if (follow) scrollToBottom();
+    else noteNewBelow(added.filter((m) => m.creator_id !== state.me.id).length);
     markSeenSoon();
   } catch (err) {
     failed(err, 'Could not catch up');
@@ -102,6 +129,7 @@ export function insertMessage(message) {
   }
   let before = null;
   for (let node = list.lastElementChild; node; node = node.previousElementSibling) {
+    if (!node.classList.contains('message')) continue; // a divider: decorate() redraws them
     if (node.classList.contains('pending') || Number(node.dataset.seq) > message.seq) before = node;
     else break;
   }
@@ -115,6 +143,45 @@ export function insertMessage(message) {
   return true;
 }
 
+/**
+ * Redraw what sits between messages: a date divider where the day changes, the "New
+ * messages" divider where the user left off, and grouping (one header for a person's
+ * consecutive messages within a few minutes).
+ */
+export function decorate() {
+  const list = $('messages');
+  for (const divider of list.querySelectorAll('li.divider')) divider.remove();
+  const view = state.view;
+  let previous = null;
+  let newShown = false;
+  for (const li of [...list.children]) {
+    const at = li.querySelector('time')?.dateTime;
+    let breaks = false;
+    if (at && (!previous || dayKey(at) !== dayKey(previous.at))) {
+      list.insertBefore(divider('day-divider', dayLabel(at)), li);
+      breaks = true;
+    }
+    if (view && view.newFromSeq != null && !newShown && !li.classList.contains('pending')
+      && Number(li.dataset.seq) >= view.newFromSeq) {
+      list.insertBefore(divider('new-divider', 'New messages'), li);
+      newShown = true;
+      breaks = true;
+    }
+    const grouped = !breaks && previous && previous.userId === li.dataset.userId
+      && !li.classList.contains('pending')
+      && new Date(at) - new Date(previous.at) < GROUP_WITHIN_MS;
+    li.classList.toggle('grouped', Boolean(grouped));
+    previous = { at, userId: li.dataset.userId };
+  }
+}
+
+function divider(className, text) {
+  const li = el('li', `divider ${className}`);
+  li.setAttribute('role', 'separator');
+  li.append(el('span', null, text));
+  return li;
+}
+
 /** Messages typed in this room that the server has not echoed yet. */
 function showPendingOf(roomId) {
   const list = $('messages');
@@ -123,6 +190,7 @@ function showPendingOf(roomId) {
     if ([...list.querySelectorAll('li.pending')].some((li) => li.dataset.clientId === message.client_message_id)) continue;
     list.append(messageItem(message, state.me.name, pendingState()));
   }
+  decorate();
 }
 
 /** 'sending' while connected, 'queued' while offline. */
@@ -141,11 +209,19 @@ function renderHistoryStatus() {
   const empty = $('empty-room');
   if (!view) return;
   if (view.loading) status.textContent = 'Loading messages…';
+  else if (view.offline && !view.loaded) status.textContent = 'Offline: the messages load when the connection is back.';
   else if (view.hasMore) status.textContent = 'Scroll up for older messages';
   else if (view.ids.size) status.textContent = 'This is the beginning of the room.';
   else status.textContent = '';
   empty.hidden = !(view.loaded && !view.loading && view.ids.size === 0 && !$('messages').children.length);
   empty.textContent = 'No messages yet. Say hello!';
+}
+
+/** The empty page of a conversation that starts with its first message. */
+export function showDraftDirect(user) {
+  $('history-status').textContent = '';
+  $('empty-room').textContent = `This is the start of your conversation with ${user.name}.`;
+  $('empty-room').hidden = false;
 }
 
 /** True when the message list is scrolled to (nearly) its end. */
@@ -158,6 +234,22 @@ export function isNearBottom() {
 export function scrollToBottom() {
   const s = $('scroller');
   s.scrollTop = s.scrollHeight;
+  hideNewBelow();
+}
+
+/** New messages arrived below while the reader is scrolled up: say so, with a way down. */
+function noteNewBelow(count) {
+  const view = state.view;
+  if (!view || !count) return;
+  view.newBelow += count;
+  const bar = $('jump-latest');
+  bar.textContent = `${view.newBelow} new message${view.newBelow === 1 ? '' : 's'} - jump to latest`;
+  bar.hidden = false;
+}
+
+function hideNewBelow() {
+  if (state.view) state.view.newBelow = 0;
+  $('jump-latest').hidden = true;
 }
 
 let seenTimer = null;
@@ -184,31 +276,34 @@ function markSeen() {
 
 on('NewMessage', ({ message }) => {
   const mine = message.creator_id === state.me.id;
-  if (mine) {
-    state.socket.acknowledge(message.client_message_id);
-    state.pending.delete(message.client_message_id);
-  }
   if (!state.users.has(message.creator_id)) refreshUsersSoon();
   if (state.view && message.room_id === state.view.roomId) {
     const follow = isNearBottom() || mine;
-    if (insertMessage(message) && follow) scrollToBottom();
+    if (insertMessage(message)) {
+      decorate();
+      if (follow) scrollToBottom();
+      else noteNewBelow(1);
+    }
     markSeenSoon();
     return;
   }
-  const room = state.rooms.get(message.room_id);
-  if (!room) {
-    // A room we were just added to (a new direct conversation, say).
+  if (!state.rooms.has(message.room_id)) {
+    // A room we were just added to (a new direct conversation, say): its count comes with it.
     loadRooms().catch((err) => failed(err, 'Could not load rooms'));
-  } else if (!mine && !room.unread) {
-    room.unread = true;
-    renderRooms();
+  } else if (!mine) {
+    countUnread(message);
   }
 });
 
-/** Wire scrolling up (older pages) and coming back to the tab (last-seen). */
+/** Wire scrolling (older pages up top, the new-messages bar at the bottom) and tab focus. */
 export function wireMessages() {
   $('scroller').addEventListener('scroll', () => {
     if (state.view && $('scroller').scrollTop < 100) loadOlder(state.view);
+    if (isNearBottom()) hideNewBelow();
+  });
+  $('jump-latest').addEventListener('click', () => {
+    scrollToBottom();
+    $('composer-input').focus();
   });
   document.addEventListener('visibilitychange', markSeenSoon);
 }

@@ -2,8 +2,8 @@
 import * as api from './api.js';
 import { failed } from './auth.js';
 import { on } from './events.js';
-import { el, initials, typingText } from './render.js';
-import { openRoom, loadRooms } from './rooms.js';
+import { colourFor, el, initials, setPeople, typingText } from './render.js';
+import { openDirect } from './rooms.js';
 import { $, state } from './state.js';
 
 /** A person's name, or 'Unknown user' until the user list knows them. */
@@ -16,11 +16,14 @@ export function nameOf(userId) {
 export async function loadUsers() {
   const { users } = await api.users();
   state.users = new Map(users.map((u) => [u.id, u]));
+  setPeople(users);
   renderUsers();
   for (const li of $('messages').querySelectorAll('li.message')) {
     const name = nameOf(li.dataset.userId);
     li.querySelector('.author').textContent = name;
+    li.querySelector('.author').title = name;
     li.querySelector('.avatar').textContent = initials(name);
+    li.querySelector('.avatar').style.background = colourFor(li.dataset.userId);
   }
   renderPresence();
   renderTyping();
@@ -45,25 +48,16 @@ function renderUsers() {
     button.type = 'button';
     button.dataset.userId = user.id;
     button.setAttribute('aria-label', `Message ${user.name}`);
+    button.title = user.name;
     const icon = el('span', 'room-icon', '@');
     icon.setAttribute('aria-hidden', 'true');
     button.append(icon, el('span', 'room-name', user.name));
-    button.addEventListener('click', () => startDirect(user.id));
+    button.addEventListener('click', () => openDirect(user));
     const li = el('li');
     li.append(button);
     list.append(li);
   }
   if (!others.length) list.append(el('li', 'signed-in', 'Nobody else yet.'));
-}
-
-async function startDirect(userId) {
-  try {
-    const { room } = await api.directRoom([userId]);
-    await loadRooms();
-    await openRoom(room.id);
-  } catch (err) {
-    failed(err, 'Could not start the conversation');
-  }
 }
 
 /** The "Here now" strip of the open room. */
@@ -77,7 +71,11 @@ export function renderPresence() {
   }
   box.append(el('span', null, 'Here now:'));
   const names = state.present.map(nameOf).sort((a, b) => a.localeCompare(b));
-  for (const name of names) box.append(el('span', 'person', name));
+  for (const name of names) {
+    const person = el('span', 'person', name);
+    person.title = name;
+    box.append(person);
+  }
 }
 
 /** The "Ann is typing…" line of the open room. */

@@ -8,8 +8,9 @@ export const phone = window.matchMedia('(max-width: 720px)');
 export const state = {
   me: null,
   users: new Map(), // id -> user
-  rooms: new Map(), // id -> room from /api/rooms, plus `unread`
+  rooms: new Map(), // id -> room from /api/rooms, plus `unreadCount`
   currentId: null,
+  draftDirect: null, // a person picked to talk to, before the first message creates the room
   view: null, // the open room's loaded history (see messages.newView)
   pending: new Map(), // client_message_id -> local message not yet echoed by the server
   present: [],
@@ -17,6 +18,7 @@ export const state = {
   typingSentAt: 0, // when StartTyping was last sent; 0 while not typing
   socket: null,
   everReady: false,
+  leaving: false, // navigating away on purpose (signed out): no "unsent messages" prompt
   seenSent: null,
 };
 
@@ -42,4 +44,23 @@ export function showNotice(text) {
   notice.hidden = false;
   clearTimeout(showNotice.timer);
   showNotice.timer = setTimeout(() => { notice.hidden = true; }, 6000);
+}
+
+/** Read this user's saved value (JSON in localStorage), or `fallback`. */
+export function loadSaved(name, fallback) {
+  try {
+    const raw = localStorage.getItem(`campfire.${name}.${state.me.id}`);
+    return raw ? JSON.parse(raw) : fallback;
+  } catch {
+    return fallback; // unreadable (edited by hand, say): start afresh
+  }
+}
+
+/** Save a value for this user (drafts, the outbox) so it survives reloads. */
+export function save(name, value) {
+  try {
+    localStorage.setItem(`campfire.${name}.${state.me.id}`, JSON.stringify(value));
+  } catch {
+    // Storage full or disabled: the value lives on in memory for this page.
+  }
 }
