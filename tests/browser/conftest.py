@@ -34,7 +34,8 @@ PASSWORD = "correct horse battery"
 # Console messages a page may log while the server is deliberately down.
 OFFLINE_NOISE = ("ERR_CONNECTION_REFUSED", "WebSocket connection to", "Failed to load resource")
 # Chromium logs every 401 (signed out, wrong password): expected answers, not page errors.
-EXPECTED_NOISE = ("status of 401 (Unauthorized)",)
+# A 409 (a room name taken) is an answer the page shows the person too.
+EXPECTED_NOISE = ("status of 401 (Unauthorized)", "status of 409 (Conflict)")
 
 
 def pytest_collection_modifyitems(items):
@@ -145,7 +146,7 @@ class Server:
         if self.admin_token is None:
             self.setup_admin()
         self._count += 1
-        email = f"{name.lower()}.{self._count}@example.com"
+        email = f"{name.lower().replace(' ', '.')}.{self._count}@example.com"
         user = self.ok(
             "POST",
             "/api/users",
