@@ -88,7 +88,10 @@ class AccessLogger(AbstractAccessLogger):
     def log(self, request, response, time) -> None:
         if request.method == UNPARSED.method and request.version == UNPARSED.version:
             return  # a request aiohttp could not parse: BadRequestLogFilter's line stands for it
-        self.logger.info(
+        # Page assets and health checks would drown the API lines: DEBUG, unless they failed.
+        quiet = request.path == "/health" or request.path.startswith("/static/")
+        self.logger.log(
+            logging.DEBUG if quiet and response.status < 400 else logging.INFO,
             "%s %s %s %s %.1fms",
             request.remote,
             request.method,

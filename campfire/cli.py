@@ -18,6 +18,7 @@ from campfire.config import ConfigError, Settings, load_settings
 from campfire.core import Core, open_core
 from campfire.db import backup_file, migration_scripts
 from campfire.errors import CampfireError
+from campfire.keys import core_key, settings_key
 
 
 class DefaultGroup(click.Group):
@@ -156,9 +157,11 @@ def serve(ctx: click.Context, host: str | None, port: int | None, db: str | None
         f"Campfire on http://{settings.host}:{settings.port}/ (database {settings.db})", err=True
     )
     tune_gc_for_serving()
+    app = create_app(settings)
+    app.on_startup.append(announce_setup)  # after the database is open
     try:
         web.run_app(
-            create_app(settings),
+            app,
             host=settings.host,
             port=settings.port,
             access_log_class=AccessLogger,
@@ -171,6 +174,22 @@ def serve(ctx: click.Context, host: str | None, port: int | None, db: str | None
         )
     except sqlite3.DatabaseError as exc:  # --db names something that is not a Campfire database
         raise click.ClickException(f"database {settings.db}: {exc}") from None
+
+
+async def announce_setup(app: web.Application) -> None:
+    """On an empty database, say on the console where to create the administrator."""
+    settings = app[settings_key]
+    if await accounts.needs_setup(app[core_key]):
+        host = settings.host
+        if host in ("0.0.0.0", "::", ""):  # every interface: this machine's own name works
+            host = "localhost"
+        elif ":" in host:
+            host = f"[{host}]"
+        click.echo(
+            f"No accounts yet: open http://{host}:{settings.port}/ in a browser to create the"
+            " administrator (or run `campfire user add --admin`).",
+            err=True,
+        )
 
 
 # --- shared helpers for the administration commands ---------------------------------------

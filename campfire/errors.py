@@ -19,6 +19,7 @@ MESSAGE_NOT_FOUND = "MESSAGE_NOT_FOUND"
 NOT_IN_ROOM = "NOT_IN_ROOM"
 MESSAGE_CREATION_FAILED = "MESSAGE_CREATION_FAILED"
 EMAIL_TAKEN = "EMAIL_TAKEN"
+ROOM_NAME_TAKEN = "ROOM_NAME_TAKEN"
 SETUP_ALREADY_DONE = "SETUP_ALREADY_DONE"
 PAYLOAD_TOO_LARGE = "PAYLOAD_TOO_LARGE"
 UNSUPPORTED_MEDIA_TYPE = "UNSUPPORTED_MEDIA_TYPE"
@@ -80,3 +81,10 @@ def user_not_found() -> CampfireError:
 def rate_limited(message: str, retry_after: float) -> CampfireError:
     """A 429 that says when to try again."""
     return CampfireError(RATE_LIMITED, message, 429, retry_after=retry_after)
+
+
+def room_name_taken(name: str) -> CampfireError:
+    """A 409: another room of the same type already has this name."""
+    return CampfireError(
+        ROOM_NAME_TAKEN, f"There is already a room named {name!r}: please pick another name", 409
+    )

@@ -62,11 +62,16 @@ async def access_managed_room(core: Core, user: SessionUser, room_id: str) -> sq
 async def do_create_room(
     core: Core, creator_id: str | None, name: object, room_type: object
 ) -> sqlite3.Row:
-    """Create an open room (everyone is a member) or a closed one (the creator is)."""
+    """Create an open room (everyone is a member) or a closed one (the creator is).
+
+    Names are unique per room type, case-insensitively (ROOM_NAME_TAKEN otherwise).
+    """
     name = check_name(name)
     room_type = check_room_type(room_type, ("open", "closed"))
     room_id, now = new_id(), clock.now_iso()
     async with core.db.transaction() as conn:
+        if await store.room_name_taken_txn(conn, name, room_type):
+            raise errors.room_name_taken(name)
         await store.insert_room_txn(conn, room_id, name, room_type, creator_id, None, now)
         if room_type == "open":
             await store.add_active_users_to_room_txn(conn, room_id, now)
@@ -106,12 +111,14 @@ async def do_find_or_create_direct(
 
 
 async def do_rename_room(core: Core, user: SessionUser, room_id: str, name: object) -> sqlite3.Row:
-    """Rename a room (not a direct one)."""
+    """Rename a room (not a direct one) to a name no other room of its type has."""
     room = await access_managed_room(core, user, room_id)
     if room["room_type"] == "direct":
         raise errors.forbidden("Direct rooms cannot be renamed")
     name = check_name(name)
     async with core.db.transaction() as conn:
+        if await store.room_name_taken_txn(conn, name, room["room_type"], except_id=room_id):
+            raise errors.room_name_taken(name)
         await store.update_room_txn(conn, room_id, name)
     return await store.get_room(core.db, room_id)
 

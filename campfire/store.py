@@ -19,6 +19,8 @@ Row = sqlite3.Row
 USER_COLUMNS = "id, name, email, is_admin, is_active, created_at"
 MESSAGE_COLUMNS = "seq, id, room_id, creator_id, content, client_message_id, created_at"
 ROOM_COLUMNS = "id, name, room_type, creator_id, direct_key, created_at"
+# GET /api/rooms counts a room's unread messages up to this many (the client shows "999+").
+UNREAD_COUNT_CAP = 1000
 
 
 async def _one(conn: aiosqlite.Connection, sql: str, params: Any = ()) -> Row | None:
@@ -198,11 +200,29 @@ async def list_rooms_of_user(db: Database, user_id: str) -> list[Row]:
         " (SELECT seq FROM messages x WHERE x.room_id = r.id ORDER BY seq DESC LIMIT 1)"
         "   AS last_message_seq,"
         " (SELECT created_at FROM messages x WHERE x.room_id = r.id ORDER BY seq DESC LIMIT 1)"
-        "   AS last_message_at"
+        "   AS last_message_at,"
+        # Unread: by others, after the last-seen mark; with no mark yet, since joining (older
+        # history is not news). Counting stops at the cap so a huge room costs no more.
+        " (SELECT COUNT(*) FROM (SELECT 1 FROM messages x WHERE x.room_id = r.id"
+        "   AND x.creator_id != m.user_id AND CASE WHEN m.last_seen_seq IS NULL"
+        "   THEN x.created_at >= m.joined_at ELSE x.seq > m.last_seen_seq END"
+        "   LIMIT ?)) AS unread_count"
         " FROM memberships m JOIN rooms r ON r.id = m.room_id"
         " WHERE m.user_id = ? ORDER BY r.room_type, r.name COLLATE NOCASE",
-        (user_id,),
+        (UNREAD_COUNT_CAP, user_id),
     )
+
+
+async def room_name_taken_txn(
+    conn, name: str, room_type: str, except_id: str | None = None
+) -> bool:
+    """Whether another room of this type has this name (case-insensitive)."""
+    row = await _one(
+        conn,
+        "SELECT 1 FROM rooms WHERE name = ? COLLATE NOCASE AND room_type = ? AND id IS NOT ?",
+        (name, room_type, except_id),
+    )
+    return row is not None
 
 
 async def room_ids_of_users(db: Database, user_ids: list[str]) -> dict[str, set[str]]:

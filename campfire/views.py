@@ -30,7 +30,16 @@ def room_json(row: Mapping[str, Any]) -> dict:
         "created_at": row["created_at"],
     }
     keys = row.keys()
-    for extra in ("last_seen_seq", "last_message_seq", "last_message_at", "member_count"):
+    if row["room_type"] == "direct" and "direct_key" in keys and row["direct_key"]:
+        # Who a direct room is between, so a client finds it without creating it again.
+        data["user_ids"] = row["direct_key"].split(",")
+    for extra in (
+        "last_seen_seq",
+        "last_message_seq",
+        "last_message_at",
+        "unread_count",
+        "member_count",
+    ):
         if extra in keys:
             data[extra] = row[extra]
     return data

@@ -1,11 +1,13 @@
 #!/usr/bin/env python3
-"""Take docs/screenshot.png: a short conversation in the web client, in headless Chromium.
+"""Take docs/screenshot.png and docs/screenshot-phone.png: the web client in headless Chromium.
 
 Starts `campfire serve` on a free 127.0.0.1 port with a temporary database, creates three
-people, a few rooms and messages over the HTTP API, signs two of them in (so presence and the
-typing indicator show), and saves a desktop-size screenshot of Ann's window.
+people, a few rooms and messages over the HTTP API (plus a little of yesterday's history written
+straight into the database, so a date divider shows), signs two of them in (so presence and the
+typing indicator show), and saves a desktop-size screenshot of Ann's window and a phone-size one.
 
-    .venv/bin/python scripts/screenshot.py [--out docs/screenshot.png] [--phone phone.png]
+    .venv/bin/python scripts/screenshot.py [--out docs/screenshot.png]
+                                           [--phone docs/screenshot-phone.png]
 
 Needs Debian's Chromium (/usr/bin/chromium, or CAMPFIRE_CHROMIUM) and Playwright (test extras).
 """
@@ -16,12 +18,14 @@ import argparse
 import json
 import os
 import socket
+import sqlite3
 import subprocess
 import sys
 import tempfile
 import time
 import urllib.request
 import uuid
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from playwright.sync_api import sync_playwright
@@ -30,13 +34,18 @@ ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = os.environ.get("CAMPFIRE_CHROMIUM", "/usr/bin/chromium")
 PASSWORD = "correct horse battery"
 
+YESTERDAY = [
+    ("chloe", "Design review tomorrow at ten, in here."),
+    ("ann", "I'll bring the notes from the user tests."),
+]
 CONVERSATION = [
     ("bob", "Morning all! Is the campfire lit yet?"),
     ("chloe", "It is. I brought marshmallows and the new design notes."),
     ("chloe", "Draft is here: https://example.com/campfire/design-notes"),
     ("ann", "Lovely. I read them on the train; the sidebar idea is great."),
-    ("bob", "One question: do we keep direct messages in the same list?\nOr a separate section?"),
-    ("ann", "Same list, with an @ in front. Fewer places to look."),
+    ("bob", "One question: do direct messages get their own section?\nOr one list for all?"),
+    ("chloe", "Their own, under the rooms. Unread counts on both."),
+    ("chloe", "And Ctrl+K jumps anywhere."),
 ]
 
 
@@ -81,8 +90,37 @@ def start_server(db: Path, port: int) -> subprocess.Popen:
     raise SystemExit("campfire serve did not start")
 
 
-def populate(base: str) -> tuple[dict, dict]:
-    """Three people, some rooms, a conversation; returns (tokens by name, rooms by name)."""
+def write_history(db: Path, room_id: str, users: dict, lines: list[tuple[str, str]]) -> None:
+    """Messages from yesterday, written straight into the database (the API stamps 'now')."""
+    at = datetime.now(UTC).replace(hour=16, minute=5) - timedelta(days=1)
+    with sqlite3.connect(db, timeout=10) as conn:
+        for i, (who, text) in enumerate(lines):
+            conn.execute(
+                "INSERT INTO messages (id, room_id, creator_id, content, client_message_id,"
+                " created_at) VALUES (?, ?, ?, ?, ?, ?)",
+                (
+                    str(uuid.uuid4()),
+                    room_id,
+                    users[who]["id"],
+                    text,
+                    str(uuid.uuid4()),
+                    (at + timedelta(minutes=3 * i)).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z",
+                ),
+            )
+
+
+def mark_seen(db: Path, room_id: str, user_id: str, seq: int) -> None:
+    """Where Ann left off, so the page shows its "New messages" divider there."""
+    with sqlite3.connect(db, timeout=10) as conn:
+        conn.execute(
+            "UPDATE memberships SET last_seen_seq = ? WHERE room_id = ? AND user_id = ?",
+            (seq, room_id, user_id),
+        )
+
+
+def populate(base: str, db: Path) -> tuple[dict, dict, int]:
+    """Three people, some rooms, a conversation; returns (tokens by name, rooms by name, the
+    seq of the last message Ann has read in general)."""
     admin = call(
         base,
         "POST",
@@ -90,7 +128,7 @@ def populate(base: str) -> tuple[dict, dict]:
         {"email": "ann@example.com", "name": "Ann Lee", "password": PASSWORD},
     )
     tokens = {"ann": admin["session_token"]}
-    users = {}
+    users = {"ann": admin["user"]}
     for key, name in (("bob", "Bob Okafor"), ("chloe", "Chloé Martin")):
         email = f"{key}@example.com"
         users[key] = call(
@@ -119,20 +157,23 @@ def populate(base: str) -> tuple[dict, dict]:
         base, "POST", "/api/rooms/direct", {"user_ids": [users["bob"]["id"]]}, tokens["ann"]
     )["room"]
 
-    def post(who: str, room: str, text: str) -> None:
-        call(
+    def post(who: str, room: str, text: str) -> dict:
+        return call(
             base,
             "POST",
             f"/api/rooms/{rooms[room]['id']}/messages",
             {"content": text, "client_message_id": str(uuid.uuid4())},
             tokens[who],
-        )
+        )["message"]
 
-    for who, text in CONVERSATION:
-        post(who, "general", text)
+    write_history(db, rooms["general"]["id"], users, YESTERDAY)
+    posted = [post(who, "general", text) for who, text in CONVERSATION]
+    rooms["general"]["ann_id"] = users["ann"]["id"]
     post("bob", "random", "Anyone up for a walk at lunch?")
+    post("bob", "random", "Twelve o'clock by the door.")
     post("chloe", "design", "Colour options are in the doc.")
-    return tokens, rooms
+    post("bob", "direct", "Got a minute after lunch?")
+    return tokens, rooms, posted[3]["seq"]
 
 
 def open_page(browser, base: str, token: str, room_id: str, width: int, height: int):
@@ -154,15 +195,21 @@ def main() -> None:
     parser.add_argument(
         "--out", default=str(ROOT / "docs" / "screenshot.png"), help="desktop screenshot path"
     )
-    parser.add_argument("--phone", help="also save a phone-size screenshot here")
+    parser.add_argument(
+        "--phone",
+        default=str(ROOT / "docs" / "screenshot-phone.png"),
+        help="phone screenshot path",
+    )
     args = parser.parse_args()
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     with tempfile.TemporaryDirectory() as tmp:
-        server = start_server(Path(tmp) / "campfire.db", port)
+        db = Path(tmp) / "campfire.db"
+        server = start_server(db, port)
         try:
-            tokens, rooms = populate(base)
+            tokens, rooms, read_up_to = populate(base, db)
             general = rooms["general"]["id"]
+            mark_seen(db, general, rooms["general"]["ann_id"], read_up_to)
             with sync_playwright() as pw:
                 browser = pw.chromium.launch(
                     executable_path=CHROMIUM,
@@ -175,7 +222,15 @@ def main() -> None:
                         "--no-first-run",
                     ],
                 )
+                # The phone first: Ann's desktop page would mark the room read.
+                phone = open_page(browser, base, tokens["ann"], general, 390, 844)
+                phone.wait_for_selector("#messages li.new-divider")
+                phone.screenshot(path=args.phone)
+                print(f"saved {args.phone}")
+                phone.context.close()
+                mark_seen(db, general, rooms["general"]["ann_id"], read_up_to)  # unread again
                 ann = open_page(browser, base, tokens["ann"], general, 1280, 800)
+                ann.wait_for_selector("#messages li.new-divider")
                 bob = open_page(browser, base, tokens["bob"], general, 1280, 800)
                 ann.wait_for_selector("#presence .person >> nth=1")
                 bob.get_by_label("Message", exact=True).press_sequentially("Sounds good to me")
@@ -183,10 +238,6 @@ def main() -> None:
                 ann.locator("#composer-input").blur()
                 ann.screenshot(path=args.out)
                 print(f"saved {args.out}")
-                if args.phone:
-                    phone = open_page(browser, base, tokens["ann"], general, 390, 844)
-                    phone.screenshot(path=args.phone)
-                    print(f"saved {args.phone}")
                 browser.close()
         finally:
             server.terminate()

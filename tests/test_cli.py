@@ -446,7 +446,9 @@ def test_room_member_errors(cli, db_path):
     cli.user("ann@example.com")
     cli.user("gone@example.com")
     cli("user", "deactivate", "gone@example.com")
-    cli("room", "add", "Twice", "--type", "closed")
+    # Names are unique per room type: an open and a closed room can share one.
+    cli("room", "add", "Twice", "--type", "open")
+    assert "already a room named" in cli("room", "add", "twice", "--type", "open", code=1).stderr
     cli("room", "add", "twice", "--type", "closed")
     cli("room", "add", "Once", "--type", "closed")
     assert (
@@ -462,7 +464,8 @@ def test_room_member_errors(cli, db_path):
         in cli("room", "member", "add", "Twice", "ann@example.com", code=1).stderr
     )
     assert "deactivated" in cli("room", "member", "add", "Once", "gone@example.com", code=1).stderr
-    assert query(db_path, "SELECT COUNT(*) FROM memberships") == [(0,)]
+    # Only Ann's membership of the open "Twice" (everyone joins an open room): none added.
+    assert query(db_path, "SELECT COUNT(*) FROM memberships") == [(1,)]
 
 
 def test_room_delete_asks_first(cli, db_path):

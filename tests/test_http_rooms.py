@@ -11,7 +11,9 @@ from test_http_auth import anonymous, assert_error, bearer, row_counts
 from campfire import errors
 
 ROOM_FIELDS = ["created_at", "creator_id", "id", "name", "room_type"]
-LISTED_ROOM_FIELDS = sorted(ROOM_FIELDS + ["last_message_at", "last_message_seq", "last_seen_seq"])
+LISTED_ROOM_FIELDS = sorted(
+    ROOM_FIELDS + ["last_message_at", "last_message_seq", "last_seen_seq", "unread_count"]
+)
 
 
 async def my_rooms(client, token) -> dict[str, dict]:

@@ -52,11 +52,45 @@ export function formatTime(iso) {
   return `${date.toLocaleDateString([], { day: 'numeric', month: 'short' })} ${time}`;
 }
 
-/** A stable colour for a person (CSSOM, allowed by the CSP). */
-function colourFor(id) {
-  let hash = 0;
-  for (const ch of id || '') hash = (hash * 31 + ch.charCodeAt(0)) >>> 0;
-  return `hsl(${hash % 360} 55% 42%)`;
+/** Full date and time, for the hover title of every time shown. */
+export function fullTime(iso) {
+  const date = new Date(iso);
+  if (Number.isNaN(date.getTime())) return '';
+  return date.toLocaleString([], { dateStyle: 'full', timeStyle: 'short' });
+}
+
+/** The calendar day of a time, as a key ("2026-11-23" in local time). */
+export function dayKey(iso) {
+  const d = new Date(iso);
+  return `${d.getFullYear()}-${d.getMonth() + 1}-${d.getDate()}`;
+}
+
+/** "Today", "Yesterday", or "Mon 23 Nov 2026": the label of a date divider. */
+export function dayLabel(iso, now = new Date()) {
+  const date = new Date(iso);
+  const yesterday = new Date(now.getFullYear(), now.getMonth(), now.getDate() - 1);
+  if (dayKey(iso) === dayKey(now.toISOString())) return 'Today';
+  if (dayKey(iso) === dayKey(yesterday.toISOString())) return 'Yesterday';
+  const part = (options) => date.toLocaleDateString([], options);
+  return `${part({ weekday: 'short' })} ${date.getDate()} ${part({ month: 'short' })} ${date.getFullYear()}`;
+}
+
+// Avatar hues: people sorted by when they joined get hues a golden angle (137.5°) apart, so
+// any few people side by side have clearly different colours (a hash of the id did not).
+const GOLDEN_ANGLE = 137.508;
+const hues = new Map(); // user id -> hue
+
+/** Give every known person their hue (call with the whole user list). */
+export function setPeople(users) {
+  hues.clear();
+  const sorted = [...users].sort((a, b) => (a.created_at + a.id).localeCompare(b.created_at + b.id));
+  sorted.forEach((user, i) => hues.set(user.id, (i * GOLDEN_ANGLE) % 360));
+}
+
+/** A person's avatar colour (dark enough for white initials: lightness 42 of 100). */
+export function colourFor(id) {
+  const hue = hues.get(id);
+  return hue == null ? '#6b625c' : `lch(42% 42 ${hue.toFixed(1)})`;
 }
 
 /** Initials for an avatar. */
@@ -81,11 +115,12 @@ export function messageItem(message, authorName, state = '') {
   const meta = el('div', 'meta');
   const author = el('span', 'author', authorName);
   author.dataset.userId = message.creator_id;
+  author.title = authorName;
   meta.append(author);
   if (message.created_at) {
     const time = el('time', null, formatTime(message.created_at));
     time.dateTime = message.created_at;
-    time.title = new Date(message.created_at).toLocaleString();
+    time.title = fullTime(message.created_at);
     meta.append(time);
   }
   meta.append(el('span', 'state'));

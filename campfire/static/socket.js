@@ -23,8 +23,14 @@ export class ChatSocket {
     this.stopped = false;
     this.attempt = 0;
     this.timer = null;
+    this.checking = false; // a reconnect attempt is asking the server (checkAuth)
     this.outbox = new Map(); // client_message_id -> CreateMessage frame, until echoed
+    // Try at once when the network comes back or the person returns to the tab.
     window.addEventListener('online', () => this.reconnectNow());
+    window.addEventListener('focus', () => this.reconnectNow());
+    document.addEventListener('visibilitychange', () => {
+      if (document.visibilityState === 'visible') this.reconnectNow();
+    });
   }
 
   /** Open the socket (once; later opens happen by themselves). */
@@ -101,22 +107,25 @@ export class ChatSocket {
     this.timer = setTimeout(() => this.retry(), delay);
   }
 
-  /** Reconnect at once (the browser says the network is back). */
+  /** Reconnect at once (the network is back, the tab has focus again, or the person asked). */
   reconnectNow() {
-    if (this.stopped || this.ws) return;
+    if (this.stopped || this.ws || this.checking) return;
     clearTimeout(this.timer);
     this.retry();
   }
 
   /** Check the server answers and the session is alive before opening a new socket. */
   async retry() {
-    if (this.stopped || this.ws) return;
+    if (this.stopped || this.ws || this.checking) return;
     let alive;
+    this.checking = true;
     try {
       alive = await this.handlers.checkAuth();
     } catch {
       this.scheduleReconnect(); // server unreachable: try again later
       return;
+    } finally {
+      this.checking = false;
     }
     if (!alive) {
       this.stop();

@@ -34,7 +34,8 @@ PASSWORD = "correct horse battery"
 # Console messages a page may log while the server is deliberately down.
 OFFLINE_NOISE = ("ERR_CONNECTION_REFUSED", "WebSocket connection to", "Failed to load resource")
 # Chromium logs every 401 (signed out, wrong password): expected answers, not page errors.
-EXPECTED_NOISE = ("status of 401 (Unauthorized)",)
+# A 409 (a room name taken) is an answer the page shows the person too.
+EXPECTED_NOISE = ("status of 401 (Unauthorized)", "status of 409 (Conflict)")
 
 
 def pytest_collection_modifyitems(items):
@@ -74,6 +75,8 @@ class Server:
             "CAMPFIRE_TYPING_SWEEP_INTERVAL": "0.5",
             "CAMPFIRE_SHUTDOWN_TIMEOUT": "2",
             "CAMPFIRE_LOG_LEVEL": "WARNING",
+            # A revoked session's sockets close within a second (30 s by default).
+            "CAMPFIRE_WS_RECHECK_INTERVAL": "1",
             # Tests set up history by posting a hundred messages at once.
             "CAMPFIRE_USER_MESSAGES_BURST": "1000",
         }
@@ -143,7 +146,7 @@ class Server:
         if self.admin_token is None:
             self.setup_admin()
         self._count += 1
-        email = f"{name.lower()}.{self._count}@example.com"
+        email = f"{name.lower().replace(' ', '.')}.{self._count}@example.com"
         user = self.ok(
             "POST",
             "/api/users",
@@ -182,6 +185,24 @@ def server(tmp_path):
 
 
 @pytest.fixture(scope="module")
+def shared_server(tmp_path_factory):
+    """One `campfire serve` for a whole module, for tests that never stop it: each test makes
+    its own people and uniquely named rooms (see `unique`), so they cannot see each other's."""
+    srv = Server(tmp_path_factory.mktemp("shared"))
+    srv.start()
+    yield srv
+    srv.stop()
+
+
+_names = iter(range(1, 1_000_000))
+
+
+def unique(name: str) -> str:
+    """A room name no other test in the run uses (room names are unique per type)."""
+    return f"{name} {next(_names)}"
+
+
+@pytest.fixture(scope="module")
 def browser():
     """Debian's headless Chromium, driven by Playwright, shared by one test module.
 
@@ -214,10 +235,14 @@ class Pages:
         self.errors: list[str] = []
         self.tolerate_offline = False
 
-    def open(self, token: str | None = None, viewport=(1100, 760)):
-        """A page at / in a new context, signed in with this session token when given."""
+    def open(self, token: str | None = None, viewport=(1100, 760), **options):
+        """A page at / in a new context, signed in with this session token when given;
+        `options` go to the context (timezone_id, say)."""
         context = self.browser.new_context(
-            base_url=self.server.url, viewport={"width": viewport[0], "height": viewport[1]}
+            base_url=self.server.url,
+            viewport={"width": viewport[0], "height": viewport[1]},
+            locale="en-US",
+            **options,
         )
         context.set_default_timeout(8000)
         self.contexts.append(context)
@@ -255,5 +280,13 @@ class Pages:
 def pages(browser, server):
     """Browser pages against the test server; each test's contexts close after it."""
     opened = Pages(browser, server)
+    yield opened
+    opened.close()
+
+
+@pytest.fixture
+def shared_pages(browser, shared_server):
+    """Browser pages against the module's shared server; each test's contexts close after it."""
+    opened = Pages(browser, shared_server)
     yield opened
     opened.close()

@@ -3,42 +3,13 @@
 from __future__ import annotations
 
 import re
-import time
 
 import pytest
 from conftest import PASSWORD
+from pageutil import message, open_room, send, wait_until
 from playwright.sync_api import expect
 
 pytestmark = pytest.mark.browser
-
-
-def wait_until(condition, timeout=5.0):
-    """Poll a condition until it holds, failing after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "condition not met in time"
-        time.sleep(0.05)
-
-
-def open_room(page, room):
-    """Click a room in the sidebar and wait until it is the open one."""
-    page.locator(f'#room-list button[data-room-id="{room["id"]}"]').click()
-    expect(page.locator("#room-title")).to_have_text(room["name"])
-    expect(page.locator("#history-status")).not_to_have_text("Loading messages…")
-
-
-def send(page, text):
-    """Type a message in the composer and press Enter."""
-    box = page.get_by_label("Message", exact=True)
-    box.fill(text)
-    box.press("Enter")
-
-
-def message(page, text):
-    """The message items whose content is exactly this text."""
-    return page.locator("#messages li.message").filter(
-        has=page.locator(".content", has_text=re.compile("^" + re.escape(text) + "$"))
-    )
 
 
 def chat_pair(server, pages, room_type="closed"):
@@ -119,7 +90,7 @@ def test_unread_marker_appears_and_clears(server, pages):
 
     server.post(bob_token, random["id"], "psst, over here")
     expect(random_item).to_have_class("unread")
-    expect(random_item).to_contain_text("unread messages")  # for screen readers
+    expect(random_item).to_contain_text("1 unread message")  # for screen readers
     server.post(bob_token, general["id"], "in the open room")
     expect(message(a, "in the open room")).to_have_count(1)
     general_item = a.locator("#room-list li").filter(
@@ -231,7 +202,7 @@ def test_direct_conversation_and_new_room_from_the_sidebar(server, pages):
     a.get_by_role("button", name="Message Bob").click()
     expect(a.locator("#room-title")).to_have_text("Bob")  # named after the others in it
     send(a, "just between us")
-    direct = b.locator("#room-list li").filter(has_text="Ann")
+    direct = b.locator("#direct-list li").filter(has_text="Ann")
     expect(direct).to_have_class("unread")  # a room Bob did not know about a moment ago
     direct.get_by_role("button").click()
     expect(message(b, "just between us")).to_have_count(1)

@@ -1,0 +1,146 @@
+"""WCAG AA contrast of the client's main colour pairs, computed from the styles Chromium
+actually applies: 4.5:1 for text, 3:1 for the edges of controls (issue 12)."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from conftest import unique
+from pageutil import open_room
+from playwright.sync_api import expect
+
+pytestmark = pytest.mark.browser
+
+TEXT, UI = 4.5, 3.0
+
+# (what, selector, pseudo-element or None, which colour: "color" or a border/outline property)
+CHAT_PAIRS = [
+    ("message text", "#messages li.message .content", None, "color"),
+    ("message time", "#messages li.message time", None, "color"),
+    ("history status", "#history-status", None, "color"),
+    ("typing line", "#typing", None, "color"),
+    ("Send button", "#send", None, "color"),
+    ("jump-to-latest bar", "#jump-latest", None, "color"),
+    ("New messages divider", "#messages li.new-divider", None, "color"),
+    ("date divider", "#messages li.day-divider", None, "color"),
+    ("offline status", "#conn-status", None, "color"),
+    ("Reconnect now", "#reconnect-now", None, "color"),
+    ("composer placeholder", "#composer-input", "::placeholder", "color"),
+    ("presence chip", "#presence .person", None, "color"),
+    ("sidebar heading", "#rooms-heading", None, "color"),
+    ("signed in as", ".signed-in", None, "color"),
+    ("room name", ".room-list button:not([aria-current]) .room-name", None, "color"),
+    ("open room name", '.room-list button[aria-current="page"] .room-name', None, "color"),
+    ("unread count", ".unread-count", None, "color"),
+    ("sidebar placeholder", "#new-room-name", "::placeholder", "color"),
+    ("sidebar field text", "#new-room-type", None, "color"),
+    ("Create button", "#new-room-form button", None, "color"),
+    ("Log out", "#logout", None, "color"),
+    ("phone menu marker", "#menu-unread", None, "color"),
+    ("composer edge", "#composer-input", None, "border-top-color"),
+    ("sidebar field edge", "#new-room-name", None, "border-top-color"),
+    ("menu button edge", "#menu-toggle", None, "border-top-color"),
+]
+AUTH_PAIRS = [
+    ("sign-in intro", "#auth-intro", None, "color"),
+    ("field label", "label[for=auth-email]", None, "color"),
+    ("sign-in error", "#auth-error", None, "color"),
+    ("Sign in button", "#auth-submit", None, "color"),
+    ("field edge", "#auth-email", None, "border-top-color"),
+]
+
+MEASURE = """([selector, pseudo, property]) => {
+  const el = document.querySelector(selector);
+  if (!el) return null;
+  const fg = getComputedStyle(el, pseudo).getPropertyValue(property);
+  // The colour behind: for text, the nearest painted background up the tree (the element's
+  // own included); for an edge, the background around the element (its parent's).
+  let node = property === 'color' ? el : el.parentElement;
+  let bg = 'rgb(255, 255, 255)';
+  for (; node; node = node.parentElement) {
+    const c = getComputedStyle(node).backgroundColor;
+    if (c && c !== 'transparent' && !/, 0\\)$/.test(c)) { bg = c; break; }
+  }
+  return [fg, bg];
+}"""
+
+
+def rgb(text: str) -> tuple[float, ...]:
+    """'rgb(1, 2, 3)' or 'rgba(1, 2, 3, 0.5)' as numbers."""
+    values = [float(v) for v in re.findall(r"[\d.]+", text)]
+    return tuple(values[:3]) + ((values[3],) if len(values) > 3 else (1.0,))
+
+
+def luminance(colour: tuple[float, ...]) -> float:
+    """WCAG relative luminance of an sRGB colour."""
+
+    def channel(c: float) -> float:
+        c /= 255
+        return c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4
+
+    r, g, b = (channel(c) for c in colour[:3])
+    return 0.2126 * r + 0.7152 * g + 0.0722 * b
+
+
+def ratio(fg: str, bg: str) -> float:
+    """The contrast ratio of a foreground over a background (alpha blended over it)."""
+    f, b = rgb(fg), rgb(bg)
+    alpha = f[3]
+    blended = tuple(f[i] * alpha + b[i] * (1 - alpha) for i in range(3))
+    high, low = sorted((luminance(blended), luminance(b)), reverse=True)
+    return (high + 0.05) / (low + 0.05)
+
+
+def check(page, pairs) -> list[str]:
+    """The pairs below AA, described."""
+    failures = []
+    for what, selector, pseudo, prop in pairs:
+        found = page.evaluate(MEASURE, [selector, pseudo, prop])
+        assert found is not None, f"{what}: nothing matches {selector}"
+        need = TEXT if prop == "color" else UI
+        value = ratio(*found)
+        if value < need:
+            failures.append(f"{what}: {value:.2f}:1 < {need}:1 ({found[0]} on {found[1]})")
+    return failures
+
+
+def test_ratio_matches_known_values():
+    assert ratio("rgb(0, 0, 0)", "rgb(255, 255, 255)") == pytest.approx(21)
+    assert ratio("rgb(255, 255, 255)", "rgb(217, 72, 15)") == pytest.approx(4.3, abs=0.01)
+
+
+def test_the_main_colour_pairs_meet_wcag_aa(shared_server, shared_pages):
+    server = shared_server
+    _, token = server.user("Ann")
+    bob, bob_token = server.user("Bob")
+    room = server.room(token, unique("contrast"), members=[bob])
+    other = server.room(token, unique("contrast other"), members=[bob])
+    server.post(bob_token, room["id"], "hello")
+    a = shared_pages.chat(token, viewport=(390, 780))
+    a.get_by_role("button", name="Show rooms").click()
+    open_room(a, room)
+    server.post(bob_token, other["id"], "unread elsewhere")
+    expect(a.locator(".unread-count")).to_be_visible()
+    b = shared_pages.chat(bob_token)
+    open_room(b, room)
+    expect(a.locator("#presence .person")).to_have_count(2)
+    # Show every state whose colours are checked: offline, the divider, the bar.
+    a.evaluate(
+        """() => {
+          document.getElementById('conn-status').dataset.state = 'offline';
+          document.getElementById('reconnect-now').hidden = false;
+          const list = document.getElementById('messages');
+          for (const name of ['new-divider', 'day-divider']) {
+            const li = document.createElement('li');
+            li.className = `divider ${name}`;
+            li.textContent = 'divider';
+            list.append(li);
+          }
+        }"""
+    )
+    failures = check(a, CHAT_PAIRS)
+    auth = shared_pages.open()
+    expect(auth.locator("#auth-submit")).to_be_visible()
+    failures += check(auth, AUTH_PAIRS)
+    assert not failures, "below WCAG AA:\n" + "\n".join(failures)
