@@ -56,8 +56,12 @@ async def room_updated(core: Core, room_id: str, user_ids: Iterable[str] | None 
     online = [user_id for user_id in user_ids if hub.is_online(user_id)]
     if not online:
         return
-    for user_id, view in (await room_views(core, room_id, online)).items():
-        hub.publish_room_updated(user_id, view)
+    views = await room_views(core, room_id, online)
+    for user_id in online:
+        if user_id in views:
+            hub.publish_room_updated(user_id, views[user_id])
+        else:  # removed meanwhile (its RoomRemoved went out): undo the early subscription
+            hub.member_removed(room_id, user_id)
 
 
 def room_removed(core: Core, room_id: str, user_ids: Iterable[str]) -> None:

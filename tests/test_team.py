@@ -602,3 +602,19 @@ async def test_a_manager_adds_and_removes_members_and_others_cannot(client, api)
     resp, _ = await call(client, "DELETE", f"/api/rooms/{room['id']}/members/{cat['id']}", a)
     assert resp.status == 204
     assert (await recv_type(ws_cat, "RoomRemoved"))["room_id"] == room["id"]
+
+
+async def test_a_late_room_update_for_someone_no_longer_a_member_delivers_nothing(
+    client, api, core
+):
+    """The re-check may announce a room gained just after the member was removed again:
+    the early subscription is undone, so not one message of the room reaches them."""
+    from campfire import directory
+
+    _, a = await api.user("Ann")
+    bob, b = await api.user("Bob")
+    room = await api.room(a, "Plans")
+    ws_bob = await connect(client, b)
+    await directory.room_updated(core, room["id"], [bob["id"]])
+    await api.post(a, room["id"], "not for bob")
+    await silent(ws_bob, 0.3)
