@@ -9,6 +9,8 @@ import sqlite3
 from dataclasses import dataclass
 from datetime import timedelta
 
+import aiosqlite
+
 from campfire import clock, directory, errors, store
 from campfire.auth import hash_token, new_token
 from campfire.core import Core
@@ -117,7 +119,12 @@ async def do_issue_session(
 
 
 async def _insert_session_txn(
-    core: Core, conn: object, token: str, user_id: str, user_agent: str, days: int | None = None
+    core: Core,
+    conn: aiosqlite.Connection,
+    token: str,
+    user_id: str,
+    user_agent: str,
+    days: int | None = None,
 ) -> None:
     """Store a new session for `token` inside the caller's transaction."""
     days = core.settings.session_days if days is None else days

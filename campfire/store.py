@@ -107,7 +107,12 @@ async def update_user_txn(conn, user_id: str, **fields: Any) -> bool:
 
 
 async def insert_session_txn(
-    conn, token_hash, user_id, created_at, expires_at, user_agent: str = ""
+    conn: aiosqlite.Connection,
+    token_hash: str,
+    user_id: str,
+    created_at: str,
+    expires_at: str,
+    user_agent: str = "",
 ) -> None:
     """Store a new session by the hash of its token."""
     await conn.execute(
@@ -450,7 +455,11 @@ async def get_account(db: Database) -> Row | None:
 
 
 async def insert_account_txn(
-    conn, name: str, join_code: str, members_can_create_open_rooms: bool, now: str
+    conn: aiosqlite.Connection,
+    name: str,
+    join_code: str,
+    members_can_create_open_rooms: bool,
+    now: str,
 ) -> None:
     """Create the account row unless it exists already."""
     await conn.execute(
@@ -460,7 +469,7 @@ async def insert_account_txn(
     )
 
 
-async def update_account_txn(conn, **fields: Any) -> None:
+async def update_account_txn(conn: aiosqlite.Connection, **fields: Any) -> None:
     """Set some of name, join_code, members_can_create_open_rooms."""
     assert fields and set(fields) <= {"name", "join_code", "members_can_create_open_rooms"}
     assignments = ", ".join(f"{name} = ?" for name in fields)
@@ -468,7 +477,12 @@ async def update_account_txn(conn, **fields: Any) -> None:
 
 
 async def insert_login_link_txn(
-    conn, token_hash: str, user_id: str, created_by: str | None, now: str, expires_at: str
+    conn: aiosqlite.Connection,
+    token_hash: str,
+    user_id: str,
+    created_by: str | None,
+    now: str,
+    expires_at: str,
 ) -> None:
     """Store a login link by the hash of its secret; links that ended long ago are dropped."""
     await conn.execute("DELETE FROM login_links WHERE expires_at < ?", (now,))
@@ -488,7 +502,7 @@ async def get_login_link(db: Database, token_hash: str) -> Row | None:
     )
 
 
-async def use_login_link_txn(conn, token_hash: str, now: str) -> str | None:
+async def use_login_link_txn(conn: aiosqlite.Connection, token_hash: str, now: str) -> str | None:
     """Mark a live, unused link used; its user's id, or None if it was not usable."""
     row = await _one(
         conn,
@@ -509,7 +523,9 @@ async def list_user_sessions(db: Database, user_id: str, now: str) -> list[Row]:
     )
 
 
-async def revoke_other_sessions_txn(conn, user_id: str, keep_hash: str, now: str) -> list[str]:
+async def revoke_other_sessions_txn(
+    conn: aiosqlite.Connection, user_id: str, keep_hash: str, now: str
+) -> list[str]:
     """Revoke every live session of a user but one; the hashes revoked."""
     rows = await conn.execute_fetchall(
         "UPDATE sessions SET revoked_at = ?"
@@ -525,7 +541,9 @@ async def last_activity(db: Database) -> dict[str, str]:
     return {row[0]: row[1] for row in rows}
 
 
-async def set_involvement_txn(conn, room_id: str, user_id: str, involvement: str) -> bool:
+async def set_involvement_txn(
+    conn: aiosqlite.Connection, room_id: str, user_id: str, involvement: str
+) -> bool:
     """Set one member's involvement in a room; False if they are not a member."""
     cursor = await conn.execute(
         "UPDATE memberships SET involvement = ? WHERE room_id = ? AND user_id = ?",
@@ -534,14 +552,16 @@ async def set_involvement_txn(conn, room_id: str, user_id: str, involvement: str
     return cursor.rowcount > 0
 
 
-async def set_room_involvement_txn(conn, room_id: str, involvement: str) -> None:
+async def set_room_involvement_txn(
+    conn: aiosqlite.Connection, room_id: str, involvement: str
+) -> None:
     """Set every membership of a room to one involvement (a new direct room's default)."""
     await conn.execute(
         "UPDATE memberships SET involvement = ? WHERE room_id = ?", (involvement, room_id)
     )
 
 
-async def update_room_type_txn(conn, room_id: str, room_type: str) -> None:
+async def update_room_type_txn(conn: aiosqlite.Connection, room_id: str, room_type: str) -> None:
     """Switch a room between open and closed."""
     await conn.execute("UPDATE rooms SET room_type = ? WHERE id = ?", (room_type, room_id))
 
@@ -581,7 +601,7 @@ async def room_states(db: Database) -> list[Row]:
     return await db.fetchall("SELECT id, name, room_type FROM rooms")
 
 
-async def member_ids_txn(conn, room_id: str) -> list[str]:
+async def member_ids_txn(conn: aiosqlite.Connection, room_id: str) -> list[str]:
     """Ids of a room's members, inside a transaction (before deleting the room, say)."""
     rows = await conn.execute_fetchall(
         "SELECT user_id FROM memberships WHERE room_id = ?", (room_id,)
