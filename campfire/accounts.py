@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import math
+import secrets
 import sqlite3
 from dataclasses import dataclass
 from datetime import timedelta
 
-from campfire import clock, errors, store
+import aiosqlite
+
+from campfire import clock, directory, errors, store
 from campfire.auth import hash_token, new_token
 from campfire.core import Core
 from campfire.errors import CampfireError
@@ -15,6 +20,7 @@ from campfire.realtime.connection import CLOSE_POLICY
 from campfire.validate import (
     MAX_EMAIL_CHARS,
     MAX_PASSWORD_CHARS,
+    check_bool,
     check_email,
     check_name,
     check_password,
@@ -24,6 +30,7 @@ from campfire.validate import (
 
 # last_used_at is written at most this often per session, not on every request.
 TOUCH_INTERVAL = timedelta(minutes=5)
+MAX_USER_AGENT_CHARS = 300
 
 
 @dataclass(frozen=True)
@@ -40,7 +47,7 @@ class SessionUser:
 async def do_create_user(
     core: Core, email: str, name: str, password: str, is_admin: bool = False
 ) -> sqlite3.Row:
-    """Create an active user, a member of every open room."""
+    """Create an active user, a member of every open room; every open page learns of them."""
     email, name, password = check_email(email), check_name(name), check_password(password)
     password_hash = await core.passwords.hash(password)  # before the transaction, never in it
     user_id, now = new_id(), clock.now_iso()
@@ -52,6 +59,7 @@ async def do_create_user(
         raise CampfireError(
             errors.EMAIL_TAKEN, "A user with that email already exists", 409
         ) from None
+    await directory.user_updated(core, user_id)
     return await store.get_user(core.db, user_id)
 
 
@@ -93,7 +101,7 @@ def check_login_input(email: object, password: object) -> tuple[str, str]:
 
 
 async def do_login(
-    core: Core, email: object, password: object, address: str
+    core: Core, email: object, password: object, address: str, user_agent: str = ""
 ) -> tuple[sqlite3.Row, str]:
     """Check a password and open a session; slowed per account and per address.
 
@@ -117,19 +125,38 @@ async def do_login(
     if failed:
         raise CampfireError(errors.INVALID_CREDENTIALS, "Wrong email or password", 401)
     core.login_failures.succeeded(keys[0])
-    token = await do_issue_session(core, row["id"])
+    token = await do_issue_session(core, row["id"], user_agent=user_agent)
     return await store.get_user(core.db, row["id"]), token
 
 
-async def do_issue_session(core: Core, user_id: str, days: int | None = None) -> str:
+async def do_issue_session(
+    core: Core, user_id: str, days: int | None = None, user_agent: str = ""
+) -> str:
     """A new session token for a user; only its hash is stored."""
     token = new_token()
-    days = core.settings.session_days if days is None else days
     async with core.db.transaction() as conn:
-        await store.insert_session_txn(
-            conn, hash_token(token), user_id, clock.now_iso(), clock.iso_in(timedelta(days=days))
-        )
+        await _insert_session_txn(core, conn, token, user_id, user_agent, days)
     return token
+
+
+async def _insert_session_txn(
+    core: Core,
+    conn: aiosqlite.Connection,
+    token: str,
+    user_id: str,
+    user_agent: str,
+    days: int | None = None,
+) -> None:
+    """Store a new session for `token` inside the caller's transaction."""
+    days = core.settings.session_days if days is None else days
+    await store.insert_session_txn(
+        conn,
+        hash_token(token),
+        user_id,
+        clock.now_iso(),
+        clock.iso_in(timedelta(days=days)),
+        user_agent[:MAX_USER_AGENT_CHARS],
+    )
 
 
 async def authenticate(core: Core, token: str | None) -> SessionUser | None:
@@ -192,6 +219,7 @@ async def do_set_active(core: Core, user_id: str, active: bool) -> sqlite3.Row:
             await store.add_user_to_open_rooms_txn(conn, user_id, clock.now_iso())
     if not active:
         core.hub.disconnect_user(user_id, CLOSE_POLICY, "Account deactivated")
+    await directory.user_updated(core, user_id)
     return await store.get_user(core.db, user_id)
 
 
@@ -200,6 +228,7 @@ async def do_set_admin(core: Core, user_id: str, is_admin: bool) -> sqlite3.Row:
     async with core.db.transaction() as conn:
         if not await store.update_user_txn(conn, user_id, is_admin=int(is_admin)):
             raise errors.user_not_found()
+    await directory.user_updated(core, user_id)
     return await store.get_user(core.db, user_id)
 
 
@@ -217,3 +246,237 @@ async def do_rename_user(core: Core, user_id: str, name: str) -> None:
     async with core.db.transaction() as conn:
         if not await store.update_user_txn(conn, user_id, name=name):
             raise errors.user_not_found()
+    await directory.user_updated(core, user_id, renamed=True)
+
+
+# --- the account: its name, join link, and who may create open rooms (issue 11) ----------
+
+JOIN_CODE_BYTES = 12  # 96 random bits: 16 URL-safe characters
+LOGIN_LINK_LIFETIME = timedelta(hours=4)
+INVOLVEMENTS = ("everything", "mentions", "nothing", "invisible")
+
+
+def default_members_can_create_open_rooms(core: Core) -> bool:
+    """What a fresh account starts with; from then on the account setting decides."""
+    return True
+
+
+async def get_account(core: Core) -> sqlite3.Row:
+    """The account row, created with a new join code on first use."""
+    row = await store.get_account(core.db)
+    if row is None:
+        async with core.db.transaction() as conn:
+            await store.insert_account_txn(
+                conn,
+                "Campfire",
+                secrets.token_urlsafe(JOIN_CODE_BYTES),
+                default_members_can_create_open_rooms(core),
+                clock.now_iso(),
+            )
+        row = await store.get_account(core.db)
+    return row
+
+
+async def do_update_account(core: Core, name: object, open_rooms: object) -> sqlite3.Row:
+    """Change the account's name and/or whether members may create open rooms (None: keep)."""
+    changes: dict[str, object] = {}
+    if name is not None:
+        changes["name"] = check_name(name)
+    if open_rooms is not None:
+        changes["members_can_create_open_rooms"] = int(
+            check_bool(open_rooms, "members_can_create_open_rooms")
+        )
+    if not changes:
+        raise errors.bad_request("Send one or more of: members_can_create_open_rooms, name")
+    await get_account(core)
+    async with core.db.transaction() as conn:
+        await store.update_account_txn(conn, **changes)
+    return await get_account(core)
+
+
+async def do_new_join_code(core: Core) -> sqlite3.Row:
+    """Replace the join code: the old join link stops working at once."""
+    await get_account(core)
+    async with core.db.transaction() as conn:
+        await store.update_account_txn(conn, join_code=secrets.token_urlsafe(JOIN_CODE_BYTES))
+    return await get_account(core)
+
+
+def _check_throttle(core: Core, key: str, what: str) -> None:
+    """RATE_LIMITED (with Retry-After) while `key` is over its allowance."""
+    wait = core.login_failures.retry_after(key)
+    if wait > 0:
+        raise errors.rate_limited(f"Too many {what}; try again in {int(wait) + 1} s", wait)
+
+
+async def check_join_code(core: Core, code: str, address: str) -> sqlite3.Row:
+    """The account, if `code` is its join code; else a 404 that says so (throttled per address)."""
+    key = "join:" + address
+    _check_throttle(core, key, "attempts to join")
+    account = await get_account(core)
+    if not hmac.compare_digest(code.encode("utf-8", "replace"), account["join_code"].encode()):
+        core.login_failures.failed(key)
+        raise CampfireError(
+            errors.INVALID_JOIN_CODE,
+            "This join link is not valid: it may have been replaced. Ask for a new one.",
+            404,
+        )
+    return account
+
+
+async def do_join(
+    core: Core,
+    code: str,
+    email: object,
+    name: object,
+    password: object,
+    address: str,
+    user_agent: str = "",
+) -> tuple[sqlite3.Row, str]:
+    """A person joins with the account's join code: a new member, signed in."""
+    await check_join_code(core, code, address)
+    # Successful joins count too: one address cannot mint accounts without bound.
+    core.login_failures.failed("join:" + address)
+    row = await do_create_user(core, email, name, password)  # type: ignore[arg-type]
+    token = await do_issue_session(core, row["id"], user_agent=user_agent)
+    return row, token
+
+
+# --- login links: one-use, 4 hours, sign a person in (and let them set a password) -------
+
+
+async def do_make_login_link(
+    core: Core, actor: SessionUser | None, user_id: str
+) -> tuple[str, str]:
+    """A new login link's secret and expiry; administrators for anyone, users for themselves
+    (actor None: an administrator at the shell)."""
+    if actor is not None and not actor.is_admin and actor.id != user_id:
+        raise errors.forbidden("Only administrators can make a login link for someone else")
+    target = await access_user(core, user_id)
+    if not target["is_active"]:
+        raise errors.forbidden("That user is deactivated; reactivate them first")
+    token, now = new_token(), clock.now()
+    expires_at = clock.iso(now + LOGIN_LINK_LIFETIME)
+    async with core.db.transaction() as conn:
+        await store.insert_login_link_txn(
+            conn,
+            hash_token(token),
+            user_id,
+            actor.id if actor else None,
+            clock.iso(now),
+            expires_at,
+        )
+    return token, expires_at
+
+
+async def check_login_link(core: Core, token: str, address: str) -> sqlite3.Row:
+    """A usable login link (with its user's name), or a clear 404/410 (throttled per address)."""
+    key = "link:" + address
+    _check_throttle(core, key, "attempts with login links")
+    row = await store.get_login_link(core.db, hash_token(token)) if len(token) <= 200 else None
+    if row is None:
+        core.login_failures.failed(key)
+        raise CampfireError(errors.LOGIN_LINK_INVALID, "This login link is not valid", 404)
+    if row["used_at"] is not None:
+        raise CampfireError(
+            errors.LOGIN_LINK_USED, "This login link was already used; ask for a new one", 410
+        )
+    if row["expires_at"] <= clock.now_iso():
+        raise CampfireError(
+            errors.LOGIN_LINK_EXPIRED, "This login link has expired; ask for a new one", 410
+        )
+    if not row["is_active"]:
+        raise errors.forbidden("This account is deactivated")
+    return row
+
+
+async def do_redeem_login_link(
+    core: Core, token: str, password: object, address: str, user_agent: str = ""
+) -> tuple[sqlite3.Row, str]:
+    """Use a login link: a new session, and with `password` a new password (other sessions
+    of the user end then, as on any password change)."""
+    link = await check_login_link(core, token, address)
+    password_hash = None
+    if password is not None:
+        password_hash = await core.passwords.hash(check_password(password))
+    session_token, now = new_token(), clock.now_iso()
+    async with core.db.transaction() as conn:
+        user_id = await store.use_login_link_txn(conn, hash_token(token), now)
+        if user_id is None:  # used by a racing request, or expired, since the check
+            raise CampfireError(
+                errors.LOGIN_LINK_USED, "This login link was already used; ask for a new one", 410
+            )
+        if password_hash is not None:
+            await store.update_user_txn(conn, user_id, password_hash=password_hash)
+            await store.revoke_user_sessions_txn(conn, user_id, now)
+        await _insert_session_txn(core, conn, session_token, user_id, user_agent)
+    if password_hash is not None:
+        # Only the sessions revoked above have sockets: the new one has none yet.
+        core.hub.disconnect_user(link["user_id"], CLOSE_POLICY, "Password changed")
+    return await store.get_user(core.db, link["user_id"]), session_token
+
+
+# --- my account: name, password, sessions ------------------------------------------------
+
+
+async def do_change_own_password(
+    core: Core, user: SessionUser, current: object, new: object
+) -> None:
+    """Change one's password, proving the current one; every other session ends."""
+    if not isinstance(current, str) or not is_text(current):
+        raise errors.bad_request("'current_password' must be a string")
+    new = check_password(new)
+    key = "password:" + user.id
+    # Reserved before verifying, as logins are: guesses sent at once count while in flight.
+    wait = core.login_failures.reserve([key])
+    if wait > 0:
+        raise errors.rate_limited(
+            f"Too many wrong passwords; try again in {math.ceil(wait)} s", wait
+        )
+    failed = True
+    try:
+        row = await store.get_password_hash(core.db, user.email)
+        failed = not await core.passwords.verify(row["password_hash"] if row else None, current)
+    finally:
+        core.login_failures.release([key], failed)
+    if failed:
+        raise CampfireError(errors.WRONG_PASSWORD, "The current password is wrong", 403)
+    core.login_failures.succeeded(key)
+    password_hash = await core.passwords.hash(new)
+    now = clock.now_iso()
+    async with core.db.transaction() as conn:
+        await store.update_user_txn(conn, user.id, password_hash=password_hash)
+        ended = await store.revoke_other_sessions_txn(conn, user.id, user.token_hash, now)
+    for token_hash in ended:
+        core.hub.disconnect_session(token_hash, CLOSE_POLICY, "Password changed")
+
+
+def session_id(token_hash: str) -> str:
+    """A session's public id: derived from its hash, so neither can be found from it."""
+    return hashlib.sha256(b"session-id:" + token_hash.encode()).hexdigest()[:32]
+
+
+async def list_sessions(core: Core, user: SessionUser) -> list[dict]:
+    """The user's live sessions: id, created, last used, user agent, and which is this one."""
+    rows = await store.list_user_sessions(core.db, user.id, clock.now_iso())
+    return [
+        {
+            "id": session_id(row["token_hash"]),
+            "created_at": row["created_at"],
+            "last_used_at": row["last_used_at"],
+            "expires_at": row["expires_at"],
+            "user_agent": row["user_agent"],
+            "current": row["token_hash"] == user.token_hash,
+        }
+        for row in rows
+    ]
+
+
+async def do_end_session(core: Core, user: SessionUser, public_id: str) -> None:
+    """End one of the user's own sessions by its public id; its sockets close."""
+    rows = await store.list_user_sessions(core.db, user.id, clock.now_iso())
+    for row in rows:
+        if hmac.compare_digest(session_id(row["token_hash"]), public_id):
+            await do_logout(core, row["token_hash"])
+            return
+    raise CampfireError(errors.NOT_FOUND, "No such session", 404)

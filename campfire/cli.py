@@ -567,3 +567,47 @@ def db_migrate(ctx: click.Context, db: str | None) -> None:
         return row[0]
 
     click.echo(admin_core(ctx, db, work, create=True))
+
+
+# --- campfire account, campfire user login-link (issue 11) --------------------------------
+
+
+def public_base(settings: Settings) -> str:
+    """Where people reach the server: the public_url setting, else http://host:port."""
+    return settings.public_url.rstrip("/") or f"http://{settings.host}:{settings.port}"
+
+
+@main.group()
+def account() -> None:
+    """The Campfire's join link."""
+
+
+@account.command("join-link")
+@click.option("--new", "new_code", is_flag=True, help="Make a new link; the old one stops working.")
+@db_option
+@click.pass_context
+def account_join_link(ctx: click.Context, new_code: bool, db: str | None) -> None:
+    """Print the link people open to join (set public_url so it names the public address)."""
+
+    async def work(core: Core) -> str:
+        row = await (accounts.do_new_join_code(core) if new_code else accounts.get_account(core))
+        return row["join_code"]
+
+    code = admin_core(ctx, db, work)
+    click.echo(f"{public_base(settings_from(ctx, db=db))}/join/{code}")
+
+
+@user.command("login-link")
+@click.argument("email")
+@db_option
+@click.pass_context
+def user_login_link(ctx: click.Context, email: str, db: str | None) -> None:
+    """Print a one-use link that signs the user in (valid 4 hours) and lets them set a password."""
+
+    async def work(core: Core) -> tuple[str, str]:
+        row = await user_by_email(core, email)
+        return await accounts.do_make_login_link(core, None, row["id"])
+
+    token, expires_at = admin_core(ctx, db, work)
+    click.echo(f"{public_base(settings_from(ctx, db=db))}/login-link/{token}")
+    click.echo(f"Valid until {expires_at}, once.", err=True)

@@ -53,6 +53,7 @@ class Settings:
     hash_queue: int = 16
     request_body_timeout: float = 30.0
     pending_requests_per_address: int = 32
+    public_url: str = ""
 
     def replace(self, **changes: Any) -> Settings:
         """A copy with some settings changed (used by tests and flags)."""

@@ -144,3 +144,18 @@ def missed_messages_truncated(room_id: str, first_seq: int | None) -> dict:
 def ready(user_id: str) -> dict:
     """Extra type: the catch-up is done; from here on everything is live."""
     return {"type": "Ready", "user_id": user_id}
+
+
+def room_updated(room: Mapping[str, Any]) -> dict:
+    """Addition: a room the user gained or whose settings changed, as GET /api/rooms shows it."""
+    return {"type": "RoomUpdated", "room": room}
+
+
+def room_removed(room_id: str) -> dict:
+    """Addition: a room the user lost (deleted, removed, left)."""
+    return {"type": "RoomRemoved", "room_id": room_id}
+
+
+def user_updated(user: Mapping[str, Any]) -> dict:
+    """Addition: a user was created, renamed, deactivated or reactivated."""
+    return {"type": "UserUpdated", "user": user}

@@ -10,11 +10,12 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterable
 
-from campfire import clock, errors, store
+from campfire import accounts, clock, directory, errors, store
 from campfire.accounts import SessionUser
 from campfire.core import Core
 from campfire.errors import CampfireError
 from campfire.validate import check_name, check_room_type, check_uuid, new_id
+from campfire.views import room_json
 
 MAX_DIRECT_USERS = 50
 
@@ -77,7 +78,7 @@ async def do_create_room(
             await store.add_active_users_to_room_txn(conn, room_id, now)
         elif creator_id is not None:
             await store.add_member_txn(conn, room_id, creator_id, now)
-    core.hub.members_added(room_id, await store.member_ids(core.db, room_id))
+    await directory.room_updated(core, room_id, await store.member_ids(core.db, room_id))
     return await store.get_room(core.db, room_id)
 
 
@@ -96,30 +97,49 @@ async def do_find_or_create_direct(
     if any(uid not in users or not users[uid]["is_active"] for uid in ids):
         raise errors.user_not_found()
     key = ",".join(ids)
-    name = ", ".join(sorted(users[uid]["name"] for uid in ids))
     room_id, now = new_id(), clock.now_iso()
     async with core.db.transaction() as conn:
         existing = await store.find_direct_room_txn(conn, key)
         if existing is None:
-            await store.insert_room_txn(conn, room_id, name, "direct", user.id, key, now)
+            # No stored name: it is computed from the members' current names when shown.
+            await store.insert_room_txn(conn, room_id, "", "direct", user.id, key, now)
             for uid in ids:
                 await store.add_member_txn(conn, room_id, uid, now)
+            await store.set_room_involvement_txn(conn, room_id, "everything")
     if existing is not None:
         return existing, False
-    core.hub.members_added(room_id, ids)
+    await directory.room_updated(core, room_id, ids)
     return await store.get_room(core.db, room_id), True
 
 
-async def do_rename_room(core: Core, user: SessionUser, room_id: str, name: object) -> sqlite3.Row:
-    """Rename a room (not a direct one) to a name no other room of its type has."""
+async def do_update_room(
+    core: Core, user: SessionUser, room_id: str, name: object, room_type: object
+) -> sqlite3.Row:
+    """Rename a room and/or switch it between open and closed (None: keep); not a direct one.
+
+    Switched to open, every active user becomes a member; switched to closed, the members
+    stay. Every member's pages learn the change (RoomUpdated), the new members' too.
+    """
     room = await access_managed_room(core, user, room_id)
     if room["room_type"] == "direct":
-        raise errors.forbidden("Direct rooms cannot be renamed")
-    name = check_name(name)
+        raise errors.forbidden("A direct room has no name or type to change")
+    if name is None and room_type is None:
+        raise errors.bad_request("Send one or more of: name, room_type")
+    name = check_name(name) if name is not None else None
+    room_type = check_room_type(room_type, ("open", "closed")) if room_type is not None else None
+    now = clock.now_iso()
     async with core.db.transaction() as conn:
-        if await store.room_name_taken_txn(conn, name, room["room_type"], except_id=room_id):
-            raise errors.room_name_taken(name)
-        await store.update_room_txn(conn, room_id, name)
+        # Names are unique per type: a switch of type can clash as much as a rename.
+        new_name, new_type = name or room["name"], room_type or room["room_type"]
+        if await store.room_name_taken_txn(conn, new_name, new_type, except_id=room_id):
+            raise errors.room_name_taken(new_name)
+        if name is not None:
+            await store.update_room_txn(conn, room_id, name)
+        if room_type is not None:
+            await store.update_room_type_txn(conn, room_id, room_type)
+            if room_type == "open":
+                await store.add_active_users_to_room_txn(conn, room_id, now)
+    await directory.room_updated(core, room_id, await store.member_ids(core.db, room_id))
     return await store.get_room(core.db, room_id)
 
 
@@ -130,7 +150,9 @@ async def do_delete_room(core: Core, user: SessionUser | None, room_id: str) -> 
     else:
         await access_managed_room(core, user, room_id)
     async with core.db.transaction() as conn:
+        members = await store.member_ids_txn(conn, room_id)
         await store.delete_room_txn(conn, room_id)
+    directory.room_removed(core, room_id, members)
     core.hub.room_deleted(room_id)
 
 
@@ -144,7 +166,8 @@ async def do_add_members(core: Core, room_id: str, user_ids: Iterable[str]) -> l
                     added.append(user_id)
     except sqlite3.IntegrityError:  # the room or the user vanished meanwhile
         raise errors.room_not_found() from None
-    core.hub.members_added(room_id, added)
+    if added:
+        await directory.room_updated(core, room_id, added)
     return added
 
 
@@ -178,7 +201,7 @@ async def do_remove_member(
     async with core.db.transaction() as conn:
         removed = await store.remove_member_txn(conn, room_id, member_id)
     if removed:
-        core.hub.member_removed(room_id, member_id)
+        directory.room_removed(core, room_id, [member_id])
     return removed
 
 
@@ -194,3 +217,49 @@ async def resolve_room(core: Core, ref: str) -> sqlite3.Row:
     if len(matches) > 1:
         raise CampfireError(errors.BAD_REQUEST, f"Several rooms are named {ref!r}; use the room id")
     return matches[0]
+
+
+def check_may_create_room(account: sqlite3.Row, user: SessionUser, room_type: object) -> None:
+    """Open rooms are for everyone: the account setting decides whether members may create them."""
+    if room_type == "open" and not user.is_admin and not account["members_can_create_open_rooms"]:
+        raise errors.forbidden("Only administrators can create open rooms here")
+
+
+async def list_rooms_for(core: Core, user_id: str) -> list[dict]:
+    """The user's rooms as GET /api/rooms shows them (invisible ones included, marked)."""
+    rows = await store.list_rooms_of_user(core.db, user_id)
+    direct = [row["id"] for row in rows if row["room_type"] == "direct"]
+    members = await store.direct_members(core.db, direct) if direct else {}
+    return [room_json(row, members.get(row["id"]), user_id) for row in rows]
+
+
+async def room_view(
+    core: Core, user: SessionUser, room_id: str, room: sqlite3.Row | None = None
+) -> dict:
+    """One room as GET /api/rooms shows it to a member, else the bare room; `room` given:
+    the caller has checked access already (an administrator managing a room outside it)."""
+    if room is None:
+        room = await access_room(core, user, room_id)
+    view = (await directory.room_views(core, room_id, [user.id])).get(user.id)
+    if view is not None:
+        return view
+    if room["room_type"] == "direct":  # an administrator outside it: named after everyone
+        return room_json(room, (await store.direct_members(core.db, [room_id]))[room_id])
+    return room_json(room)
+
+
+async def do_set_involvement(
+    core: Core, user: SessionUser, room_id: str, involvement: object
+) -> dict:
+    """Set how much a room may interrupt the user; direct rooms: everything, nothing, invisible."""
+    room = await access_room(core, user, room_id)
+    allowed = accounts.INVOLVEMENTS
+    if room["room_type"] == "direct":
+        allowed = ("everything", "nothing", "invisible")
+    if involvement not in allowed:
+        raise errors.bad_request(f"'involvement' must be one of: {', '.join(allowed)}")
+    async with core.db.transaction() as conn:
+        if not await store.set_involvement_txn(conn, room_id, user.id, involvement):
+            raise errors.room_access_denied()  # an open room they are not a member of
+    await directory.room_updated(core, room_id, [user.id])
+    return await room_view(core, user, room_id)

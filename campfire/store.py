@@ -108,12 +108,20 @@ async def update_user_txn(conn, user_id: str, **fields: Any) -> bool:
 # --- sessions ----------------------------------------------------------------------------
 
 
-async def insert_session_txn(conn, token_hash, user_id, created_at, expires_at) -> None:
+async def insert_session_txn(
+    conn: aiosqlite.Connection,
+    token_hash: str,
+    user_id: str,
+    created_at: str,
+    expires_at: str,
+    user_agent: str = "",
+) -> None:
     """Store a new session by the hash of its token."""
     await conn.execute(
-        "INSERT INTO sessions (token_hash, user_id, created_at, expires_at, last_used_at)"
-        " VALUES (?, ?, ?, ?, ?)",
-        (token_hash, user_id, created_at, expires_at, created_at),
+        "INSERT INTO sessions"
+        " (token_hash, user_id, created_at, expires_at, last_used_at, user_agent)"
+        " VALUES (?, ?, ?, ?, ?, ?)",
+        (token_hash, user_id, created_at, expires_at, created_at, user_agent),
     )
 
 
@@ -195,21 +203,8 @@ async def list_rooms(db: Database) -> list[Row]:
 async def list_rooms_of_user(db: Database, user_id: str) -> list[Row]:
     """The rooms a user belongs to, with their last-seen mark and newest message."""
     return await db.fetchall(
-        "SELECT r.id, r.name, r.room_type, r.creator_id, r.direct_key, r.created_at,"
-        " m.last_seen_seq,"
-        " (SELECT seq FROM messages x WHERE x.room_id = r.id ORDER BY seq DESC LIMIT 1)"
-        "   AS last_message_seq,"
-        " (SELECT created_at FROM messages x WHERE x.room_id = r.id ORDER BY seq DESC LIMIT 1)"
-        "   AS last_message_at,"
-        # Unread: by others, after the last-seen mark; with no mark yet, since joining (older
-        # history is not news). Counting stops at the cap so a huge room costs no more.
-        " (SELECT COUNT(*) FROM (SELECT 1 FROM messages x WHERE x.room_id = r.id"
-        "   AND x.creator_id != m.user_id AND CASE WHEN m.last_seen_seq IS NULL"
-        "   THEN x.created_at >= m.joined_at ELSE x.seq > m.last_seen_seq END"
-        "   LIMIT ?)) AS unread_count"
-        " FROM memberships m JOIN rooms r ON r.id = m.room_id"
-        " WHERE m.user_id = ? ORDER BY r.room_type, r.name COLLATE NOCASE",
-        (UNREAD_COUNT_CAP, user_id),
+        ROOM_VIEW_SQL + " WHERE m.user_id = ? ORDER BY r.room_type, r.name COLLATE NOCASE",
+        (user_id,),
     )
 
 
@@ -223,6 +218,24 @@ async def room_name_taken_txn(
         (name, room_type, except_id),
     )
     return row is not None
+
+
+# A room as one member sees it: the room, their last-seen mark and involvement, its newest
+# message, and how many messages by others came after the mark. With no mark yet, unread counts
+# from joining (older history is not news); counting stops at the cap so a huge room costs no more.
+ROOM_VIEW_SQL = (
+    "SELECT r.id, r.name, r.room_type, r.creator_id, r.direct_key, r.created_at,"
+    " m.user_id AS viewer_id, m.last_seen_seq, m.involvement,"
+    " (SELECT seq FROM messages x WHERE x.room_id = r.id ORDER BY seq DESC LIMIT 1)"
+    "   AS last_message_seq,"
+    " (SELECT created_at FROM messages x WHERE x.room_id = r.id ORDER BY seq DESC LIMIT 1)"
+    "   AS last_message_at,"
+    " (SELECT COUNT(*) FROM (SELECT 1 FROM messages x WHERE x.room_id = r.id"
+    "   AND x.creator_id != m.user_id AND CASE WHEN m.last_seen_seq IS NULL"
+    "   THEN x.created_at >= m.joined_at ELSE x.seq > m.last_seen_seq END"
+    f"   LIMIT {UNREAD_COUNT_CAP})) AS unread_count"
+    " FROM memberships m JOIN rooms r ON r.id = m.room_id"
+)
 
 
 async def room_ids_of_users(db: Database, user_ids: list[str]) -> dict[str, set[str]]:
@@ -454,3 +467,169 @@ async def schema_version(db: Database) -> int:
     """The number of the newest migration applied to this database (PRAGMA user_version)."""
     row = await db.fetchone("PRAGMA user_version")
     return row[0]
+
+
+# --- the account, login links, a user's sessions, involvement, the directory (issue 11) ---
+
+
+async def get_account(db: Database) -> Row | None:
+    """The account row (None until it is first created)."""
+    return await db.fetchone(
+        "SELECT name, join_code, members_can_create_open_rooms, created_at FROM account"
+        " WHERE id = 1"
+    )
+
+
+async def insert_account_txn(
+    conn: aiosqlite.Connection,
+    name: str,
+    join_code: str,
+    members_can_create_open_rooms: bool,
+    now: str,
+) -> None:
+    """Create the account row unless it exists already."""
+    await conn.execute(
+        "INSERT INTO account (id, name, join_code, members_can_create_open_rooms, created_at)"
+        " VALUES (1, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING",
+        (name, join_code, int(members_can_create_open_rooms), now),
+    )
+
+
+async def update_account_txn(conn: aiosqlite.Connection, **fields: Any) -> None:
+    """Set some of name, join_code, members_can_create_open_rooms."""
+    assert fields and set(fields) <= {"name", "join_code", "members_can_create_open_rooms"}
+    assignments = ", ".join(f"{name} = ?" for name in fields)
+    await conn.execute(f"UPDATE account SET {assignments} WHERE id = 1", tuple(fields.values()))
+
+
+async def insert_login_link_txn(
+    conn: aiosqlite.Connection,
+    token_hash: str,
+    user_id: str,
+    created_by: str | None,
+    now: str,
+    expires_at: str,
+) -> None:
+    """Store a login link by the hash of its secret; links that ended long ago are dropped."""
+    await conn.execute("DELETE FROM login_links WHERE expires_at < ?", (now,))
+    await conn.execute(
+        "INSERT INTO login_links (token_hash, user_id, created_by, created_at, expires_at)"
+        " VALUES (?, ?, ?, ?, ?)",
+        (token_hash, user_id, created_by, now, expires_at),
+    )
+
+
+async def get_login_link(db: Database, token_hash: str) -> Row | None:
+    """A login link with its user's name and status."""
+    return await db.fetchone(
+        "SELECT l.user_id, l.expires_at, l.used_at, u.name, u.is_active"
+        " FROM login_links l JOIN users u ON u.id = l.user_id WHERE l.token_hash = ?",
+        (token_hash,),
+    )
+
+
+async def use_login_link_txn(conn: aiosqlite.Connection, token_hash: str, now: str) -> str | None:
+    """Mark a live, unused link used; its user's id, or None if it was not usable."""
+    row = await _one(
+        conn,
+        "UPDATE login_links SET used_at = ?"
+        " WHERE token_hash = ? AND used_at IS NULL AND expires_at > ? RETURNING user_id",
+        (now, token_hash, now),
+    )
+    return row[0] if row else None
+
+
+async def list_user_sessions(db: Database, user_id: str, now: str) -> list[Row]:
+    """A user's live sessions, newest first."""
+    return await db.fetchall(
+        "SELECT token_hash, created_at, last_used_at, expires_at, user_agent FROM sessions"
+        " WHERE user_id = ? AND revoked_at IS NULL AND expires_at > ?"
+        " ORDER BY created_at DESC",
+        (user_id, now),
+    )
+
+
+async def revoke_other_sessions_txn(
+    conn: aiosqlite.Connection, user_id: str, keep_hash: str, now: str
+) -> list[str]:
+    """Revoke every live session of a user but one; the hashes revoked."""
+    rows = await conn.execute_fetchall(
+        "UPDATE sessions SET revoked_at = ?"
+        " WHERE user_id = ? AND token_hash != ? AND revoked_at IS NULL RETURNING token_hash",
+        (now, user_id, keep_hash),
+    )
+    return [row[0] for row in rows]
+
+
+async def last_activity(db: Database) -> dict[str, str]:
+    """For each user with a session, when one was last used."""
+    rows = await db.fetchall("SELECT user_id, MAX(last_used_at) FROM sessions GROUP BY user_id")
+    return {row[0]: row[1] for row in rows}
+
+
+async def set_involvement_txn(
+    conn: aiosqlite.Connection, room_id: str, user_id: str, involvement: str
+) -> bool:
+    """Set one member's involvement in a room; False if they are not a member."""
+    cursor = await conn.execute(
+        "UPDATE memberships SET involvement = ? WHERE room_id = ? AND user_id = ?",
+        (involvement, room_id, user_id),
+    )
+    return cursor.rowcount > 0
+
+
+async def set_room_involvement_txn(
+    conn: aiosqlite.Connection, room_id: str, involvement: str
+) -> None:
+    """Set every membership of a room to one involvement (a new direct room's default)."""
+    await conn.execute(
+        "UPDATE memberships SET involvement = ? WHERE room_id = ?", (involvement, room_id)
+    )
+
+
+async def update_room_type_txn(conn: aiosqlite.Connection, room_id: str, room_type: str) -> None:
+    """Switch a room between open and closed."""
+    await conn.execute("UPDATE rooms SET room_type = ? WHERE id = ?", (room_type, room_id))
+
+
+async def room_views(db: Database, room_id: str, user_ids: list[str]) -> list[Row]:
+    """A room as each of these members sees it (non-members are absent)."""
+    sql = ROOM_VIEW_SQL + " WHERE m.user_id IN ({marks}) AND m.room_id = ?"
+    return await _fetch_in(db, sql, user_ids, room_id)
+
+
+async def direct_members(db: Database, room_ids: list[str]) -> dict[str, list[Row]]:
+    """For each of these rooms, its members' id, name and status."""
+    members: dict[str, list[Row]] = {room_id: [] for room_id in room_ids}
+    rows = await _fetch_in(
+        db,
+        "SELECT m.room_id, u.id, u.name, u.is_active FROM memberships m"
+        " JOIN users u ON u.id = m.user_id WHERE m.room_id IN ({marks})",
+        room_ids,
+    )
+    for row in rows:
+        members[row["room_id"]].append(row)
+    return members
+
+
+async def direct_room_ids_of_user(db: Database, user_id: str) -> list[str]:
+    """The direct rooms a user is in."""
+    rows = await db.fetchall(
+        "SELECT r.id FROM memberships m JOIN rooms r ON r.id = m.room_id"
+        " WHERE m.user_id = ? AND r.room_type = 'direct'",
+        (user_id,),
+    )
+    return [row[0] for row in rows]
+
+
+async def room_states(db: Database) -> list[Row]:
+    """Every room's id, name and type (what the re-check compares)."""
+    return await db.fetchall("SELECT id, name, room_type FROM rooms")
+
+
+async def member_ids_txn(conn: aiosqlite.Connection, room_id: str) -> list[str]:
+    """Ids of a room's members, inside a transaction (before deleting the room, say)."""
+    rows = await conn.execute_fetchall(
+        "SELECT user_id FROM memberships WHERE room_id = ?", (room_id,)
+    )
+    return [row[0] for row in rows]

@@ -20,8 +20,13 @@ def user_json(row: Mapping[str, Any], with_email: bool = True) -> dict:
     return data
 
 
-def room_json(row: Mapping[str, Any]) -> dict:
-    """A room; with a caller's view of it (last seen, newest message) when the row has them."""
+def room_json(
+    row: Mapping[str, Any],
+    members: list[Mapping[str, Any]] | None = None,
+    viewer_id: str | None = None,
+) -> dict:
+    """A room; with a caller's view of it (last seen, involvement, newest message) when the
+    row has them. A direct room with its `members` is named after the viewer's company."""
     data = {
         "id": row["id"],
         "name": row["name"],
@@ -29,20 +34,30 @@ def room_json(row: Mapping[str, Any]) -> dict:
         "creator_id": row["creator_id"],
         "created_at": row["created_at"],
     }
+    if row["room_type"] == "direct" and members is not None:
+        data["name"] = direct_room_name(members, viewer_id)
+        data["member_ids"] = sorted(member["id"] for member in members)
     keys = row.keys()
-    if row["room_type"] == "direct" and "direct_key" in keys and row["direct_key"]:
-        # Who a direct room is between, so a client finds it without creating it again.
-        data["user_ids"] = row["direct_key"].split(",")
     for extra in (
         "last_seen_seq",
         "last_message_seq",
         "last_message_at",
         "unread_count",
         "member_count",
+        "involvement",
     ):
         if extra in keys:
             data[extra] = row[extra]
     return data
+
+
+def direct_room_name(members: list[Mapping[str, Any]], viewer_id: str | None) -> str:
+    """The other members' current names (everyone's, for a viewer who is not in the room).
+
+    Never stored: a rename shows at once, and clients never split it (a name may hold a comma).
+    """
+    others = [member for member in members if member["id"] != viewer_id] or members
+    return ", ".join(sorted((member["name"] for member in others), key=str.casefold))
 
 
 def message_json(row: Mapping[str, Any]) -> dict:

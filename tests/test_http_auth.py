@@ -676,7 +676,7 @@ def test_docs_list_every_route_and_every_error_code():
     from campfire.config import Settings
 
     doc = (Path(__file__).parent.parent / "docs" / "http-api.md").read_text(encoding="utf-8")
-    table = set(re.findall(r"^\| (GET|POST|PATCH|DELETE) \| `([^`]+)` \|", doc, re.MULTILINE))
+    table = set(re.findall(r"^\| (GET|POST|PUT|PATCH|DELETE) \| `([^`]+)` \|", doc, re.MULTILINE))
     routes = set()
     for route in create_app(Settings()).router.routes():
         path = route.resource.canonical if route.resource else ""

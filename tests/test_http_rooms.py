@@ -12,7 +12,8 @@ from campfire import errors
 
 ROOM_FIELDS = ["created_at", "creator_id", "id", "name", "room_type"]
 LISTED_ROOM_FIELDS = sorted(
-    ROOM_FIELDS + ["last_message_at", "last_message_seq", "last_seen_seq", "unread_count"]
+    ROOM_FIELDS
+    + ["involvement", "last_message_at", "last_message_seq", "last_seen_seq", "unread_count"]
 )
 
 
@@ -47,7 +48,7 @@ async def test_create_open_and_closed_rooms(client, api):
     )
     assert resp.status == 201
     room = (await resp.json())["room"]
-    assert sorted(room) == ROOM_FIELDS
+    assert sorted(room) == LISTED_ROOM_FIELDS  # the creator's view of it, as GET /api/rooms
     assert (
         room["name"] == "Lobby" and room["room_type"] == "open" and room["creator_id"] == ann["id"]
     )
@@ -211,16 +212,18 @@ async def test_direct_room_is_found_again_for_the_same_set_in_any_order(client, 
     assert resp.status == 201
     room = (await resp.json())["room"]
     assert room["room_type"] == "direct" and room["creator_id"] == ann["id"]
-    assert room["name"] == "Ann, Bob, Cat"
+    # Named after the others, as each member sees it (never stored).
+    assert room["name"] == "Bob, Cat"
+    assert room["member_ids"] == sorted([ann["id"], bob["id"], cat["id"]])
     before = await row_counts(client)
-    for token, ids in (
-        (ann_token, [cat["id"], bob["id"]]),
-        (bob_token, [ann["id"], cat["id"].upper()]),
-        (cat_token, [cat["id"], bob["id"], ann["id"], bob["id"]]),
+    for token, ids, name in (
+        (ann_token, [cat["id"], bob["id"]], "Bob, Cat"),
+        (bob_token, [ann["id"], cat["id"].upper()], "Ann, Cat"),
+        (cat_token, [cat["id"], bob["id"], ann["id"], bob["id"]], "Ann, Bob"),
     ):
         resp = await direct(client, token, ids)
         assert resp.status == 200
-        assert (await resp.json())["room"] == room
+        assert (await resp.json())["room"] == {**room, "name": name}
     assert await row_counts(client) == before
     assert await member_ids(client, bob_token, room["id"]) == {ann["id"], bob["id"], cat["id"]}
     # A different set is a different room.

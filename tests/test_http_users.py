@@ -39,7 +39,7 @@ async def test_list_users_shows_active_people_by_name(client, api):
     assert all(sorted(u) == USER_FIELDS for u in users)
 
 
-async def test_only_admins_see_inactive_users(client, api):
+async def test_everyone_sees_inactive_users_marked_so_history_keeps_their_names(client, api):
     gone, _ = await api.user("Gone")
     _, bob_token = await api.user("Bob")
     resp = await client.patch(
@@ -47,14 +47,18 @@ async def test_only_admins_see_inactive_users(client, api):
     )
     assert resp.status == 200
 
-    async def names(token, query=""):
-        resp = await client.get(f"/api/users{query}", headers=bearer(token))
-        return [u["name"] for u in (await resp.json())["users"]]
+    async def listed(token):
+        resp = await client.get("/api/users", headers=bearer(token))
+        return {u["name"]: u for u in (await resp.json())["users"]}
 
-    assert await names(api.admin_token) == ["Admin", "Bob"]
-    assert await names(api.admin_token, "?include_inactive=1") == ["Admin", "Bob", "Gone"]
-    assert await names(api.admin_token, "?include_inactive=true") == ["Admin", "Bob", "Gone"]
-    assert await names(bob_token, "?include_inactive=1") == ["Admin", "Bob"]
+    for token in (api.admin_token, bob_token):
+        users = await listed(token)
+        assert list(users) == ["Admin", "Bob", "Gone"]
+        assert users["Gone"]["is_active"] is False and users["Bob"]["is_active"] is True
+    # Only administrators see when each person was last active.
+    assert all("last_active_at" in u for u in (await listed(api.admin_token)).values())
+    assert (await listed(api.admin_token))["Bob"]["last_active_at"] is not None
+    assert not any("last_active_at" in u for u in (await listed(bob_token)).values())
 
 
 # --- creating users ----------------------------------------------------------------------

@@ -73,6 +73,10 @@ def outsider_requests(
         ("GET", base + "/members"): (f"/api/rooms/{room_id}/members", None),
         ("POST", base + "/members"): (f"/api/rooms/{room_id}/members", {"user_id": user_id}),
         ("DELETE", base + "/members/{user_id}"): (f"/api/rooms/{room_id}/members/{user_id}", None),
+        ("PUT", base + "/involvement"): (
+            f"/api/rooms/{room_id}/involvement",
+            {"involvement": "nothing"},
+        ),
         ("GET", base + "/messages"): (f"/api/rooms/{room_id}/messages?after=0", None),
         ("POST", base + "/messages"): (
             f"/api/rooms/{room_id}/messages",

@@ -170,11 +170,13 @@ async def test_added_member_receives_live_and_removed_member_stops(client, api, 
         f"/api/rooms/{room}/members", headers=api.auth(a), json={"user_id": carol["id"]}
     )
     assert resp.status == 201
+    assert (await recv_type(wc, "RoomUpdated"))["room"]["id"] == room
     await api.post(a, room, "welcome carol")
     assert (await recv_type(wc, "NewMessage"))["message"]["content"] == "welcome carol"
     await join(wc, room)
     resp = await client.delete(f"/api/rooms/{room}/members/{carol['id']}", headers=api.auth(a))
     assert resp.status == 204
+    assert await recv_type(wc, "RoomRemoved") == {"type": "RoomRemoved", "room_id": room}
     await api.post(a, room, "after carol left")
     await silent(wc, 0.3)
     await wc.send_json({"type": "StartTyping", "room_id": room})
@@ -185,6 +187,7 @@ async def test_new_open_room_reaches_connected_users(client, api, trio):
     (alice, a), (carol, c) = trio["alice"], trio["carol"]
     wc = await connect(client, c)
     lobby = await api.room(a, "lobby", room_type="open")
+    assert (await recv_type(wc, "RoomUpdated"))["room"]["id"] == lobby["id"]
     await api.post(a, lobby["id"], "everyone here?")
     assert (await recv_type(wc, "NewMessage"))["message"]["content"] == "everyone here?"
 
@@ -210,6 +213,7 @@ async def test_deleted_room_stops_delivery(client, api, trio):
     await join(wb, room)
     resp = await client.delete(f"/api/rooms/{room}", headers=api.auth(a))
     assert resp.status == 204
+    assert await recv_type(wb, "RoomRemoved") == {"type": "RoomRemoved", "room_id": room}
     await wb.send_json(create(room, "anyone?"))
     assert (await recv_type(wb, "Error"))["code"] == "ROOM_NOT_FOUND"
 

@@ -29,12 +29,12 @@ async def test_cli_membership_changes_reach_open_sockets(client, api, settings):
     room = await api.room(a, "plans")
     wb = await connect(client, b)
     await cli(settings, "room", "member", "add", room["id"], bob["email"])
-    await asyncio.sleep(0.5)
+    assert (await recv_type(wb, "RoomUpdated"))["room"]["id"] == room["id"]
     await api.post(a, room["id"], "bob, you are in")
     assert (await recv_type(wb, "NewMessage"))["message"]["content"] == "bob, you are in"
     await join(wb, room["id"])
     await cli(settings, "room", "member", "remove", room["id"], bob["email"])
-    await asyncio.sleep(0.5)
+    assert await recv_type(wb, "RoomRemoved") == {"type": "RoomRemoved", "room_id": room["id"]}
     await api.post(a, room["id"], "bob is gone")
     await silent(wb, 0.3)
 

@@ -35,7 +35,9 @@ async def setup(request: web.Request) -> web.Response:
     user = await accounts.do_setup_first_admin(
         core, body.get("email"), body.get("name"), body.get("password")
     )
-    token = await accounts.do_issue_session(core, user["id"])
+    token = await accounts.do_issue_session(
+        core, user["id"], user_agent=request.headers.get("User-Agent", "")
+    )
     response = ok({"user": user_json(user), "session_token": token}, status=201)
     set_session_cookie(request, response, token)
     return response
@@ -51,6 +53,7 @@ async def login(request: web.Request) -> web.Response:
         body.get("email"),
         body.get("password"),
         client_address(request, settings.trust_proxy, settings.trusted_proxy_hops),
+        user_agent=request.headers.get("User-Agent", ""),
     )
     response = ok({"user": user_json(user), "session_token": token})
     set_session_cookie(request, response, token)

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from campfire import errors, messages, rooms, store
+from campfire import accounts, errors, messages, rooms, store
 from campfire.api.common import core_of, current_user, json_body, ok, path_id
 from campfire.validate import check_uuid
-from campfire.views import room_json, user_json
+from campfire.views import user_json
 
 routes = web.RouteTableDef()
 
@@ -18,21 +18,22 @@ def _room_id(request: web.Request) -> str:
 
 @routes.get("/api/rooms")
 async def list_rooms(request: web.Request) -> web.Response:
-    """The caller's rooms, with their last-seen mark and newest message."""
+    """The caller's rooms, with last-seen mark, involvement and newest message; rooms whose
+    involvement is `invisible` are included (the client hides them)."""
     user = await current_user(request)
-    rows = await store.list_rooms_of_user(core_of(request).db, user.id)
-    return ok({"rooms": [room_json(row) for row in rows]})
+    return ok({"rooms": await rooms.list_rooms_for(core_of(request), user.id)})
 
 
 @routes.post("/api/rooms")
 async def create_room(request: web.Request) -> web.Response:
-    """Create an open or closed room."""
+    """Create an open or closed room (open ones: as the account setting allows)."""
     user = await current_user(request)
     body = await json_body(request)
-    row = await rooms.do_create_room(
-        core_of(request), user.id, body.get("name"), body.get("room_type", "closed")
-    )
-    return ok({"room": room_json(row)}, status=201)
+    core = core_of(request)
+    room_type = body.get("room_type", "closed")
+    rooms.check_may_create_room(await accounts.get_account(core), user, room_type)
+    row = await rooms.do_create_room(core, user.id, body.get("name"), room_type)
+    return ok({"room": await rooms.room_view(core, user, row["id"])}, status=201)
 
 
 @routes.post("/api/rooms/direct")
@@ -40,28 +41,41 @@ async def direct_room(request: web.Request) -> web.Response:
     """Find or create the direct room for the caller and the given users."""
     user = await current_user(request)
     body = await json_body(request)
-    row, created = await rooms.do_find_or_create_direct(
-        core_of(request), user, body.get("user_ids")
+    core = core_of(request)
+    row, created = await rooms.do_find_or_create_direct(core, user, body.get("user_ids"))
+    return ok(
+        {"room": await rooms.room_view(core, user, row["id"])}, status=201 if created else 200
     )
-    return ok({"room": room_json(row)}, status=201 if created else 200)
 
 
 @routes.get("/api/rooms/{room_id}")
 async def get_room(request: web.Request) -> web.Response:
     """One room the caller may see."""
     user = await current_user(request)
-    row = await rooms.access_room(core_of(request), user, _room_id(request))
-    return ok({"room": room_json(row)})
+    return ok({"room": await rooms.room_view(core_of(request), user, _room_id(request))})
 
 
 @routes.patch("/api/rooms/{room_id}")
-async def rename_room(request: web.Request) -> web.Response:
-    """Rename a room (its creator or an administrator)."""
+async def update_room(request: web.Request) -> web.Response:
+    """Rename a room and/or switch it open <-> closed (its creator or an administrator)."""
     user = await current_user(request)
     room_id = _room_id(request)
     body = await json_body(request)
-    row = await rooms.do_rename_room(core_of(request), user, room_id, body.get("name"))
-    return ok({"room": room_json(row)})
+    core = core_of(request)
+    if not body or not set(body) <= {"name", "room_type"}:
+        raise errors.bad_request("Send one or more of: name, room_type")
+    row = await rooms.do_update_room(core, user, room_id, body.get("name"), body.get("room_type"))
+    return ok({"room": await rooms.room_view(core, user, room_id, row)})
+
+
+@routes.put("/api/rooms/{room_id}/involvement")
+async def set_involvement(request: web.Request) -> web.Response:
+    """Set how much a room may interrupt the caller: everything, mentions, nothing, invisible."""
+    user = await current_user(request)
+    room_id = _room_id(request)
+    body = await json_body(request)
+    room = await rooms.do_set_involvement(core_of(request), user, room_id, body.get("involvement"))
+    return ok({"room": room})
 
 
 @routes.delete("/api/rooms/{room_id}")
@@ -95,10 +109,13 @@ async def add_member(request: web.Request) -> web.Response:
 
 @routes.delete("/api/rooms/{room_id}/members/{user_id}")
 async def remove_member(request: web.Request) -> web.Response:
-    """Remove a member (a manager removes anyone; anyone may remove themselves)."""
+    """Remove a member (a manager removes anyone; anyone may leave: `me` is the caller)."""
     user = await current_user(request)
     room_id = _room_id(request)
-    member_id = path_id(request, "user_id", errors.user_not_found())
+    if request.match_info["user_id"] == "me":
+        member_id = user.id
+    else:
+        member_id = path_id(request, "user_id", errors.user_not_found())
     if not await rooms.do_remove_member(core_of(request), user, room_id, member_id):
         raise errors.CampfireError(errors.NOT_FOUND, "That user is not a member of this room", 404)
     return web.Response(status=204)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from campfire import accounts, errors, store
+from campfire.api.account_routes import LOGIN_LINK_PATH, public_base
 from campfire.api.common import admin_user, core_of, current_user, json_body, ok, path_id
 from campfire.validate import check_bool, check_name
 from campfire.views import user_json
@@ -19,13 +20,58 @@ async def me(request: web.Request) -> web.Response:
     return ok({"user": user_json(await accounts.access_user(core_of(request), user.id))})
 
 
+@routes.patch("/api/users/me")
+async def update_me(request: web.Request) -> web.Response:
+    """Change one's own name."""
+    user = await current_user(request)
+    body = await json_body(request)
+    if set(body) != {"name"}:
+        raise errors.bad_request("Send: name (to change your password, PUT /api/users/me/password)")
+    core = core_of(request)
+    await accounts.do_rename_user(core, user.id, body["name"])
+    return ok({"user": user_json(await accounts.access_user(core, user.id))})
+
+
+@routes.put("/api/users/me/password")
+async def change_my_password(request: web.Request) -> web.Response:
+    """Change one's password with the current one; every other session ends."""
+    user = await current_user(request)
+    body = await json_body(request)
+    await accounts.do_change_own_password(
+        core_of(request), user, body.get("current_password"), body.get("password")
+    )
+    return web.Response(status=204)
+
+
+@routes.get("/api/users/me/sessions")
+async def my_sessions(request: web.Request) -> web.Response:
+    """One's live sessions: created, last used, user agent, and which is this one."""
+    user = await current_user(request)
+    return ok({"sessions": await accounts.list_sessions(core_of(request), user)})
+
+
+@routes.delete("/api/users/me/sessions/{session_id}")
+async def end_my_session(request: web.Request) -> web.Response:
+    """End one of one's sessions (its sockets close)."""
+    user = await current_user(request)
+    public_id = request.match_info["session_id"]
+    await accounts.do_end_session(core_of(request), user, public_id)
+    return web.Response(status=204)
+
+
 @routes.get("/api/users")
 async def list_users(request: web.Request) -> web.Response:
-    """Active users (administrators may ask for inactive ones too)."""
+    """Everyone, deactivated people included (marked), so history always has their names;
+    administrators also see each person's last activity."""
     user = await current_user(request)
-    include_inactive = user.is_admin and request.query.get("include_inactive") in ("1", "true")
-    rows = await store.list_users(core_of(request).db, include_inactive)
-    return ok({"users": [user_json(row) for row in rows]})
+    core = core_of(request)
+    rows = await store.list_users(core.db, include_inactive=True)
+    users = [user_json(row) for row in rows]
+    if user.is_admin:
+        activity = await store.last_activity(core.db)
+        for data in users:
+            data["last_active_at"] = activity.get(data["id"])
+    return ok({"users": users})
 
 
 @routes.post("/api/users")
@@ -64,3 +110,18 @@ async def update_user(request: web.Request) -> web.Response:
     if "is_active" in changes:
         await accounts.do_set_active(core, user_id, changes["is_active"])
     return ok({"user": user_json(await accounts.access_user(core, user_id))})
+
+
+@routes.post("/api/users/{user_id}/login_link")
+async def make_login_link(request: web.Request) -> web.Response:
+    """A one-use link that signs the user in for 4 hours (administrators, or a user for
+    themselves: `me`)."""
+    user = await current_user(request)
+    if request.match_info["user_id"] == "me":
+        user_id = user.id
+    else:
+        user_id = path_id(request, "user_id", errors.user_not_found())
+    token, expires_at = await accounts.do_make_login_link(core_of(request), user, user_id)
+    return ok(
+        {"url": public_base(request) + LOGIN_LINK_PATH + token, "expires_at": expires_at}, 201
+    )

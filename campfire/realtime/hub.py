@@ -52,6 +52,10 @@ class Hub:
         self._presence_paused: dict[str, asyncio.TimerHandle] = {}
         self._presence_due: set[str] = set()
         self._frame_bytes = 0
+        # ("user"|"room", id) -> the state last published or seen by the re-check, so the
+        # re-check can tell what another process (the CLI) changed (campfire/directory.py).
+        self.directory_seen: dict[tuple[str, str], tuple] = {}
+        self.directory_primed = False  # whether the re-check has read the directory once
 
     # --- the publish seam ------------------------------------------------------------
 
@@ -299,6 +303,24 @@ class Hub:
             self._unsubscribe(conn, room_id)
         self.typing.pop(room_id, None)
         self._forget_presence(room_id)
+
+    # --- the directory: rooms and people changing (RoomUpdated, RoomRemoved, UserUpdated) --
+
+    def publish_room_updated(self, user_id: str, room: dict) -> None:
+        """RoomUpdated to a user's connections, which from now on receive the room's messages."""
+        self.members_added(room["id"], [user_id])
+        self.publish_to_user(user_id, protocol.room_updated(room))
+
+    def publish_room_removed(self, user_id: str, room_id: str) -> None:
+        """RoomRemoved to a user's connections, which stop receiving and viewing it at once."""
+        self.member_removed(room_id, user_id)
+        self.publish_to_user(user_id, protocol.room_removed(room_id))
+
+    def publish_user_updated(self, user: dict) -> None:
+        """UserUpdated to every live connection."""
+        frame = event_frame(protocol.user_updated(user))
+        for conn in self.all_connections():
+            conn.send(frame)
 
     def disconnect_user(self, user_id: str, code: int, reason: str) -> None:
         """End every connection of a user (deactivated, or signed out everywhere)."""

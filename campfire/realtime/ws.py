@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 
 from aiohttp import WSMsgType, web
 
-from campfire import accounts, clock, errors, messages, protocol, rooms, store
+from campfire import accounts, clock, directory, errors, messages, protocol, rooms, store
 from campfire.accounts import SessionUser
 from campfire.api.common import error_response
 from campfire.auth import origin_allowed, token_from_request
@@ -221,7 +221,8 @@ async def _recheck_connections(core: Core, interval: float) -> None:
     """Apply changes made outside this process (the CLI) to open connections.
 
     Sockets whose session ended (revoked, expired, user deactivated) are closed; each
-    connected user's room subscriptions are brought in line with the memberships table.
+    connected user's room subscriptions are brought in line with the memberships table, and
+    directory changes are announced (campfire/directory.py).
     """
     while True:
         await asyncio.sleep(interval)
@@ -242,13 +243,9 @@ async def _recheck_once(core: Core) -> None:
     for conn in conns:
         if conn.token_hash not in live:
             core.hub.end_connection(conn, CLOSE_POLICY, "Session ended")
-    memberships = await store.room_ids_of_users(core.db, sorted({c.user_id for c in conns}))
-    for user_id, room_ids in memberships.items():
-        subscribed = set().union(*(c.rooms for c in core.hub.by_user.get(user_id, ())))
-        for room_id in subscribed - room_ids:
-            core.hub.member_removed(room_id, user_id)
-        for room_id in room_ids - subscribed:
-            core.hub.members_added(room_id, [user_id])
+    # Subscriptions follow the memberships table, and rooms gained or lost, renamed rooms and
+    # changed people are announced (RoomUpdated, RoomRemoved, UserUpdated).
+    await directory.sync_from_database(core)
 
 
 async def realtime_ctx(app: web.Application) -> AsyncIterator[None]:

@@ -185,7 +185,7 @@ export async function openRoom(roomId) {
 export async function openDirect(user) {
   const pair = [state.me.id, user.id].sort().join(',');
   const existing = [...state.rooms.values()].find(
-    (r) => r.room_type === 'direct' && (r.user_ids || []).join(',') === pair,
+    (r) => r.room_type === 'direct' && (r.member_ids || []).join(',') === pair,
   );
   if (existing) return openRoom(existing.id);
   leaveCurrent();
