@@ -44,6 +44,7 @@ class Settings:
     catchup_limit: int = 200
     ws_recheck_interval: float = 30.0
     shutdown_timeout: float = 5.0
+    boosts_per_user_per_message: int = 10
 
     def replace(self, **changes: Any) -> Settings:
         """A copy with some settings changed (used by tests and flags)."""

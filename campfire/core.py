@@ -21,7 +21,11 @@ class Core:
         self.db = db
         self.passwords = passwords
         self.hub = Hub(typing_timeout=settings.typing_timeout)
-        self.message_writer = GroupCommitter(db, store.insert_messages_txn)
+        # New messages and changes to them share one queue and transaction (and so one
+        # sequence, numbered in commit order).
+        self.message_writer = GroupCommitter(
+            db, store.write_batch_txn, one_statement=store.is_plain_messages
+        )
         self.login_failures = FailureThrottle(settings.login_attempts_per_minute)
         self.message_buckets: dict[str, TokenBucket] = {}  # user id -> messages allowed
 

@@ -260,7 +260,8 @@ async def test_history_page_uses_the_room_seq_index(busy_db, before, after):
 async def test_catch_up_is_one_read_that_uses_the_room_seq_index(busy_db):
     db, ann, big = busy_db
     calls = spy_on_reads(db)
-    room_ids, truncated, rows = await store.catch_up(db, ann, cap=200)
+    missed = await store.catch_up(db, ann, cap=200)
+    room_ids, truncated, rows = missed.room_ids, missed.truncated, missed.messages
     assert len(room_ids) == 2
     assert len(rows) == 200 + 5 and list(truncated) == [
         big
