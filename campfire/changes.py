@@ -5,10 +5,10 @@ the group commit with new messages (core.message_writer), numbered from the mess
 sequence, and published to the room only after it is committed.
 
 Who may: the author edits and deletes their own messages; the room's managers (its creator
-and administrators) delete any; any member boosts; only the booster removes a boost. An
-outsider (who may not read the room) learns nothing: a message or boost in a room they
-cannot see is answered exactly like one that does not exist (MESSAGE_NOT_FOUND,
-BOOST_NOT_FOUND), so ids cannot be probed.
+and administrators, who manage every room, member or not) delete any; any member boosts;
+only the booster removes a boost. An outsider (who may not read the room) learns nothing: a
+message or boost in a room they cannot see is answered exactly like one that does not exist
+(MESSAGE_NOT_FOUND, BOOST_NOT_FOUND), so ids cannot be probed.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from campfire.accounts import SessionUser
 from campfire.core import Core
 from campfire.errors import CampfireError
 from campfire.mentions import mentions_in
-from campfire.rooms import access_room, check_can_manage
+from campfire.rooms import access_room, check_can_manage, find_room
 from campfire.validate import check_content, check_uuid, is_text, new_time_ordered_id
 from campfire.views import boost_json, message_json
 
@@ -81,6 +81,8 @@ async def _visible_message(
     if message is None:
         raise message_not_found()
     try:
+        if user.is_admin and not join_open:  # administrators manage every room
+            return message, await find_room(core, message["room_id"])
         room = await access_room(core, user, message["room_id"], join_open=join_open)
     except CampfireError:
         raise message_not_found() from None
