@@ -277,7 +277,7 @@ async def test_boosts_per_person_per_message_are_capped(aiohttp_client, settings
     from helpers import make_client
 
     client = await make_client(aiohttp_client, settings, api, boosts_per_user_per_message=3)
-    alice, a = await api.user("Alice")
+    _alice, a = await api.user("Alice")
     room = (await api.room(a, "r"))["id"]
     message = await api.post(a, room, "popular")
     for word in ("a", "b", "c"):
@@ -356,14 +356,15 @@ async def test_socket_errors_match_http(client, api, world):
     message = await api.post(world["a"], room, "alice's")
     bob_ws, carol_ws = await connect(client, world["b"]), await connect(client, world["c"])
     missing = str(uuid.uuid4())
+    mid = message["id"]
     cases = [
-        (bob_ws, {"type": "UpdateMessage", "message_id": message["id"], "content": "x"}, "FORBIDDEN"),
-        (bob_ws, {"type": "DeleteMessage", "message_id": message["id"]}, "FORBIDDEN"),
-        (bob_ws, {"type": "UpdateMessage", "message_id": missing, "content": "x"}, "MESSAGE_NOT_FOUND"),
-        (carol_ws, {"type": "DeleteMessage", "message_id": message["id"]}, "MESSAGE_NOT_FOUND"),
-        (carol_ws, {"type": "AddBoost", "message_id": message["id"], "content": "x"}, "MESSAGE_NOT_FOUND"),
-        (bob_ws, {"type": "AddBoost", "message_id": message["id"], "content": "x" * 17}, "VALIDATION_FAILED"),
-        (bob_ws, {"type": "UpdateMessage", "message_id": message["id"], "content": ""}, "VALIDATION_FAILED"),
+        (bob_ws, {"type": "UpdateMessage", "message_id": mid, "content": "x"}, "FORBIDDEN"),
+        (bob_ws, {"type": "DeleteMessage", "message_id": mid}, "FORBIDDEN"),
+        (bob_ws, {"type": "DeleteMessage", "message_id": missing}, "MESSAGE_NOT_FOUND"),
+        (carol_ws, {"type": "DeleteMessage", "message_id": mid}, "MESSAGE_NOT_FOUND"),
+        (carol_ws, {"type": "AddBoost", "message_id": mid, "content": "x"}, "MESSAGE_NOT_FOUND"),
+        (bob_ws, {"type": "AddBoost", "message_id": mid, "content": "x" * 17}, "VALIDATION_FAILED"),
+        (bob_ws, {"type": "UpdateMessage", "message_id": mid, "content": ""}, "VALIDATION_FAILED"),
         (bob_ws, {"type": "RemoveBoost", "boost_id": missing}, "BOOST_NOT_FOUND"),
         (bob_ws, {"type": "RemoveBoost", "boost_id": "nope"}, "VALIDATION_FAILED"),
         (bob_ws, {"type": "DeleteMessage"}, "VALIDATION_FAILED"),
@@ -385,7 +386,7 @@ async def test_changes_are_rate_limited_with_messages(aiohttp_client, settings, 
     client = await make_client(
         aiohttp_client, settings, api, user_messages_burst=2, user_messages_per_second=0.01
     )
-    alice, a = await api.user("Alice")
+    _alice, a = await api.user("Alice")
     room = (await api.room(a, "r"))["id"]
     message = await api.post(a, room, "one")
     assert (await edit(client, a, message["id"], "two")).status == 200

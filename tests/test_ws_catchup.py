@@ -271,7 +271,7 @@ async def test_every_change_type_is_caught_up_after_a_reconnect(client, api, pai
     m5 = await api.post(a, room, "m5, gone before Bob is back")
     await http_change(client, "DELETE", f"/api/messages/{m5['id']}", a)
 
-    ws, frames = await connect_and_catch_up(client, b)
+    _ws, frames = await connect_and_catch_up(client, b)
     kinds = [(f["type"], f.get("message", {}).get("id") or f.get("message_id")) for f in frames]
     assert kinds == [
         ("NewMessage", m4["id"]),  # the missed message, as it is now
@@ -307,7 +307,7 @@ async def test_more_changes_than_the_cap_sends_the_newest_and_says_so(
     aiohttp_client, settings, api
 ):
     client = await make_client(aiohttp_client, settings, api, catchup_limit=3)
-    alice, a = await api.user("Alice")
+    _alice, a = await api.user("Alice")
     bob, b = await api.user("Bob")
     room = (await api.room(a, "general", members=[bob]))["id"]
     seen = await api.post(a, room, "seen")
@@ -319,7 +319,7 @@ async def test_more_changes_than_the_cap_sends_the_newest_and_says_so(
                 client, "POST", f"/api/messages/{seen['id']}/boosts", a, {"content": word}
             )
         )
-    ws, frames = await connect_and_catch_up(client, b)
+    _ws, frames = await connect_and_catch_up(client, b)
     assert frames[0] == {
         "type": "MissedMessagesTruncated",
         "room_id": room,
