@@ -23,7 +23,7 @@ from campfire.accounts import SessionUser
 from campfire.core import Core
 from campfire.errors import CampfireError
 from campfire.mentions import mentions_in
-from campfire.rooms import access_room, check_can_manage, find_room
+from campfire.rooms import check_can_manage, do_add_members
 from campfire.validate import check_content, check_uuid, is_text, new_time_ordered_id
 from campfire.views import boost_json, message_json
 
@@ -73,20 +73,22 @@ def _charge(core: Core, user: SessionUser) -> None:
 
 
 async def _visible_message(
-    core: Core, user: SessionUser, message_id: object, join_open: bool = False
-) -> tuple[Any, Any]:
-    """(message, room) for a message the user may see, else MESSAGE_NOT_FOUND; with
-    `join_open`, acting in an open room makes a non-member a member (as posting does)."""
-    message = await store.get_message(core.db, check_uuid(message_id, "message_id"))
-    if message is None:
+    core: Core, user: SessionUser, message_id: object, join_open: bool = False, boost: str = ""
+) -> Any:
+    """The message (store.message_for_change: with its room's facts and the user's boosts
+    on it) if the user may see it, else MESSAGE_NOT_FOUND. Everyone may read an open room;
+    with `join_open`, acting in one makes a non-member a member (as posting does)."""
+    row = await store.message_for_change(
+        core.db, check_uuid(message_id, "message_id"), user.id, boost
+    )
+    if row is None:
         raise message_not_found()
-    try:
-        if user.is_admin and not join_open:  # administrators manage every room
-            return message, await find_room(core, message["room_id"])
-        room = await access_room(core, user, message["room_id"], join_open=join_open)
-    except CampfireError:
-        raise message_not_found() from None
-    return message, room
+    if not row["is_member"] and not (user.is_admin and not join_open):  # admins manage all
+        if row["room_type"] != "open":
+            raise message_not_found()
+        if join_open:
+            await do_add_members(core, row["room_id"], [user.id])
+    return row
 
 
 async def _commit(core: Core, item: dict) -> dict | None:
@@ -108,7 +110,7 @@ async def do_edit_message(
 ) -> tuple[dict, int | None]:
     """Replace the content of one's own message; (message, change_seq), None if unchanged."""
     content = _check_new_content(content)
-    message, _room = await _visible_message(core, user, message_id)
+    message = await _visible_message(core, user, message_id)
     if message["creator_id"] != user.id:
         raise errors.forbidden("Only its author can edit a message")
     if content == message["content"]:
@@ -131,9 +133,9 @@ async def do_edit_message(
 
 async def do_delete_message(core: Core, user: SessionUser, message_id: object) -> int:
     """Delete a message with its boosts and mentions (author or room manager); change_seq."""
-    message, room = await _visible_message(core, user, message_id)
+    message = await _visible_message(core, user, message_id)
     if message["creator_id"] != user.id:
-        check_can_manage(user, room)
+        check_can_manage(user, {"creator_id": message["room_creator_id"]})
     _charge(core, user)
     result = await _commit(core, {"kind": "message_deleted", "message_id": message["id"]})
     if result is None:
@@ -149,12 +151,12 @@ async def do_add_boost(
     """Stick a boost to a message; (boost, change_seq). The same boost again by the same
     person creates nothing and returns the first (change_seq None)."""
     content = check_boost_content(content)
-    message, _room = await _visible_message(core, user, message_id, join_open=True)
-    existing = await store.find_boost(core.db, message["id"], user.id, content)
+    message = await _visible_message(core, user, message_id, join_open=True, boost=content)
+    existing = await _own_boost(core, message["own_boost_id"])
     if existing is not None:
-        return boost_json(existing), None
+        return existing, None
     limit = core.settings.boosts_per_user_per_message
-    if await store.count_boosts_by(core.db, message["id"], user.id) >= limit:
+    if message["own_boosts"] >= limit:
         raise errors.bad_request(f"At most {limit} different boosts per person on a message")
     _charge(core, user)
     item = {
@@ -167,10 +169,11 @@ async def do_add_boost(
     try:
         result = await _commit(core, item)
     except sqlite3.IntegrityError:  # the same boost, sent twice at once: the first one won
-        existing = await store.find_boost(core.db, message["id"], user.id, content)
+        again = await store.message_for_change(core.db, message["id"], user.id, content)
+        existing = await _own_boost(core, again["own_boost_id"] if again else None)
         if existing is None:
             raise message_not_found() from None
-        return boost_json(existing), None
+        return existing, None
     if result is None:
         raise message_not_found()  # deleted while the boost waited
     boost, seq = boost_json(result["boost"]), result["seq"]
@@ -178,17 +181,21 @@ async def do_add_boost(
     return boost, seq
 
 
+async def _own_boost(core: Core, boost_id: str | None) -> dict | None:
+    """The boost the user already stuck to the message with this content, if any."""
+    row = await store.get_boost(core.db, boost_id) if boost_id else None
+    return boost_json(row) if row is not None else None
+
+
 async def do_remove_boost(
     core: Core, user: SessionUser, boost_id: object, message_id: str | None = None
 ) -> int:
     """Take back one's own boost (of `message_id`, when the caller names it); change_seq."""
-    boost = await store.get_boost(core.db, check_uuid(boost_id, "boost_id"))
+    boost = await store.boost_for_change(core.db, check_uuid(boost_id, "boost_id"), user.id)
     if boost is None or (message_id is not None and boost["message_id"] != message_id):
         raise boost_not_found()
-    try:
-        await access_room(core, user, boost["room_id"])
-    except CampfireError:
-        raise boost_not_found() from None
+    if not boost["is_member"] and boost["room_type"] != "open":
+        raise boost_not_found()
     if boost["booster_id"] != user.id:
         raise errors.forbidden("Only the person who added a boost can remove it")
     _charge(core, user)

@@ -646,24 +646,6 @@ async def get_boost(db: Database, boost_id: str) -> Row | None:
     )
 
 
-async def find_boost(db: Database, message_id: str, booster_id: str, content: str) -> Row | None:
-    """The boost a user already stuck to a message with this content, if any."""
-    return await db.fetchone(
-        f"SELECT {BOOST_COLUMNS} FROM boosts b JOIN messages m ON m.id = b.message_id"
-        " WHERE b.message_id = ? AND b.booster_id = ? AND b.content = ?",
-        (message_id, booster_id, content),
-    )
-
-
-async def count_boosts_by(db: Database, message_id: str, booster_id: str) -> int:
-    """How many boosts a user has on a message."""
-    row = await db.fetchone(
-        "SELECT COUNT(*) FROM boosts WHERE message_id = ? AND booster_id = ?",
-        (message_id, booster_id),
-    )
-    return row[0]
-
-
 async def boosts_of_messages(db: Database, message_ids: list[str]) -> list[Row]:
     """The boosts of these messages, oldest first."""
     return await _fetch_in(
@@ -705,4 +687,38 @@ async def page_mentions(db: Database, user_id: str, before: int | None, limit: i
         " JOIN memberships ms ON ms.room_id = messages.room_id AND ms.user_id = mn.user_id"
         " WHERE mn.user_id = ? AND mn.message_seq < ? ORDER BY mn.message_seq DESC LIMIT ?",
         (user_id, 2**63 - 1 if before is None else before, limit + 1),
+    )
+
+
+async def message_for_change(
+    db: Database, message_id: str, user_id: str, boost: str | None = None
+) -> Row | None:
+    """A message with what a change to it needs to check, in one read: its room's type and
+    creator, whether the user is a member, and the user's boosts on it (the id of one with
+    content `boost`, and how many)."""
+    return await db.fetchone(
+        f"SELECT {', '.join('m.' + c for c in MESSAGE_COLUMNS.split(', '))},"
+        " (SELECT group_concat(mention.user_id) FROM mentions mention"
+        "  WHERE mention.message_seq = m.seq) AS mention_ids,"
+        " r.room_type, r.creator_id AS room_creator_id,"
+        " EXISTS (SELECT 1 FROM memberships ms WHERE ms.room_id = m.room_id"
+        "  AND ms.user_id = :user) AS is_member,"
+        " (SELECT b.id FROM boosts b WHERE b.message_id = m.id AND b.booster_id = :user"
+        "  AND b.content = :boost) AS own_boost_id,"
+        " (SELECT COUNT(*) FROM boosts b WHERE b.message_id = m.id AND b.booster_id = :user)"
+        "  AS own_boosts"
+        " FROM messages m JOIN rooms r ON r.id = m.room_id WHERE m.id = :id",
+        {"id": message_id, "user": user_id, "boost": boost},
+    )
+
+
+async def boost_for_change(db: Database, boost_id: str, user_id: str) -> Row | None:
+    """A boost with its message's room, the room's type, and whether the user is a member."""
+    return await db.fetchone(
+        f"SELECT {BOOST_COLUMNS}, r.room_type,"
+        " EXISTS (SELECT 1 FROM memberships ms WHERE ms.room_id = m.room_id"
+        "  AND ms.user_id = ?) AS is_member"
+        " FROM boosts b JOIN messages m ON m.id = b.message_id JOIN rooms r ON r.id = m.room_id"
+        " WHERE b.id = ?",
+        (user_id, boost_id),
     )

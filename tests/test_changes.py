@@ -393,3 +393,37 @@ async def test_changes_are_rate_limited_with_messages(aiohttp_client, settings, 
     resp = await edit(client, a, message["id"], "three")
     await assert_error(resp, 429, errors.RATE_LIMITED)
     assert resp.headers["Retry-After"]
+
+
+async def test_the_same_boost_sent_twice_at_once_is_stored_once(client, api, world):
+    import asyncio
+
+    message = await api.post(world["a"], world["room"], "double click")
+    alice_ws = await connect(client, world["a"])
+    first, second = await asyncio.gather(
+        *(boost(client, world["b"], message["id"], "❤️") for _ in range(2))
+    )
+    assert sorted([first.status, second.status]) == [200, 201]
+    one, two = (await first.json())["boost"], (await second.json())["boost"]
+    assert one == two
+    assert (await counts(client))["boosts"] == 1
+    assert (await recv_type(alice_ws, "BoostAdded"))["boost"] == one
+    await silent(alice_ws)  # announced once
+
+
+async def test_changes_racing_a_deletion_fail_cleanly(client, api, world):
+    """Edits and boosts that reach the writer after their message's deletion are not found."""
+    import asyncio
+
+    for _ in range(5):
+        message = await api.post(world["a"], world["room"], "contested")
+        results = await asyncio.gather(
+            delete(client, world["a"], message["id"]),
+            edit(client, world["a"], message["id"], "too late?"),
+            boost(client, world["b"], message["id"], "?"),
+        )
+        assert results[0].status == 204
+        for resp in results[1:]:
+            assert resp.status in (200, 201, 404), await resp.text()
+        assert await history(client, world["a"], world["room"]) == []
+    assert (await counts(client))["boosts"] == 0
