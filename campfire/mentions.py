@@ -39,11 +39,12 @@ def mentioned(content: str, members: Iterable[tuple[str, str]]) -> list[str]:
 
 
 async def mentions_in(core: Core, room_id: str, content: str) -> list[str]:
-    """The members of the room a message's content mentions (no query without an `@`)."""
+    """The ids of the room's members a message's content mentions, sorted as stored (no
+    query without an `@`)."""
     if "@" not in content:
         return []
     rows = await store.member_names(core.db, room_id)
-    return mentioned(content, ((row["id"], row["name"]) for row in rows))
+    return sorted(mentioned(content, ((row["id"], row["name"]) for row in rows)))
 
 
 async def autocomplete_members(core: Core, room_id: str, query: str) -> list:

@@ -39,11 +39,11 @@ def room_json(row: Mapping[str, Any]) -> dict:
 def message_json(row: Mapping[str, Any], mentions: list[str] | None = None) -> dict:
     """A message in the spec's shape, plus (additions) `seq`, `edited_at` and `mentions`.
 
-    `mentions` defaults to the row's comma-separated `mention_ids` (store.MENTION_IDS).
-    """
+    `mentions` (user ids, sorted) defaults to the row's comma-separated `mention_ids`
+    (store.MENTION_IDS)."""
     if mentions is None:
         ids = row["mention_ids"] if "mention_ids" in row.keys() else None
-        mentions = ids.split(",") if ids else []
+        mentions = sorted(ids.split(",")) if ids else []
     return {
         "id": row["id"],
         "room_id": row["room_id"],
