@@ -24,7 +24,10 @@ class Core:
         # New messages and changes to them share one queue and transaction (and so one
         # sequence, numbered in commit order).
         self.message_writer = GroupCommitter(
-            db, store.write_batch_txn, one_statement=store.is_plain_messages
+            db,
+            store.write_batch_txn,
+            one_statement=store.is_plain_messages,
+            order=store.batch_order,
         )
         self.login_failures = FailureThrottle(settings.login_attempts_per_minute)
         self.message_buckets: dict[str, TokenBucket] = {}  # user id -> messages allowed

@@ -247,10 +247,12 @@ class GroupCommitter(Generic[T, R]):
         write_batch: Callable[[aiosqlite.Connection, list[T]], Awaitable[list[R]]],
         max_batch: int = MAX_BATCH,
         one_statement: Callable[[list[T]], bool] = lambda items: True,
+        order: Callable[[T], int] | None = None,
     ) -> None:
         self._db = db
         self._write_batch = write_batch
         self._one_statement = one_statement
+        self._order = order
         self._max_batch = max_batch
         self._queue: asyncio.Queue[_Pending[T]] = asyncio.Queue()
         self._task: asyncio.Task | None = None
@@ -283,6 +285,10 @@ class GroupCommitter(Generic[T, R]):
             batch = [await self._queue.get()]
             while len(batch) < self._max_batch and not self._queue.empty():
                 batch.append(self._queue.get_nowait())
+            if self._order is not None:
+                # The order write_batch numbers them in: callers then resume (and publish)
+                # in that order too.
+                batch.sort(key=lambda pending: self._order(pending.item))
             try:
                 await self._commit(batch)
             finally:

@@ -488,6 +488,11 @@ BOOST_COLUMNS = "b.id, b.message_id, m.room_id, b.booster_id, b.content, b.creat
 CHANGE_ORDER = {"message_updated": 0, "boost_added": 1, "boost_removed": 2, "message_deleted": 3}
 
 
+def batch_order(item: dict) -> int:
+    """Where an item goes in a batch: new messages, then changes in CHANGE_ORDER."""
+    return 0 if item["kind"] == "message" else 1 + CHANGE_ORDER[item["kind"]]
+
+
 def is_plain_messages(items: list[dict]) -> bool:
     """Whether a batch is only new messages that mention nobody: one INSERT writes it."""
     return all(item["kind"] == "message" and not item["mentions"] for item in items)
@@ -498,8 +503,10 @@ async def write_batch_txn(conn, items: list[dict]) -> list[Any]:
 
     A new message (`kind` "message") gives (stored row, created) as insert_messages_txn, and
     its mentions are stored. A change gives a dict with its `seq` (from the message sequence)
-    and the state it made, or None when its message or boost was gone. Runs in one
-    transaction (GroupCommitter), or in autocommit for a batch is_plain_messages accepts.
+    and the state it made, or None when its message or boost was gone. New messages are
+    numbered before changes, and changes in batch_order (the committer sorts batches so, so
+    items come back in the order of their numbers). Runs in one transaction
+    (GroupCommitter), or in autocommit for a batch is_plain_messages accepts.
     """
     results: list[Any] = [None] * len(items)
     new = [i for i, item in enumerate(items) if item["kind"] == "message"]
@@ -516,7 +523,7 @@ async def write_batch_txn(conn, items: list[dict]) -> list[Any]:
             )
     changes = sorted(
         (i for i, item in enumerate(items) if item["kind"] != "message"),
-        key=lambda i: CHANGE_ORDER[items[i]["kind"]],
+        key=lambda i: batch_order(items[i]),
     )
     if changes:
         await _write_changes_txn(conn, items, changes, results)

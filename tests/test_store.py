@@ -477,3 +477,30 @@ async def test_catch_up_walks_the_changes_index(busy_db):
     plan = await query_plan(db, sql, params)
     assert "SEARCH c USING INDEX changes_room_seq (room_id=? AND seq>?)" in plan, plan
     assert not [step for step in plan if step.startswith(("SCAN c", "SCAN m ", "SCAN b"))], plan
+
+
+async def test_callers_of_one_batch_resume_in_the_order_of_their_numbers(db):
+    """So that each publishes in sequence order: a deletion sent before an edit of the same
+    message in one batch is numbered (and announced) after it."""
+    committer = GroupCommitter(
+        db, store.write_batch_txn, one_statement=store.is_plain_messages, order=store.batch_order
+    )
+    committer.start()
+    try:
+        ann = await add_user(db)
+        room = await add_room(db, [ann])
+        target, _ = await committer.submit(new(room, ann, "target"))
+        resumed: list[int] = []
+
+        async def submit(item: dict) -> None:
+            result = await committer.submit(item)
+            resumed.append(result["seq"] if isinstance(result, dict) else result[0]["seq"])
+
+        await asyncio.gather(
+            submit(change("message_deleted", target["id"])),
+            submit(change("message_updated", target["id"], content="x", mentions=[])),
+            submit(new(room, ann, "new")),
+        )
+        assert len(resumed) == 3 and resumed == sorted(resumed)
+    finally:
+        await committer.stop()
