@@ -212,9 +212,9 @@ async def do_remove_boost(
     return seq
 
 
-def catch_up_events(rows: list) -> list[tuple[str, int, dict]]:
+def catch_up_events(rows: list) -> list[dict]:
     """The change events a returning connection missed (store.catch_up rows, in sequence
-    order) as (room_id, change_seq, event), each carrying the current state.
+    order), each carrying the current state.
 
     Superseded ones are left out: an edit or boost of a message deleted since (its
     deletion follows), a boost removed since (its removal follows), all but the last edit
@@ -228,9 +228,9 @@ def catch_up_events(rows: list) -> list[tuple[str, int, dict]]:
             if row["message_seq"] is None or last_edit[row["id"]] != seq:
                 continue
             message = message_json({**dict(row), "seq": row["message_seq"]})
-            events.append((room_id, seq, protocol.message_updated(message, seq)))
+            events.append(protocol.message_updated(message, seq))
         elif kind == "message_deleted":
-            events.append((room_id, seq, protocol.message_deleted(row["id"], room_id, seq)))
+            events.append(protocol.message_deleted(row["id"], room_id, seq))
         elif kind == "boost_added":
             if row["booster_id"] is None:
                 continue
@@ -242,8 +242,7 @@ def catch_up_events(rows: list) -> list[tuple[str, int, dict]]:
                 "content": row["boost_content"],
                 "created_at": row["boost_created_at"],
             }
-            events.append((room_id, seq, protocol.boost_added(boost, seq)))
+            events.append(protocol.boost_added(boost_json(boost), seq))
         else:
-            event = protocol.boost_removed(row["boost_id"], row["id"], room_id, seq)
-            events.append((room_id, seq, event))
+            events.append(protocol.boost_removed(row["boost_id"], row["id"], room_id, seq))
     return events

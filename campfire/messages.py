@@ -1,4 +1,5 @@
-"""Use cases for messages: post (deduplicated, broadcast after commit), history, last seen."""
+"""Use cases for messages: post (deduplicated, broadcast after commit), history (with
+boosts), the messages that mention a user, last seen. Changes to messages: changes.py."""
 
 from __future__ import annotations
 

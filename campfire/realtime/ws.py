@@ -91,7 +91,7 @@ async def _register_and_catch_up(core: Core, conn: Connection, user: SessionUser
     hub = core.hub
     for row in missed.messages:
         frames.append(hub.message_frame(message_json(row)))
-    for _room_id, _seq, event in changes.catch_up_events(missed.changes):
+    for event in changes.catch_up_events(missed.changes):
         frames.append(event_frame(event))
     # Per room, the newest number the read covered: live copies up to it were sent (or
     # superseded) already.
