@@ -533,12 +533,13 @@ async def write_batch_txn(conn, items: list[dict]) -> list[Any]:
 async def _write_changes_txn(conn, items: list[dict], order: list[int], results: list) -> None:
     """Apply the changes items[i] for i in `order`: each kind in one statement."""
     message_ids = sorted({items[i]["message_id"] for i in order})
-    messages = {
-        row["id"]: dict(row)
-        for row in await _rows_in(
-            conn, f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE id IN ({{marks}})", message_ids
-        )
-    }
+    rows = await _rows_in(
+        conn,
+        f"SELECT {MESSAGE_COLUMNS}, {MENTION_IDS} FROM messages WHERE id IN ({{marks}})",
+        message_ids,
+    )
+    messages = {row["id"]: dict(row) for row in rows}
+    mentioned_before = {row["seq"] for row in rows if row["mention_ids"]}
     removed_ids = sorted({items[i]["boost_id"] for i in order if "boost_id" in items[i]})
     boosts = {
         row["id"]: dict(row)
@@ -592,9 +593,9 @@ async def _write_changes_txn(conn, items: list[dict], order: list[int], results:
         await conn.executemany(
             "UPDATE messages SET content = ?, edited_at = ? WHERE seq = ?", edits
         )
-        await conn.executemany(
-            "DELETE FROM mentions WHERE message_seq = ?", [(s,) for s in new_mentions]
-        )
+        stale = [(s,) for s in new_mentions if s in mentioned_before]
+        if stale:  # most edits mention nobody, before or after: then no statement at all
+            await conn.executemany("DELETE FROM mentions WHERE message_seq = ?", stale)
         mentions = [(s, user_id) for s, ids in new_mentions.items() for user_id in ids]
         if mentions:
             await conn.executemany(

@@ -504,3 +504,33 @@ async def test_callers_of_one_batch_resume_in_the_order_of_their_numbers(db):
         assert len(resumed) == 3 and resumed == sorted(resumed)
     finally:
         await committer.stop()
+
+
+async def test_edits_replace_mentions_and_other_changes_keep_them(db, change_committer):
+    committer, _ = change_committer
+    ann = await add_user(db)
+    bob = await add_user(db, "Bob")
+    room = await add_room(db, [ann, bob])
+    (edited, _), (boosted, _), (doomed, _) = [
+        await committer.submit(new(room, ann, f"@Bob {n}", mentions=[bob])) for n in range(3)
+    ]
+    results = await asyncio.gather(
+        committer.submit(change("message_updated", edited["id"], content="@Ann", mentions=[ann])),
+        committer.submit(
+            change(
+                "boost_added",
+                boosted["id"],
+                new_boost_id=str(uuid.uuid4()),
+                booster_id=ann,
+                content="+",
+            )
+        ),
+        # Edited to mention the same person again, then deleted, in one batch.
+        committer.submit(change("message_updated", doomed["id"], content="@Bob!", mentions=[bob])),
+        committer.submit(change("message_deleted", doomed["id"])),
+    )
+    assert all(result is not None for result in results)
+    assert (await store.get_message(db, edited["id"]))["mention_ids"] == ann
+    assert (await store.get_message(db, boosted["id"]))["mention_ids"] == bob
+    assert await store.get_message(db, doomed["id"]) is None
+    assert (await db.fetchone("SELECT COUNT(*) FROM mentions"))[0] == 2

@@ -47,7 +47,8 @@ async def test_missed_messages_arrive_oldest_first_before_ready(client, api, pai
 
 async def test_no_last_seen_mark_means_no_catch_up(client, api, pair):
     a, b, room = pair
-    await api.post(a, room, "history is read over HTTP")
+    message = await api.post(a, room, "history is read over HTTP")
+    await http_change(client, "PATCH", f"/api/messages/{message['id']}", a, {"content": "too"})
     ws, frames = await connect_and_catch_up(client, b)
     assert frames == []
 
