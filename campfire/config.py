@@ -54,6 +54,7 @@ class Settings:
     request_body_timeout: float = 30.0
     pending_requests_per_address: int = 32
     public_url: str = ""
+    boosts_per_user_per_message: int = 10
 
     def replace(self, **changes: Any) -> Settings:
         """A copy with some settings changed (used by tests and flags)."""

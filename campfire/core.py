@@ -24,7 +24,14 @@ class Core:
             typing_timeout=settings.typing_timeout,
             presence_coalesce=settings.presence_coalesce_seconds,
         )
-        self.message_writer = GroupCommitter(db, store.insert_messages_txn)
+        # New messages and changes to them share one queue and transaction (and so one
+        # sequence, numbered in commit order).
+        self.message_writer = GroupCommitter(
+            db,
+            store.write_batch_txn,
+            one_statement=store.is_plain_messages,
+            order=store.batch_order,
+        )
         self.login_failures = FailureThrottle(
             settings.login_attempts_per_minute,
             max_keys=settings.login_throttle_max_keys,

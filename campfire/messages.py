@@ -1,4 +1,5 @@
-"""Use cases for messages: post (deduplicated, broadcast after commit), history, last seen."""
+"""Use cases for messages: post (deduplicated, broadcast after commit), history (with
+boosts), the messages that mention a user, last seen. Changes to messages: changes.py."""
 
 from __future__ import annotations
 
@@ -9,9 +10,10 @@ from campfire import clock, errors, store
 from campfire.accounts import SessionUser
 from campfire.core import Core
 from campfire.errors import CampfireError
+from campfire.mentions import mentions_in
 from campfire.rooms import access_room
 from campfire.validate import check_content, check_uuid, new_time_ordered_id
-from campfire.views import message_json
+from campfire.views import boost_json, message_json
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +51,8 @@ async def do_create_message(
         "content": content,
         "client_message_id": client_message_id,
         "created_at": clock.now_iso(),
+        "kind": "message",
+        "mentions": await mentions_in(core, room_id, content),
     }
     try:
         row, created = await core.message_writer.submit(item)
@@ -61,7 +65,10 @@ async def do_create_message(
             "Failed to create message: the server could not store it",
             503,
         ) from None
-    message = message_json(row)
+    if created:
+        message = message_json(row, item["mentions"])
+    else:  # the original, as stored (it may have been edited since)
+        message = message_json(await store.get_message(core.db, row["id"]) or row)
     core.hub.stop_typing(user.id, room_id)
     if created:
         core.hub.publish_message(room_id, row["seq"], message)
@@ -101,7 +108,10 @@ async def history(
     rows = rows[:count]
     if after_seq is None:
         rows.reverse()  # fetched newest first; shown oldest first
-    return {"messages": [message_json(row) for row in rows], "has_more": has_more}
+    return {
+        "messages": await with_boosts(core, [message_json(row) for row in rows]),
+        "has_more": has_more,
+    }
 
 
 async def do_mark_seen(core: Core, user: SessionUser, message_id: str) -> None:
@@ -114,3 +124,26 @@ async def do_mark_seen(core: Core, user: SessionUser, message_id: str) -> None:
         raise errors.room_access_denied()
     async with core.db.transaction() as conn:
         await store.mark_seen_txn(conn, room_id, user.id, message["seq"])
+
+
+async def with_boosts(core: Core, messages: list[dict]) -> list[dict]:
+    """The messages, each with its `boosts` (an addition to history), oldest boost first."""
+    by_id = {message["id"]: message for message in messages}
+    for message in messages:
+        message["boosts"] = []
+    for row in await store.boosts_of_messages(core.db, list(by_id)):
+        by_id[row["message_id"]]["boosts"].append(boost_json(row))
+    return messages
+
+
+async def list_mentions(
+    core: Core, user: SessionUser, before: object = None, limit: object = None
+) -> dict:
+    """The newest messages that mention the user, across their rooms, newest first; has_more."""
+    before_seq, count = _cursor(before, "before"), _cursor(limit, "limit")
+    count = DEFAULT_PAGE if count is None else count
+    if not 1 <= count <= MAX_PAGE:
+        raise errors.bad_request(f"'limit' must be between 1 and {MAX_PAGE}")
+    rows = await store.page_mentions(core.db, user.id, before_seq, count)
+    messages = await with_boosts(core, [message_json(row) for row in rows[:count]])
+    return {"messages": messages, "has_more": len(rows) > count}

@@ -55,7 +55,48 @@ class StopTyping(RoomCommand):
     __slots__ = ()
 
 
-Command = CreateMessage | UpdateLastSeen | JoinRoom | LeaveRoom | StartTyping | StopTyping
+@dataclass(frozen=True, slots=True)
+class UpdateMessage:
+    """Addition: edit one's own message."""
+
+    message_id: str
+    content: Any  # checked by the use case, the same way as over HTTP
+
+
+@dataclass(frozen=True, slots=True)
+class DeleteMessage:
+    """Addition: delete a message (its author, or a manager of its room)."""
+
+    message_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class AddBoost:
+    """Addition: stick a short emoji or word to a message."""
+
+    message_id: str
+    content: Any
+
+
+@dataclass(frozen=True, slots=True)
+class RemoveBoost:
+    """Addition: take back one's own boost."""
+
+    boost_id: str
+
+
+Command = (
+    CreateMessage
+    | UpdateLastSeen
+    | JoinRoom
+    | LeaveRoom
+    | StartTyping
+    | StopTyping
+    | UpdateMessage
+    | DeleteMessage
+    | AddBoost
+    | RemoveBoost
+)
 
 _ROOM_COMMANDS = {
     "JoinRoom": JoinRoom,
@@ -82,6 +123,14 @@ def parse(text: str | bytes) -> Command:
         return CreateMessage(room_id, check_content(data.get("content")), client_message_id)
     if kind == "UpdateLastSeen":
         return UpdateLastSeen(check_uuid(data.get("message_id"), "message_id"))
+    if kind == "UpdateMessage":
+        return UpdateMessage(check_uuid(data.get("message_id"), "message_id"), data.get("content"))
+    if kind == "DeleteMessage":
+        return DeleteMessage(check_uuid(data.get("message_id"), "message_id"))
+    if kind == "AddBoost":
+        return AddBoost(check_uuid(data.get("message_id"), "message_id"), data.get("content"))
+    if kind == "RemoveBoost":
+        return RemoveBoost(check_uuid(data.get("boost_id"), "boost_id"))
     command = _ROOM_COMMANDS.get(kind)
     if command is None:
         raise CampfireError(errors.UNKNOWN_MESSAGE_TYPE, f"Unknown message type: {kind[:50]!r}")
@@ -136,9 +185,14 @@ def error(code: str, message: str) -> dict:
     return {"type": "Error", "message": message, "code": code}
 
 
-def missed_messages_truncated(room_id: str, first_seq: int | None) -> dict:
-    """Extra type: more messages were missed in a room than the catch-up sends."""
-    return {"type": "MissedMessagesTruncated", "room_id": room_id, "before_seq": first_seq}
+def missed_messages_truncated(
+    room_id: str, first_seq: int | None, changes_truncated: bool = False
+) -> dict:
+    """Extra type: more messages (or changes) were missed in a room than the catch-up sends."""
+    event = {"type": "MissedMessagesTruncated", "room_id": room_id, "before_seq": first_seq}
+    if changes_truncated:  # addition: older messages may have changed; re-read history
+        event["changes_truncated"] = True
+    return event
 
 
 def ready(user_id: str) -> dict:
@@ -159,3 +213,34 @@ def room_removed(room_id: str) -> dict:
 def user_updated(user: Mapping[str, Any]) -> dict:
     """Addition: a user was created, renamed, deactivated or reactivated."""
     return {"type": "UserUpdated", "user": user}
+
+
+def message_updated(message: Mapping[str, Any], change_seq: int | None) -> dict:
+    """Addition: a message's new state after an edit (views.message_json)."""
+    return {"type": "MessageUpdated", "message": message, "change_seq": change_seq}
+
+
+def message_deleted(message_id: str, room_id: str, change_seq: int) -> dict:
+    """Addition: a message was deleted (with its boosts)."""
+    return {
+        "type": "MessageDeleted",
+        "message_id": message_id,
+        "room_id": room_id,
+        "change_seq": change_seq,
+    }
+
+
+def boost_added(boost: Mapping[str, Any], change_seq: int | None) -> dict:
+    """Addition: a boost was stuck to a message (views.boost_json)."""
+    return {"type": "BoostAdded", "boost": boost, "change_seq": change_seq}
+
+
+def boost_removed(boost_id: str, message_id: str, room_id: str, change_seq: int) -> dict:
+    """Addition: a boost was taken back."""
+    return {
+        "type": "BoostRemoved",
+        "boost_id": boost_id,
+        "message_id": message_id,
+        "room_id": room_id,
+        "change_seq": change_seq,
+    }

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, NamedTuple
 
 import aiosqlite
 
@@ -17,7 +17,13 @@ from campfire.db import Database
 Row = sqlite3.Row
 
 USER_COLUMNS = "id, name, email, is_admin, is_active, created_at"
-MESSAGE_COLUMNS = "seq, id, room_id, creator_id, content, client_message_id, created_at"
+MESSAGE_COLUMNS = "seq, id, room_id, creator_id, content, client_message_id, created_at, edited_at"
+# The user ids a message mentions, comma-separated (views.message_json splits them).
+MENTION_IDS = (
+    "(SELECT group_concat(mention.user_id) FROM mentions mention"
+    " WHERE mention.message_seq = messages.seq)"
+    " AS mention_ids"
+)
 ROOM_COLUMNS = "id, name, room_type, creator_id, direct_key, created_at"
 # GET /api/rooms counts a room's unread messages up to this many (the client shows "999+").
 UNREAD_COUNT_CAP = 1000
@@ -375,8 +381,10 @@ async def insert_messages_txn(conn, messages: list[dict]) -> list[tuple[Row, boo
 
 
 async def get_message(db: Database, message_id: str) -> Row | None:
-    """A message by id."""
-    return await db.fetchone(f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE id = ?", (message_id,))
+    """A message by id, with the ids it mentions."""
+    return await db.fetchone(
+        f"SELECT {MESSAGE_COLUMNS}, {MENTION_IDS} FROM messages WHERE id = ?", (message_id,)
+    )
 
 
 async def page_messages(
@@ -396,53 +404,93 @@ async def page_messages(
         params.append(after)
     order = "ASC" if after is not None else "DESC"
     rows = await db.fetchall(
-        f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE {' AND '.join(conditions)}"
+        f"SELECT {MESSAGE_COLUMNS}, {MENTION_IDS} FROM messages WHERE {' AND '.join(conditions)}"
         f" ORDER BY seq {order} LIMIT ?",
         (*params, limit + 1),
     )
     return rows
 
 
-async def catch_up(
-    db: Database, user_id: str, cap: int
-) -> tuple[list[str], dict[str, int], list[Row]]:
+class CatchUp(NamedTuple):
+    """What a new connection missed, read in one statement (one consistent snapshot)."""
+
+    room_ids: list[str]  # the user's rooms
+    truncated: dict[str, int]  # room -> seq of the newest message left out by the cap
+    changes_truncated: set[str]  # rooms where the cap left changes out
+    messages: list[Row]  # missed messages, oldest first
+    changes: list[Row]  # missed changes, in sequence order, with the current state they touch
+    seen: dict[str, int]  # room -> the newest seq the read covered (messages and changes)
+
+
+async def catch_up(db: Database, user_id: str, cap: int) -> CatchUp:
     """Everything a new connection needs, in one read: the user's rooms, and what they missed.
 
-    Returns the ids of the user's rooms; for each room cut short by the cap, the seq of the
-    newest message left out; and the missed messages, oldest first: those newer than the
-    user's last-seen mark in each room, at most `cap` per room (the newest). Rooms without a
-    mark contribute none (their history is read over HTTP). Each room's range is bounded by
-    its (cap+1)-th newest message, so a user far behind costs `cap` rows, not the backlog.
+    Missed: the messages newer than the user's last-seen mark in each room, at most `cap`
+    per room (the newest), and likewise the changes committed after the mark, each with the
+    current state of its message and boost (NULL when gone since). Rooms without a mark
+    contribute none (their history is read over HTTP). Each room's ranges are bounded by the
+    (cap+1)-th newest message and change, so a user far behind costs `cap` rows, not the
+    backlog (CROSS JOIN keeps SQLite walking from the marks into the (room_id, seq) indexes,
+    never the other way). One statement, so messages and changes come from one snapshot:
+    one writer numbers commits in order, so it holds exactly the numbers up to some point.
     """
     rows = await db.fetchall(
         "WITH marks AS MATERIALIZED ("
         "  SELECT ms.room_id, ms.last_seen_seq,"
         "   CASE WHEN ms.last_seen_seq IS NULL THEN NULL ELSE"
         "    (SELECT seq FROM messages x WHERE x.room_id = ms.room_id"
-        "     ORDER BY seq DESC LIMIT 1 OFFSET ?) END AS cutoff"
-        "  FROM memberships ms WHERE ms.user_id = ?)"
-        " SELECT marks.room_id AS member_room, marks.last_seen_seq, marks.cutoff,"
-        "  m.seq, m.id, m.room_id, m.creator_id, m.content, m.client_message_id, m.created_at"
-        " FROM marks LEFT JOIN messages m"
+        "     ORDER BY seq DESC LIMIT 1 OFFSET :cap) END AS cutoff,"
+        "   CASE WHEN ms.last_seen_seq IS NULL THEN NULL ELSE"
+        "    (SELECT seq FROM changes ch WHERE ch.room_id = ms.room_id"
+        "     ORDER BY seq DESC LIMIT 1 OFFSET :cap) END AS change_cutoff"
+        "  FROM memberships ms WHERE ms.user_id = :user)"
+        " SELECT 0 AS part, room_id, last_seen_seq, cutoff, change_cutoff, NULL AS seq,"
+        "  NULL AS kind, NULL AS id, NULL AS creator_id, NULL AS content,"
+        "  NULL AS client_message_id, NULL AS created_at, NULL AS edited_at,"
+        "  NULL AS mention_ids, NULL AS message_seq, NULL AS boost_id, NULL AS booster_id,"
+        "  NULL AS boost_content, NULL AS boost_created_at"
+        " FROM marks"
+        " UNION ALL"
+        " SELECT 1, m.room_id, NULL, NULL, NULL, m.seq, NULL, m.id, m.creator_id, m.content,"
+        "  m.client_message_id, m.created_at, m.edited_at,"
+        "  (SELECT group_concat(mention.user_id) FROM mentions mention"
+        "   WHERE mention.message_seq = m.seq),"
+        "  m.seq, NULL, NULL, NULL, NULL"
+        " FROM marks CROSS JOIN messages m"
         "  ON marks.last_seen_seq IS NOT NULL AND m.room_id = marks.room_id"
         "  AND m.seq > max(marks.last_seen_seq, coalesce(marks.cutoff, 0))"
-        " ORDER BY m.seq",
-        (cap, user_id),
+        " UNION ALL"
+        " SELECT 2, c.room_id, NULL, NULL, NULL, c.seq, c.kind, c.message_id, m.creator_id,"
+        "  m.content, m.client_message_id, m.created_at, m.edited_at,"
+        "  (SELECT group_concat(mention.user_id) FROM mentions mention"
+        "   WHERE mention.message_seq = m.seq),"
+        "  m.seq, c.boost_id, b.booster_id, b.content, b.created_at"
+        " FROM marks CROSS JOIN changes c"
+        "  ON marks.last_seen_seq IS NOT NULL AND c.room_id = marks.room_id"
+        "  AND c.seq > max(marks.last_seen_seq, coalesce(marks.change_cutoff, 0))"
+        "  LEFT JOIN messages m ON m.id = c.message_id"
+        "  LEFT JOIN boosts b ON b.id = c.boost_id"
+        " ORDER BY part, seq",
+        {"cap": cap, "user": user_id},
     )
-    rooms: dict[str, None] = {}  # ordered set
-    truncated: dict[str, int] = {}
-    missed: list[Row] = []
+    result = CatchUp([], {}, set(), [], [], {})
     for row in rows:
-        if row["seq"] is not None:
-            missed.append(row)
-        room_id = row["member_room"]
-        if room_id in rooms:
+        part, room_id = row["part"], row["room_id"]
+        if part == 0:
+            result.room_ids.append(room_id)
+            last_seen, cutoff, change_cutoff = (
+                row["last_seen_seq"],
+                row["cutoff"],
+                row["change_cutoff"],
+            )
+            if last_seen is not None and cutoff is not None and cutoff > last_seen:
+                result.truncated[room_id] = cutoff
+            if last_seen is not None and change_cutoff is not None and change_cutoff > last_seen:
+                result.changes_truncated.add(room_id)
             continue
-        rooms[room_id] = None
-        last_seen, cutoff = row["last_seen_seq"], row["cutoff"]
-        if last_seen is not None and cutoff is not None and cutoff > last_seen:
-            truncated[room_id] = cutoff
-    return list(rooms), truncated, missed
+        (result.messages if part == 1 else result.changes).append(row)
+        result.seen[room_id] = max(result.seen.get(room_id, 0), row["seq"])
+    return result
 
 
 async def health_check(db: Database) -> None:
@@ -633,3 +681,257 @@ async def member_ids_txn(conn: aiosqlite.Connection, room_id: str) -> list[str]:
         "SELECT user_id FROM memberships WHERE room_id = ?", (room_id,)
     )
     return [row[0] for row in rows]
+
+
+# --- changes: edits, deletions, boosts, mentions -------------------------------------------
+
+BOOST_COLUMNS = "b.id, b.message_id, m.room_id, b.booster_id, b.content, b.created_at"
+# Within one batch, changes are numbered and applied kind by kind in this order (each kind in
+# arrival order), so that replaying them in sequence order gives the committed state: an
+# edit, boost or boost removal that meets a deletion of its message in the same batch
+# comes before it.
+CHANGE_ORDER = {"message_updated": 0, "boost_added": 1, "boost_removed": 2, "message_deleted": 3}
+
+
+def batch_order(item: dict) -> int:
+    """Where an item goes in a batch: new messages, then changes in CHANGE_ORDER."""
+    return 0 if item["kind"] == "message" else 1 + CHANGE_ORDER[item["kind"]]
+
+
+def is_plain_messages(items: list[dict]) -> bool:
+    """Whether a batch is only new messages that mention nobody: one INSERT writes it."""
+    return all(item["kind"] == "message" and not item["mentions"] for item in items)
+
+
+async def write_batch_txn(conn, items: list[dict]) -> list[Any]:
+    """Write a batch of new messages and changes to them; one result per item, in order.
+
+    A new message (`kind` "message") gives (stored row, created) as insert_messages_txn, and
+    its mentions are stored. A change gives a dict with its `seq` (from the message sequence)
+    and the state it made, or None when its message or boost was gone. New messages are
+    numbered before changes, and changes in batch_order (the committer sorts batches so, so
+    items come back in the order of their numbers). Runs in one transaction
+    (GroupCommitter), or in autocommit for a batch is_plain_messages accepts.
+    """
+    results: list[Any] = [None] * len(items)
+    new = [i for i, item in enumerate(items) if item["kind"] == "message"]
+    if new:
+        stored = await insert_messages_txn(conn, [items[i] for i in new])
+        mentions = []
+        for i, (row, created) in zip(new, stored, strict=True):
+            results[i] = (row, created)
+            if created:
+                mentions += [(row["seq"], user_id) for user_id in items[i]["mentions"]]
+        if mentions:
+            await conn.executemany(
+                "INSERT INTO mentions (message_seq, user_id) VALUES (?, ?)", mentions
+            )
+    changes = sorted(
+        (i for i, item in enumerate(items) if item["kind"] != "message"),
+        key=lambda i: batch_order(items[i]),
+    )
+    if changes:
+        await _write_changes_txn(conn, items, changes, results)
+    return results
+
+
+async def _write_changes_txn(conn, items: list[dict], order: list[int], results: list) -> None:
+    """Apply the changes items[i] for i in `order`: each kind in one statement."""
+    message_ids = sorted({items[i]["message_id"] for i in order})
+    rows = await _rows_in(
+        conn,
+        f"SELECT {MESSAGE_COLUMNS}, {MENTION_IDS} FROM messages WHERE id IN ({{marks}})",
+        message_ids,
+    )
+    messages = {row["id"]: dict(row) for row in rows}
+    mentioned_before = {row["seq"] for row in rows if row["mention_ids"]}
+    removed_ids = sorted({items[i]["boost_id"] for i in order if "boost_id" in items[i]})
+    boosts = {
+        row["id"]: dict(row)
+        for row in await _rows_in(
+            conn,
+            f"SELECT {BOOST_COLUMNS} FROM boosts b JOIN messages m ON m.id = b.message_id"
+            " WHERE b.id IN ({marks})",
+            removed_ids,
+        )
+    }
+    seq = await allocate_seqs_txn(conn, len(order))
+    edits, new_mentions, added, removed, deleted, log = [], {}, [], [], [], []
+    for i in order:
+        item, seq = items[i], seq + 1
+        kind, message = item["kind"], messages.get(item["message_id"])
+        if message is None:
+            continue  # deleted meanwhile (by an earlier batch, or earlier in this one)
+        if kind == "message_updated":
+            message.update(content=item["content"], edited_at=item["created_at"])
+            edits.append((item["content"], item["created_at"], message["seq"]))
+            new_mentions[message["seq"]] = item["mentions"]  # the last edit's mentions stay
+            results[i] = {"seq": seq, "message": dict(message), "mentions": item["mentions"]}
+            boost_id = None
+        elif kind == "boost_added":
+            boost = {
+                "id": item["new_boost_id"],
+                "message_id": message["id"],
+                "room_id": message["room_id"],
+                "booster_id": item["booster_id"],
+                "content": item["content"],
+                "created_at": item["created_at"],
+            }
+            boosts[boost["id"]] = boost
+            added.append(boost)
+            results[i] = {"seq": seq, "boost": boost}
+            boost_id = boost["id"]
+        elif kind == "boost_removed":
+            boost = boosts.pop(item["boost_id"], None)
+            if boost is None or boost["message_id"] != message["id"]:
+                continue
+            removed.append((boost["id"],))
+            results[i] = {"seq": seq, "boost": boost}
+            boost_id = boost["id"]
+        else:  # message_deleted; its boosts and mentions go with it (ON DELETE CASCADE)
+            del messages[message["id"]]
+            deleted.append((message["seq"],))
+            results[i] = {"seq": seq, "message": message}
+            boost_id = None
+        log.append((seq, message["room_id"], kind, message["id"], boost_id, item["created_at"]))
+    if edits:
+        await conn.executemany(
+            "UPDATE messages SET content = ?, edited_at = ? WHERE seq = ?", edits
+        )
+        stale = [(s,) for s in new_mentions if s in mentioned_before]
+        if stale:  # most edits mention nobody, before or after: then no statement at all
+            await conn.executemany("DELETE FROM mentions WHERE message_seq = ?", stale)
+        mentions = [(s, user_id) for s, ids in new_mentions.items() for user_id in ids]
+        if mentions:
+            await conn.executemany(
+                "INSERT INTO mentions (message_seq, user_id) VALUES (?, ?)", mentions
+            )
+    if added:
+        await conn.executemany(
+            "INSERT INTO boosts (id, message_id, booster_id, content, created_at)"
+            " VALUES (:id, :message_id, :booster_id, :content, :created_at)",
+            added,
+        )
+    if removed:
+        await conn.executemany("DELETE FROM boosts WHERE id = ?", removed)
+    if deleted:
+        await conn.executemany("DELETE FROM messages WHERE seq = ?", deleted)
+    if log:
+        await conn.executemany(
+            "INSERT INTO changes (seq, room_id, kind, message_id, boost_id, created_at)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            log,
+        )
+
+
+async def _rows_in(conn, sql: str, values: list[Any]) -> list[Row]:
+    """Rows of `sql` on the write connection, its `{marks}` an IN list of `values` (chunked)."""
+    rows: list[Row] = []
+    for start in range(0, len(values), 500):
+        part = values[start : start + 500]
+        rows += await conn.execute_fetchall(sql.format(marks=",".join("?" * len(part))), part)
+    return rows
+
+
+async def allocate_seqs_txn(conn, count: int) -> int:
+    """Take `count` numbers from the message sequence; the one before the first.
+
+    The sequence is messages' AUTOINCREMENT counter (sqlite_sequence): raising it here
+    makes the next message's seq larger than these. A change needs a message, so the
+    counter exists.
+    """
+    row = await _one(
+        conn,
+        "UPDATE sqlite_sequence SET seq = seq + ? WHERE name = 'messages' RETURNING seq",
+        (count,),
+    )
+    if row is None:
+        raise sqlite3.IntegrityError("no message sequence yet")
+    return row[0] - count
+
+
+async def get_boost(db: Database, boost_id: str) -> Row | None:
+    """A boost by id, with its message's room."""
+    return await db.fetchone(
+        f"SELECT {BOOST_COLUMNS} FROM boosts b JOIN messages m ON m.id = b.message_id"
+        " WHERE b.id = ?",
+        (boost_id,),
+    )
+
+
+async def boosts_of_messages(db: Database, message_ids: list[str]) -> list[Row]:
+    """The boosts of these messages, oldest first."""
+    return await _fetch_in(
+        db,
+        f"SELECT {BOOST_COLUMNS} FROM boosts b JOIN messages m ON m.id = b.message_id"
+        " WHERE b.message_id IN ({marks}) ORDER BY b.created_at, b.id",
+        message_ids,
+    )
+
+
+async def member_names(db: Database, room_id: str) -> list[Row]:
+    """(id, name) of a room's members, for working out mentions."""
+    return await db.fetchall(
+        "SELECT u.id, u.name FROM memberships m JOIN users u ON u.id = m.user_id"
+        " WHERE m.room_id = ?",
+        (room_id,),
+    )
+
+
+async def search_members(db: Database, room_id: str, query: str, limit: int) -> list[Row]:
+    """Members whose name, or a word of it, starts with `query` (case-insensitive for ASCII)."""
+    pattern = query.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return await db.fetchall(
+        f"SELECT {', '.join('u.' + c for c in USER_COLUMNS.split(', '))}"
+        " FROM memberships m JOIN users u ON u.id = m.user_id WHERE m.room_id = ?"
+        " AND (u.name LIKE ? ESCAPE '\\' OR u.name LIKE ? ESCAPE '\\')"
+        " ORDER BY u.name COLLATE NOCASE LIMIT ?",
+        (room_id, f"{pattern}%", f"% {pattern}%", limit),
+    )
+
+
+async def page_mentions(db: Database, user_id: str, before: int | None, limit: int) -> list[Row]:
+    """The newest messages mentioning a user in rooms they belong to, before `before`;
+    one more than `limit`, so the caller can tell if there are more."""
+    return await db.fetchall(
+        f"SELECT {', '.join('messages.' + c for c in MESSAGE_COLUMNS.split(', '))},"
+        f" {MENTION_IDS}"
+        " FROM mentions mn JOIN messages ON messages.seq = mn.message_seq"
+        " JOIN memberships ms ON ms.room_id = messages.room_id AND ms.user_id = mn.user_id"
+        " WHERE mn.user_id = ? AND mn.message_seq < ? ORDER BY mn.message_seq DESC LIMIT ?",
+        (user_id, 2**63 - 1 if before is None else before, limit + 1),
+    )
+
+
+async def message_for_change(
+    db: Database, message_id: str, user_id: str, boost: str | None = None
+) -> Row | None:
+    """A message with what a change to it needs to check, in one read: its room's type and
+    creator, whether the user is a member, and the user's boosts on it (the id of one with
+    content `boost`, and how many)."""
+    return await db.fetchone(
+        f"SELECT {', '.join('m.' + c for c in MESSAGE_COLUMNS.split(', '))},"
+        " (SELECT group_concat(mention.user_id) FROM mentions mention"
+        "  WHERE mention.message_seq = m.seq) AS mention_ids,"
+        " r.room_type, r.creator_id AS room_creator_id,"
+        " EXISTS (SELECT 1 FROM memberships ms WHERE ms.room_id = m.room_id"
+        "  AND ms.user_id = :user) AS is_member,"
+        " (SELECT b.id FROM boosts b WHERE b.message_id = m.id AND b.booster_id = :user"
+        "  AND b.content = :boost) AS own_boost_id,"
+        " (SELECT COUNT(*) FROM boosts b WHERE b.message_id = m.id AND b.booster_id = :user)"
+        "  AS own_boosts"
+        " FROM messages m JOIN rooms r ON r.id = m.room_id WHERE m.id = :id",
+        {"id": message_id, "user": user_id, "boost": boost},
+    )
+
+
+async def boost_for_change(db: Database, boost_id: str, user_id: str) -> Row | None:
+    """A boost with its message's room, the room's type, and whether the user is a member."""
+    return await db.fetchone(
+        f"SELECT {BOOST_COLUMNS}, r.room_type,"
+        " EXISTS (SELECT 1 FROM memberships ms WHERE ms.room_id = m.room_id"
+        "  AND ms.user_id = ?) AS is_member"
+        " FROM boosts b JOIN messages m ON m.id = b.message_id JOIN rooms r ON r.id = m.room_id"
+        " WHERE b.id = ?",
+        (user_id, boost_id),
+    )

@@ -60,8 +60,14 @@ def direct_room_name(members: list[Mapping[str, Any]], viewer_id: str | None) ->
     return ", ".join(sorted((member["name"] for member in others), key=str.casefold))
 
 
-def message_json(row: Mapping[str, Any]) -> dict:
-    """A message in the spec's shape, plus its sequence number `seq`."""
+def message_json(row: Mapping[str, Any], mentions: list[str] | None = None) -> dict:
+    """A message in the spec's shape, plus (additions) `seq`, `edited_at` and `mentions`.
+
+    `mentions` (user ids, sorted) defaults to the row's comma-separated `mention_ids`
+    (store.MENTION_IDS)."""
+    if mentions is None:
+        ids = row["mention_ids"] if "mention_ids" in row.keys() else None
+        mentions = sorted(ids.split(",")) if ids else []
     return {
         "id": row["id"],
         "room_id": row["room_id"],
@@ -70,4 +76,18 @@ def message_json(row: Mapping[str, Any]) -> dict:
         "client_message_id": row["client_message_id"],
         "created_at": row["created_at"],
         "seq": row["seq"],
+        "edited_at": row["edited_at"],
+        "mentions": mentions,
+    }
+
+
+def boost_json(row: Mapping[str, Any]) -> dict:
+    """A boost: who stuck what to which message (an addition)."""
+    return {
+        "id": row["id"],
+        "message_id": row["message_id"],
+        "room_id": row["room_id"],
+        "booster_id": row["booster_id"],
+        "content": row["content"],
+        "created_at": row["created_at"],
     }

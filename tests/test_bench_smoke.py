@@ -32,6 +32,7 @@ def test_bench_quick_run_prints_every_row():
         "fan-out",
         "1 broadcast/s",
         "ingest",
+        "changes",
         "idle",
         "reconnect storm",
         "slow consumer",

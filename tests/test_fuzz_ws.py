@@ -30,6 +30,7 @@ KNOWN_CODES = {v for k, v in vars(errors).items() if k.isupper() and isinstance(
     errors.INTERNAL_ERROR
 }
 TYPES = ["CreateMessage", "UpdateLastSeen", "JoinRoom", "LeaveRoom", "StartTyping", "StopTyping"]
+TYPES += ["UpdateMessage", "DeleteMessage", "AddBoost", "RemoveBoost"]  # additions
 ROOM_EVENTS = {"PresenceUpdate", "UserJoined", "UserLeft", "TypingStart", "TypingStop"}
 DOCUMENTED_CLOSES = {1007, 1009}
 
@@ -130,7 +131,11 @@ def frames(draw, room_ids: list[str]):
     if kind == "command":
         data = {"type": draw(st.sampled_from(TYPES) | st.text(max_size=12) | JSON_SCALARS)}
         for name in draw(
-            st.sets(st.sampled_from(["room_id", "content", "client_message_id", "message_id"]))
+            st.sets(
+                st.sampled_from(
+                    ["room_id", "content", "client_message_id", "message_id", "boost_id"]
+                )
+            )
         ):
             data[name] = draw(
                 UNICODE_EDGES | JSON_VALUES if name == "content" else field_values(room_ids)

@@ -260,7 +260,8 @@ async def test_history_page_uses_the_room_seq_index(busy_db, before, after):
 async def test_catch_up_is_one_read_that_uses_the_room_seq_index(busy_db):
     db, ann, big = busy_db
     calls = spy_on_reads(db)
-    room_ids, truncated, rows = await store.catch_up(db, ann, cap=200)
+    missed = await store.catch_up(db, ann, cap=200)
+    room_ids, truncated, rows = missed.room_ids, missed.truncated, missed.messages
     assert len(room_ids) == 2
     assert len(rows) == 200 + 5 and list(truncated) == [
         big
@@ -377,3 +378,159 @@ async def test_one_bad_message_fails_alone(db, committer, writer):
         "ok 2",
         "ok 1",
     ]
+
+
+# --- changes share the group commit and the sequence ---------------------------------------
+
+
+class CountingChangeWriter:
+    """store.write_batch_txn, recording each batch's size and whether it ran in a transaction."""
+
+    def __init__(self) -> None:
+        self.batches: list[tuple[int, bool]] = []
+
+    async def __call__(self, conn, items):
+        self.batches.append((len(items), conn.in_transaction))
+        return await store.write_batch_txn(conn, items)
+
+
+def new(room_id: str, creator_id: str, content: str = "hi", mentions=()) -> dict:
+    """A new-message item for store.write_batch_txn."""
+    return {**message(room_id, creator_id, content), "kind": "message", "mentions": list(mentions)}
+
+
+def change(kind: str, message_id: str, **fields) -> dict:
+    """A change item for store.write_batch_txn."""
+    return {"kind": kind, "message_id": message_id, "created_at": NOW, **fields}
+
+
+@pytest.fixture
+async def change_committer(db):
+    """A running GroupCommitter for messages and changes, as the server builds it."""
+    writer = CountingChangeWriter()
+    committer = GroupCommitter(db, writer, one_statement=store.is_plain_messages)
+    committer.start()
+    yield committer, writer
+    await committer.stop()
+
+
+async def test_plain_messages_skip_the_transaction_changes_and_mentions_use_one(
+    db, change_committer
+):
+    committer, writer = change_committer
+    ann = await add_user(db)
+    room = await add_room(db, [ann])
+    row, _ = await committer.submit(new(room, ann))
+    await committer.submit(new(room, ann, "@Ann", mentions=[ann]))
+    await committer.submit(change("message_updated", row["id"], content="x", mentions=[]))
+    assert writer.batches == [(1, False), (1, True), (1, True)]
+
+
+async def test_a_mixed_batch_commits_at_once_numbered_so_replay_gives_the_state(
+    db, change_committer
+):
+    """Edits, boosts and removals of a message deleted in the same batch come before the
+    deletion; everything takes its number from the one sequence, in one transaction."""
+    committer, writer = change_committer
+    ann = await add_user(db)
+    bob = await add_user(db, "Bob")
+    room = await add_room(db, [ann, bob])
+    (doomed, _), (kept, _) = [await committer.submit(new(room, ann, c)) for c in ("a", "b")]
+    boost_id = str(uuid.uuid4())
+    items = [
+        change("message_deleted", doomed["id"]),
+        change("message_updated", doomed["id"], content="edited", mentions=[bob]),
+        change("boost_added", doomed["id"], new_boost_id=boost_id, booster_id=bob, content="+"),
+        change("boost_removed", doomed["id"], boost_id=boost_id),
+        new(room, bob, "fresh"),
+        change("message_updated", kept["id"], content="b2", mentions=[bob]),
+        change("message_updated", kept["id"], content="b3", mentions=[]),
+        change("message_deleted", doomed["id"]),  # deleted already: nothing
+        change("boost_removed", kept["id"], boost_id=str(uuid.uuid4())),  # no such boost
+    ]
+    results = await asyncio.gather(*(committer.submit(item) for item in items))
+    assert writer.batches[-1] == (len(items), True)
+    deleted, edit, added, removed, (fresh, created), b2, b3, again, missing = results
+    assert created and again is None and missing is None
+    # Replaying in sequence order: edit, boost, removal, then the deletion.
+    assert edit["seq"] < added["seq"] < removed["seq"] < deleted["seq"]
+    assert fresh["seq"] < min(r["seq"] for r in (edit, added, removed, deleted, b2, b3))
+    assert b2["seq"] < b3["seq"]
+    assert await store.get_message(db, doomed["id"]) is None
+    row = await store.get_message(db, kept["id"])
+    assert row["content"] == "b3" and row["edited_at"] == NOW and row["mention_ids"] is None
+    counts = {
+        t: (await db.fetchone(f"SELECT COUNT(*) FROM {t}"))[0]
+        for t in ("changes", "boosts", "mentions")
+    }
+    assert counts == {"changes": 6, "boosts": 0, "mentions": 0}
+    # The next message is numbered after every change.
+    later, _ = await committer.submit(new(room, ann, "later"))
+    assert later["seq"] > deleted["seq"]
+
+
+async def test_catch_up_walks_the_changes_index(busy_db):
+    db, ann, _ = busy_db
+    calls = spy_on_reads(db)
+    await store.catch_up(db, ann, cap=200)
+    ((sql, params),) = calls
+    plan = await query_plan(db, sql, params)
+    assert "SEARCH c USING INDEX changes_room_seq (room_id=? AND seq>?)" in plan, plan
+    assert not [step for step in plan if step.startswith(("SCAN c", "SCAN m ", "SCAN b"))], plan
+
+
+async def test_callers_of_one_batch_resume_in_the_order_of_their_numbers(db):
+    """So that each publishes in sequence order: a deletion sent before an edit of the same
+    message in one batch is numbered (and announced) after it."""
+    committer = GroupCommitter(
+        db, store.write_batch_txn, one_statement=store.is_plain_messages, order=store.batch_order
+    )
+    committer.start()
+    try:
+        ann = await add_user(db)
+        room = await add_room(db, [ann])
+        target, _ = await committer.submit(new(room, ann, "target"))
+        resumed: list[int] = []
+
+        async def submit(item: dict) -> None:
+            result = await committer.submit(item)
+            resumed.append(result["seq"] if isinstance(result, dict) else result[0]["seq"])
+
+        await asyncio.gather(
+            submit(change("message_deleted", target["id"])),
+            submit(change("message_updated", target["id"], content="x", mentions=[])),
+            submit(new(room, ann, "new")),
+        )
+        assert len(resumed) == 3 and resumed == sorted(resumed)
+    finally:
+        await committer.stop()
+
+
+async def test_edits_replace_mentions_and_other_changes_keep_them(db, change_committer):
+    committer, _ = change_committer
+    ann = await add_user(db)
+    bob = await add_user(db, "Bob")
+    room = await add_room(db, [ann, bob])
+    (edited, _), (boosted, _), (doomed, _) = [
+        await committer.submit(new(room, ann, f"@Bob {n}", mentions=[bob])) for n in range(3)
+    ]
+    results = await asyncio.gather(
+        committer.submit(change("message_updated", edited["id"], content="@Ann", mentions=[ann])),
+        committer.submit(
+            change(
+                "boost_added",
+                boosted["id"],
+                new_boost_id=str(uuid.uuid4()),
+                booster_id=ann,
+                content="+",
+            )
+        ),
+        # Edited to mention the same person again, then deleted, in one batch.
+        committer.submit(change("message_updated", doomed["id"], content="@Bob!", mentions=[bob])),
+        committer.submit(change("message_deleted", doomed["id"])),
+    )
+    assert all(result is not None for result in results)
+    assert (await store.get_message(db, edited["id"]))["mention_ids"] == ann
+    assert (await store.get_message(db, boosted["id"]))["mention_ids"] == bob
+    assert await store.get_message(db, doomed["id"]) is None
+    assert (await db.fetchone("SELECT COUNT(*) FROM mentions"))[0] == 2

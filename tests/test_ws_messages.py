@@ -36,7 +36,10 @@ async def test_message_goes_to_every_connection_of_every_member(client, trio):
         "client_message_id",
         "created_at",
         "seq",
+        "edited_at",  # additions
+        "mentions",
     }
+    assert message["edited_at"] is None and message["mentions"] == []
     assert message["room_id"] == room and message["creator_id"] == alice["id"]
     assert message["content"] == "hello <b>world</b>"  # stored and sent as written
     assert message["client_message_id"] == cmid

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from campfire import accounts, errors, messages, rooms, store
+from campfire import accounts, errors, mentions, messages, rooms, store
 from campfire.api.common import core_of, current_user, json_body, ok, path_id
 from campfire.validate import check_uuid
 from campfire.views import user_json
@@ -88,11 +88,16 @@ async def delete_room(request: web.Request) -> web.Response:
 
 @routes.get("/api/rooms/{room_id}/members")
 async def list_members(request: web.Request) -> web.Response:
-    """A room's members."""
+    """A room's members; with ?query=an, those whose name (or a word of it) starts so (at
+    most 20, for `@` autocomplete)."""
     user = await current_user(request)
     core, room_id = core_of(request), _room_id(request)
     await rooms.access_room(core, user, room_id)
-    rows = await store.list_members(core.db, room_id)
+    query = request.query.get("query")
+    if query is not None:
+        rows = await mentions.autocomplete_members(core, room_id, query[:100])
+    else:
+        rows = await store.list_members(core.db, room_id)
     return ok({"members": [user_json(row) for row in rows]})
 
 

@@ -65,11 +65,18 @@ class Hub:
         Connections still catching up do not know their rooms yet: they hold every message,
         and keep those of their own rooms once they know them (Hub.caught_up).
         """
-        conns = self.members.get(room_id)
-        if not conns and not self.catching_up:
-            return
-        frame = self.message_frame(message)
-        for conn in list(conns or ()):
+        if room_id in self.members or self.catching_up:
+            self._send_in_sequence(room_id, seq, self.message_frame(message))
+
+    def publish_change(self, room_id: str, change_seq: int, event: dict) -> None:
+        """A change (MessageUpdated, MessageDeleted, BoostAdded, BoostRemoved) to the same
+        connections as NewMessage, numbered in the same sequence (held while catching up)."""
+        if room_id in self.members or self.catching_up:
+            self._send_in_sequence(room_id, change_seq, event_frame(event))
+
+    def _send_in_sequence(self, room_id: str, seq: int, frame: bytes) -> None:
+        """A frame numbered `seq` to the room's members and to every connection catching up."""
+        for conn in list(self.members.get(room_id, ())):
             conn.send_message(room_id, seq, frame)
         for conn in list(self.catching_up):
             conn.send_message(room_id, seq, frame)
@@ -77,6 +84,9 @@ class Hub:
     def message_frame(self, message: dict) -> bytes:
         """The NewMessage frame of a stored message (views.message_json), encoded once."""
         seq = message["seq"]
+        if message.get("edited_at") is not None:
+            # An edited message's frame changes: never cached, so none goes stale.
+            return event_frame(protocol.new_message(message))
         frame = self._frames.get(seq)
         if frame is None:
             frame = event_frame(protocol.new_message(message))

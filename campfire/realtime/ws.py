@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 
 from aiohttp import WSMsgType, web
 
-from campfire import accounts, clock, directory, errors, messages, protocol, rooms, store
+from campfire import accounts, changes, clock, directory, errors, messages, protocol, rooms, store
 from campfire.accounts import SessionUser
 from campfire.api.common import error_response
 from campfire.auth import origin_allowed, token_from_request
@@ -92,25 +92,31 @@ async def websocket(request: web.Request) -> web.StreamResponse:
 async def _register_and_catch_up(core: Core, conn: Connection, user: SessionUser) -> None:
     """Register for live delivery first, then send what was missed, without loss or duplicate.
 
-    Live messages that arrive during the catch-up are held and released afterwards, minus
-    those the catch-up already sent, so each message reaches this connection once, in order.
+    Live messages and changes that arrive during the catch-up are held and released
+    afterwards, minus those the catch-up already covered, so each reaches this connection
+    once, in order: first the missed messages, then the missed changes, then the held ones.
     """
     conn.hold_live_messages()
     core.hub.register(conn)
     # One read for the user's rooms and what they missed: anything committed after it is
     # published after it, so the connection, registered before it, holds it meanwhile.
-    room_ids, truncated, rows = await store.catch_up(core.db, user.id, core.settings.catchup_limit)
-    core.hub.caught_up(conn, room_ids)
-    sent: dict[str, int] = {}
+    missed = await store.catch_up(core.db, user.id, core.settings.catchup_limit)
+    core.hub.caught_up(conn, missed.room_ids)
     frames = []
-    for room_id in truncated:
-        first = min((row["seq"] for row in rows if row["room_id"] == room_id), default=None)
-        frames.append(event_frame(protocol.missed_messages_truncated(room_id, first)))
+    for room_id in sorted(missed.truncated.keys() | missed.changes_truncated):
+        first = min((r["seq"] for r in missed.messages if r["room_id"] == room_id), default=None)
+        event = protocol.missed_messages_truncated(
+            room_id, first, room_id in missed.changes_truncated
+        )
+        frames.append(event_frame(event))
     hub = core.hub
-    for row in rows:
+    for row in missed.messages:
         frames.append(hub.message_frame(message_json(row)))
-        sent[row["room_id"]] = row["seq"]
-    conn.finish_catch_up(frames, sent, event_frame(protocol.ready(user.id)))
+    for event in changes.catch_up_events(missed.changes):
+        frames.append(event_frame(event))
+    # Per room, the newest number the read covered: live copies up to it were sent (or
+    # superseded) already.
+    conn.finish_catch_up(frames, missed.seen, event_frame(protocol.ready(user.id)))
 
 
 class CommandHandler:
@@ -168,6 +174,29 @@ class CommandHandler:
         """Move the durable last-seen mark forward."""
         await messages.do_mark_seen(self.core, self.user, cmd.message_id)
 
+    async def update_message(self, cmd: protocol.UpdateMessage) -> None:
+        """Edit one's own message; the MessageUpdated broadcast is the answer (an edit that
+        changes nothing is answered to this connection only)."""
+        message, seq = await changes.do_edit_message(
+            self.core, self.user, cmd.message_id, cmd.content
+        )
+        if seq is None:
+            self.conn.send(event_frame(protocol.message_updated(message, None)))
+
+    async def delete_message(self, cmd: protocol.DeleteMessage) -> None:
+        """Delete a message; the MessageDeleted broadcast is the answer."""
+        await changes.do_delete_message(self.core, self.user, cmd.message_id)
+
+    async def add_boost(self, cmd: protocol.AddBoost) -> None:
+        """Boost a message; the same boost again is answered to this connection only."""
+        boost, seq = await changes.do_add_boost(self.core, self.user, cmd.message_id, cmd.content)
+        if seq is None:
+            self.conn.send(event_frame(protocol.boost_added(boost, None)))
+
+    async def remove_boost(self, cmd: protocol.RemoveBoost) -> None:
+        """Take back one's own boost; the BoostRemoved broadcast is the answer."""
+        await changes.do_remove_boost(self.core, self.user, cmd.boost_id)
+
     async def join_room(self, cmd: protocol.JoinRoom) -> None:
         """Start viewing a room (joining an open room makes a non-member a member)."""
         if cmd.room_id not in self.conn.rooms:
@@ -207,6 +236,10 @@ class CommandHandler:
         protocol.LeaveRoom: leave_room,
         protocol.StartTyping: start_typing,
         protocol.StopTyping: stop_typing,
+        protocol.UpdateMessage: update_message,
+        protocol.DeleteMessage: delete_message,
+        protocol.AddBoost: add_boost,
+        protocol.RemoveBoost: remove_boost,
     }
 
 

@@ -20,6 +20,8 @@ import socket
 import sys
 import time
 import uuid
+from collections import deque
+from collections.abc import Callable
 
 import uvloop
 from picows import WSListener, WSMsgType, WSTransport, ws_connect
@@ -118,6 +120,76 @@ class Client(WSListener):
             self.transport.send(WSMsgType.TEXT, text.encode())
 
 
+class ChangeClient(Client):
+    """A sender of the `changes` scenario: its own room, its own messages to edit and boost.
+
+    A connection's commands are carried out one at a time, in order, so the answers (the
+    echoes NewMessage, MessageUpdated, BoostAdded, or an Error) come back in send order:
+    each one's latency is measured against the oldest send time still waiting.
+    """
+
+    ECHO_KINDS = ("NewMessage", "MessageUpdated", "BoostAdded")
+    ECHOES = tuple(f'{{"type":"{kind}"'.encode() for kind in ECHO_KINDS)
+
+    def __init__(self, gen: LoadGen, measured: bool = True) -> None:
+        super().__init__(gen, measured)
+        self.sent: deque[int] = deque()  # send times of the commands not answered yet
+        self.own: deque[str] = deque(maxlen=8)  # ids of this sender's newest messages
+        self.kinds = dict.fromkeys(self.ECHO_KINDS, 0)
+
+    def on_ws_frame(self, transport: WSTransport, frame) -> None:
+        if frame.msg_type != WSMsgType.TEXT:
+            if frame.msg_type == WSMsgType.CLOSE:
+                transport.disconnect()
+            return
+        data = frame.get_payload_as_bytes()
+        if data.startswith(b'{"type":"Ready"'):
+            self.gen.mark_ready(self)
+            return
+        if not self.sent:
+            self.others += 1
+            return
+        sent_at = self.sent.popleft()
+        gen = self.gen
+        if not data.startswith(self.ECHOES):
+            self.others += 1  # an Error answers its command too
+            self.last = data
+            return
+        gen.delivered += 1
+        self.received += 1
+        if self.measured and gen.recording:
+            gen.latencies.append((time.monotonic_ns() - sent_at) / 1e6)
+        kind = data[9 : data.index(b'"', 9)].decode()
+        self.kinds[kind] += 1
+        if kind == "NewMessage":
+            self.own.append(ID_RE.search(data).group(1).decode())
+
+    def command(self, room_id: str, n: int, pad: int) -> str:
+        """The n-th command: half new messages, a quarter edits, a quarter boosts."""
+        self.sent.append(time.monotonic_ns())
+        if n % 4 == 1 and self.own:
+            return json.dumps(
+                {
+                    "type": "UpdateMessage",
+                    "message_id": self.own[-1],
+                    "content": f"edited {n} " + "x" * pad,
+                }
+            )
+        if n % 4 == 3 and self.own:
+            # A different word each time, on one of the newest messages: well within the
+            # limit of boosts per person and message.
+            target = self.own[n // 4 % len(self.own)]
+            return json.dumps({"type": "AddBoost", "message_id": target, "content": f"+{n}"})
+        return json.dumps(
+            {
+                "type": "CreateMessage",
+                "room_id": room_id,
+                "content": f"message {n} " + "x" * pad,
+                "client_message_id": str(uuid.uuid4()),
+            }
+        )
+
+
 def small_rcvbuf_socket(parsed_url) -> socket.socket:
     """A client socket with a tiny receive buffer, so a paused reader backs up at once."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -153,11 +225,17 @@ class LoadGen:
             if self._waiting_ready <= 0 and self._all_ready is not None:
                 self._all_ready.set()
 
-    async def connect(self, token: str | None, measured: bool = True, slow: bool = False) -> Client:
+    async def connect(
+        self,
+        token: str | None,
+        measured: bool = True,
+        slow: bool = False,
+        client_class: type[Client] | None = None,
+    ) -> Client:
         """Open one connection (Campfire: with ?token=)."""
         url = f"{self.url}?token={token}" if self.campfire else self.url
         _, client = await ws_connect(
-            lambda: Client(self, measured),
+            lambda: (client_class or Client)(self, measured),
             url,
             read_buffer_init_size=2048,
             websocket_handshake_timeout=60,
@@ -228,8 +306,10 @@ class LoadGen:
         count: int,
         pad: int,
         room_ids: list[str] | None = None,
+        make: Callable[[Client, int], str] | None = None,
     ) -> None:
-        """Send `count` payloads at `rate` per second in total, round-robin over senders."""
+        """Send `count` payloads at `rate` per second in total, round-robin over senders
+        (`make(sender, n)` builds the n-th frame instead of a plain payload)."""
         loop = asyncio.get_running_loop()
         start = loop.time()
         sent = 0
@@ -239,7 +319,7 @@ class LoadGen:
                 k = sent % len(senders)
                 if room_ids:
                     self.room_id = room_ids[k]
-                senders[k].send(self.payload(pad))
+                senders[k].send(make(senders[k], sent) if make else self.payload(pad))
                 sent += 1
             if sent < count:
                 await asyncio.sleep(max(0.0, start + sent / rate - loop.time()))
@@ -340,6 +420,47 @@ async def ingest(gen: LoadGen, cfg: dict) -> dict:
         "committed_per_s": gen.delivered / (t1 - t0),
         "errors": errors,
         "cpu_us_per_message": (cpu1 - cpu0) / max(gen.delivered, 1) * 1e6,
+        **gen.lat(count),
+    }
+
+
+async def changes(gen: LoadGen, cfg: dict) -> dict:
+    """Like ingest, but a mix: half new messages, a quarter edits, a quarter boosts, each
+    sender in its own room. Changes share the messages' group commit: a change should cost
+    about what a message costs (compare cpu_us_per_op with ingest's cpu_us_per_message)."""
+    senders_cfg, rate, secs, pad = cfg["senders"], cfg["rate"], cfg["seconds"], cfg["pad"]
+    senders = [await gen.connect(s["token"], client_class=ChangeClient) for s in senders_cfg]
+    room_ids = [s["room_id"] for s in senders_cfg]
+    for client in senders:
+        client.ready = True
+
+    def make(client: Client, n: int) -> str:
+        return client.command(gen.room_id, n // len(senders), pad)
+
+    await gen.paced(senders, rate / 4, int(rate / 4), pad, room_ids, make)  # warm-up
+    await gen.wait_delivered(int(rate / 4), 10)
+    await asyncio.sleep(0.5)
+    for client in senders:
+        client.kinds = dict.fromkeys(client.kinds, 0)
+    count = int(rate * secs)
+    gen.delivered, gen.latencies, gen.recording = 0, [], True
+    cpu0, t0 = cpu_seconds(gen.pid), time.monotonic()
+    await gen.paced(senders, rate, count, pad, room_ids, make)
+    sent_s = time.monotonic() - t0
+    await gen.wait_delivered(count, 30)
+    t1 = time.monotonic()
+    cpu1 = cpu_seconds(gen.pid)
+    gen.recording = False
+    errors = sum(c.others for c in senders)
+    kinds = {k: sum(c.kinds[k] for c in senders) for k in ChangeClient.ECHO_KINDS}
+    await gen.close_all(senders)
+    return {
+        "offered_per_s": count / sent_s,
+        "committed": gen.delivered,
+        "committed_per_s": gen.delivered / (t1 - t0),
+        "by_kind": kinds,
+        "errors": errors,
+        "cpu_us_per_op": (cpu1 - cpu0) / max(gen.delivered, 1) * 1e6,
         **gen.lat(count),
     }
 
@@ -510,6 +631,7 @@ SCENARIOS = {
     "fanout": fanout,
     "latency": latency,
     "ingest": ingest,
+    "changes": changes,
     "idle": idle,
     "reconnect": reconnect,
     "slow": slow,

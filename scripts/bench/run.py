@@ -44,6 +44,7 @@ FULL = {
     "latency_5k": {"scenario": "latency", "clients": 5000, "count": 8, "pad": 100},
     "ingest": {"rate": 5000, "seconds": 5, "pad": 100},
     "ingest_max": {"scenario": "ingest", "rate": 9000, "seconds": 4, "pad": 100},
+    "changes": {"rate": 5000, "seconds": 5, "pad": 100},
     "idle": {"clients": 10000},
     "reconnect": {"clients": 5000, "missed": 20, "live_rate": 10, "pad": 100},
     "slow": {"clients": 30, "sender_count": 5, "rate": 200, "pad": 6000, "phase_s": 6, "max_s": 20},
@@ -53,11 +54,12 @@ QUICK = {
     "latency_1k": {"scenario": "latency", "clients": 20, "count": 2, "pad": 100},
     "ingest": {"rate": 200, "seconds": 1, "pad": 100},
     "ingest_max": {"scenario": "ingest", "rate": 400, "seconds": 1, "pad": 100},
+    "changes": {"rate": 200, "seconds": 1, "pad": 100},
     "idle": {"clients": 50},
     "reconnect": {"clients": 30, "missed": 5, "live_rate": 10, "pad": 100},
     "slow": {"clients": 5, "sender_count": 2, "rate": 300, "pad": 6000, "phase_s": 1, "max_s": 8},
 }
-CAMPFIRE_ONLY = {"ingest", "ingest_max"}
+CAMPFIRE_ONLY = {"ingest", "ingest_max", "changes"}
 USERS = 100  # each with a closed room of their own: the ingest senders, and everyone's tokens
 
 # What the benchmark changes in Campfire's settings (docs/performance.md says why).
@@ -396,6 +398,32 @@ def table(med: dict, sizes: dict, users: int) -> tuple[str, list[str]]:
         label = f"ingest capacity, {sizes['ingest_max']['rate']:,} msg/s offered (over capacity)"
         row(label, "messages committed /s", c["committed_per_s"], None, "(the ceiling)", True, 0)
         row(label, "p99 send-to-echo ms", c["p99_ms"], None, "(queueing)", True)
+    if c := get("changes", "campfire"):
+        rate = sizes["changes"]["rate"]
+        label = (
+            f"changes, {users} senders in their own rooms, {rate:,} ops/s offered"
+            " (1/2 messages, 1/4 edits, 1/4 boosts)"
+        )
+        row(
+            label,
+            "ops committed /s",
+            c["committed_per_s"],
+            None,
+            "all offered, no errors",
+            c["committed_per_s"] >= 0.98 * rate and c["errors"] == 0,
+            0,
+        )
+        row(label, "p99 send-to-echo ms", c["p99_ms"], None, "<= 20 ms", c["p99_ms"] <= 20)
+        ingest = get("ingest", "campfire")
+        per_message = ingest["cpu_us_per_message"] if ingest else None
+        row(
+            label,
+            "server CPU µs per op (vs ingest's per message)",
+            c["cpu_us_per_op"],
+            per_message,
+            "<= 1.10x a message" if per_message else "-",
+            per_message is None or c["cpu_us_per_op"] <= 1.10 * per_message,
+        )
     if (c := get("idle", "campfire")) and (b := get("idle", "baseline")):
         label = f"idle, {sizes['idle']['clients']:,} connections"
         row(
