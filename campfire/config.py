@@ -45,6 +45,15 @@ class Settings:
     ws_recheck_interval: float = 30.0
     shutdown_timeout: float = 5.0
 
+    # Limits on rooms, history and emails (issue 10; docs/operations.md, "Security").
+    rooms_per_hour: int = 20
+    direct_rooms_per_hour: int = 30
+    open_rooms_admin_only: bool = False
+    history_page_max_bytes: int = 256 * 1024
+    history_pages_per_second: float = 5.0
+    history_pages_burst: int = 30
+    emails_visible_to_members: bool = False
+
     def replace(self, **changes: Any) -> Settings:
         """A copy with some settings changed (used by tests and flags)."""
         return dataclasses.replace(self, **changes)
