@@ -24,6 +24,7 @@ class Core:
         self.message_writer = GroupCommitter(db, store.insert_messages_txn)
         self.login_failures = FailureThrottle(settings.login_attempts_per_minute)
         self.message_buckets: dict[str, TokenBucket] = {}  # user id -> messages allowed
+        self.history_buckets: dict[str, TokenBucket] = {}  # user id -> history pages allowed
 
     def allow_message(self, user_id: str) -> bool:
         """Take one from the user's message allowance, shared by HTTP and all their sockets."""
@@ -33,6 +34,15 @@ class Core:
             bucket = TokenBucket(settings.user_messages_per_second, settings.user_messages_burst)
             self.message_buckets[user_id] = bucket
         return bucket.allow()
+
+    def history_wait(self, user_id: str) -> float:
+        """Take one history page from the user's allowance: 0, or seconds until they may read."""
+        bucket = self.history_buckets.get(user_id)
+        if bucket is None:
+            settings = self.settings
+            bucket = TokenBucket(settings.history_pages_per_second, settings.history_pages_burst)
+            self.history_buckets[user_id] = bucket
+        return 0.0 if bucket.allow() else bucket.retry_after()
 
 
 @contextlib.asynccontextmanager

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import sqlite3
 
@@ -89,7 +90,14 @@ async def history(
     after: object = None,
     limit: object = None,
 ) -> dict:
-    """A page of a room's history in sequence order, with has_more."""
+    """A page of a room's history in sequence order, with has_more.
+
+    A page holds at most `limit` messages and stops early (has_more true) once it holds
+    history_page_max_bytes of message JSON; each user reads history_pages_per_second pages.
+    """
+    wait = core.history_wait(user.id)
+    if wait:
+        raise errors.rate_limited("Too many history requests; slow down", wait)
     await access_room(core, user, room_id)
     before_seq, after_seq = _cursor(before, "before"), _cursor(after, "after")
     count = _cursor(limit, "limit")
@@ -98,10 +106,17 @@ async def history(
         raise errors.bad_request(f"'limit' must be between 1 and {MAX_PAGE}")
     rows = await store.page_messages(core.db, room_id, before_seq, after_seq, count)
     has_more = len(rows) > count
-    rows = rows[:count]
+    page, size, budget = [], 0, core.settings.history_page_max_bytes
+    for row in rows[:count]:  # in fetch order, so the next page continues where this stops
+        message = message_json(row)
+        size += len(json.dumps(message, ensure_ascii=False, separators=(",", ":")).encode())
+        if page and size > budget:  # always at least one message, or paging could not move
+            has_more = True
+            break
+        page.append(message)
     if after_seq is None:
-        rows.reverse()  # fetched newest first; shown oldest first
-    return {"messages": [message_json(row) for row in rows], "has_more": has_more}
+        page.reverse()  # fetched newest first; shown oldest first
+    return {"messages": page, "has_more": has_more}
 
 
 async def do_mark_seen(core: Core, user: SessionUser, message_id: str) -> None:

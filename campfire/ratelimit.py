@@ -28,6 +28,14 @@ class TokenBucket:
             return True
         return False
 
+    def retry_after(self) -> float:
+        """Seconds until the next token, as of the last allow() (for a 429's Retry-After)."""
+        if self._tokens >= 1:
+            return 0.0
+        if self.rate <= 0:
+            return 3600.0  # never refills: say "much later", not infinity
+        return (1 - self._tokens) / self.rate
+
 
 class FailureThrottle:
     """Counts failures per key in a sliding window; a key over the limit waits it out.
