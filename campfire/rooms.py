@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterable
+from datetime import datetime, timedelta
 
 from campfire import clock, errors, store
 from campfire.accounts import SessionUser
@@ -17,6 +18,7 @@ from campfire.errors import CampfireError
 from campfire.validate import check_name, check_room_type, check_uuid, new_id
 
 MAX_DIRECT_USERS = 50
+LIMIT_WINDOW = timedelta(hours=1)  # the window of rooms_per_hour and direct_rooms_per_hour
 
 
 async def find_room(core: Core, room_id: str) -> sqlite3.Row:
@@ -60,13 +62,28 @@ async def access_managed_room(core: Core, user: SessionUser, room_id: str) -> sq
 
 
 async def do_create_room(
-    core: Core, creator_id: str | None, name: object, room_type: object
+    core: Core,
+    creator_id: str | None,
+    name: object,
+    room_type: object,
+    creator_is_admin: bool = False,
 ) -> sqlite3.Row:
-    """Create an open room (everyone is a member) or a closed one (the creator is)."""
+    """Create an open room (everyone is a member) or a closed one (the creator is).
+
+    creator_id None is an administrator at the shell; members are held to rooms_per_hour and,
+    with open_rooms_admin_only, to closed rooms.
+    """
     name = check_name(name)
     room_type = check_room_type(room_type, ("open", "closed"))
+    limited = creator_id is not None and not creator_is_admin
+    if limited and room_type == "open" and core.settings.open_rooms_admin_only:
+        raise errors.forbidden("Only administrators can create open rooms")
     room_id, now = new_id(), clock.now_iso()
     async with core.db.transaction() as conn:
+        if limited:
+            await _check_hourly_limit_txn(
+                conn, creator_id, ("open", "closed"), core.settings.rooms_per_hour, "rooms"
+            )
         await store.insert_room_txn(conn, room_id, name, room_type, creator_id, None, now)
         if room_type == "open":
             await store.add_active_users_to_room_txn(conn, room_id, now)
@@ -96,6 +113,9 @@ async def do_find_or_create_direct(
     async with core.db.transaction() as conn:
         existing = await store.find_direct_room_txn(conn, key)
         if existing is None:
+            await _check_hourly_limit_txn(
+                conn, user.id, ("direct",), core.settings.direct_rooms_per_hour, "direct rooms"
+            )
             await store.insert_room_txn(conn, room_id, name, "direct", user.id, key, now)
             for uid in ids:
                 await store.add_member_txn(conn, room_id, uid, now)
@@ -187,3 +207,24 @@ async def resolve_room(core: Core, ref: str) -> sqlite3.Row:
     if len(matches) > 1:
         raise CampfireError(errors.BAD_REQUEST, f"Several rooms are named {ref!r}; use the room id")
     return matches[0]
+
+
+async def _check_hourly_limit_txn(
+    conn: object, creator_id: str, room_types: tuple[str, ...], limit: int, what: str
+) -> None:
+    """429 if the creator made `limit` rooms of these types in the last hour (0: no limit).
+
+    Counted from the rooms table inside the write transaction: the limit holds across restarts
+    and (later) processes, and concurrent requests cannot all slip under it.
+    """
+    if limit <= 0:
+        return
+    now = clock.now()
+    since = clock.iso(now - LIMIT_WINDOW)
+    oldest = await store.nth_newest_room_since_txn(conn, creator_id, room_types, since, limit)
+    if oldest is not None:
+        wait = datetime.fromisoformat(oldest) + LIMIT_WINDOW - now
+        raise errors.rate_limited(
+            f"You can create at most {limit} {what} an hour; try again later",
+            wait.total_seconds(),
+        )

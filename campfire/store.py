@@ -428,3 +428,23 @@ async def live_session_hashes(db: Database, token_hashes: list[str], now: str) -
         now,
     )
     return {row[0] for row in rows}
+
+
+# --- limits (issue 10) ------------------------------------------------------------------
+
+
+async def nth_newest_room_since_txn(
+    conn, creator_id: str, room_types: tuple[str, ...], since: str, n: int
+) -> str | None:
+    """When the creator's n-th newest room of these types made after `since` was made, if any.
+
+    Read inside the write transaction that would add one more, so concurrent creations count.
+    """
+    marks = ",".join("?" * len(room_types))
+    row = await _one(
+        conn,
+        f"SELECT created_at FROM rooms WHERE creator_id = ? AND room_type IN ({marks})"
+        " AND created_at > ? ORDER BY created_at DESC LIMIT 1 OFFSET ?",
+        (creator_id, *room_types, since, n - 1),
+    )
+    return row[0] if row else None

@@ -7,7 +7,7 @@ from aiohttp import web
 from campfire import errors, messages, rooms, store
 from campfire.api.common import core_of, current_user, json_body, ok, path_id
 from campfire.validate import check_uuid
-from campfire.views import room_json, user_json
+from campfire.views import room_json, user_json_for
 
 routes = web.RouteTableDef()
 
@@ -30,7 +30,11 @@ async def create_room(request: web.Request) -> web.Response:
     user = await current_user(request)
     body = await json_body(request)
     row = await rooms.do_create_room(
-        core_of(request), user.id, body.get("name"), body.get("room_type", "closed")
+        core_of(request),
+        user.id,
+        body.get("name"),
+        body.get("room_type", "closed"),
+        creator_is_admin=user.is_admin,
     )
     return ok({"room": room_json(row)}, status=201)
 
@@ -79,7 +83,8 @@ async def list_members(request: web.Request) -> web.Response:
     core, room_id = core_of(request), _room_id(request)
     await rooms.access_room(core, user, room_id)
     rows = await store.list_members(core.db, room_id)
-    return ok({"members": [user_json(row) for row in rows]})
+    shown = core.settings.emails_visible_to_members
+    return ok({"members": [user_json_for(row, user, shown) for row in rows]})
 
 
 @routes.post("/api/rooms/{room_id}/members")
