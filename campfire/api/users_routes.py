@@ -7,7 +7,7 @@ from aiohttp import web
 from campfire import accounts, errors, store
 from campfire.api.common import admin_user, core_of, current_user, json_body, ok, path_id
 from campfire.validate import check_bool, check_name
-from campfire.views import user_json
+from campfire.views import user_json, user_json_for
 
 routes = web.RouteTableDef()
 
@@ -24,8 +24,10 @@ async def list_users(request: web.Request) -> web.Response:
     """Active users (administrators may ask for inactive ones too)."""
     user = await current_user(request)
     include_inactive = user.is_admin and request.query.get("include_inactive") in ("1", "true")
-    rows = await store.list_users(core_of(request).db, include_inactive)
-    return ok({"users": [user_json(row) for row in rows]})
+    core = core_of(request)
+    rows = await store.list_users(core.db, include_inactive)
+    shown = core.settings.emails_visible_to_members
+    return ok({"users": [user_json_for(row, user, shown) for row in rows]})
 
 
 @routes.post("/api/users")
