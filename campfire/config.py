@@ -49,9 +49,9 @@ class Settings:
     rooms_per_hour: int = 20
     direct_rooms_per_hour: int = 30
     open_rooms_admin_only: bool = False
-    history_page_max_bytes: int = 256 * 1024
-    history_pages_per_second: float = 5.0
-    history_pages_burst: int = 30
+    history_page_max_bytes: int = 128 * 1024
+    history_pages_per_second: float = 2.0
+    history_pages_burst: int = 20
     emails_visible_to_members: bool = False
 
     def replace(self, **changes: Any) -> Settings:

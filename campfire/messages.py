@@ -18,6 +18,7 @@ log = logging.getLogger(__name__)
 
 MAX_PAGE = 200
 DEFAULT_PAGE = 50
+MESSAGE_JSON_OVERHEAD = 250  # bytes of a message's JSON besides its content (ids, times, keys)
 
 
 async def do_create_message(
@@ -104,9 +105,14 @@ async def history(
     count = DEFAULT_PAGE if count is None else count
     if not 1 <= count <= MAX_PAGE:
         raise errors.bad_request(f"'limit' must be between 1 and {MAX_PAGE}")
+    budget = core.settings.history_page_max_bytes
+    # Fetch only the rows that can fit (reading a page of large messages costs more than
+    # sending it); the exact cut below counts the JSON, escapes and all.
+    sizes = await store.page_message_sizes(core.db, room_id, before_seq, after_seq, count)
+    count = _rows_within(sizes, budget)
     rows = await store.page_messages(core.db, room_id, before_seq, after_seq, count)
     has_more = len(rows) > count
-    page, size, budget = [], 0, core.settings.history_page_max_bytes
+    page, size = [], 0
     for row in rows[:count]:  # in fetch order, so the next page continues where this stops
         message = message_json(row)
         size += len(json.dumps(message, ensure_ascii=False, separators=(",", ":")).encode())
@@ -117,6 +123,16 @@ async def history(
     if after_seq is None:
         page.reverse()  # fetched newest first; shown oldest first
     return {"messages": page, "has_more": has_more}
+
+
+def _rows_within(sizes: list[int], budget: int) -> int:
+    """How many messages with these content sizes fit in `budget` bytes of JSON (at least 1)."""
+    total = 0
+    for count, size in enumerate(sizes):
+        total += size + MESSAGE_JSON_OVERHEAD
+        if total > budget:
+            return max(1, count)
+    return max(1, len(sizes))
 
 
 async def do_mark_seen(core: Core, user: SessionUser, message_id: str) -> None:

