@@ -11,6 +11,8 @@ import sqlite3
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 
+import aiosqlite
+
 from campfire import clock, errors, store
 from campfire.accounts import SessionUser
 from campfire.core import Core
@@ -210,7 +212,7 @@ async def resolve_room(core: Core, ref: str) -> sqlite3.Row:
 
 
 async def _check_hourly_limit_txn(
-    conn: object, creator_id: str, room_types: tuple[str, ...], limit: int, what: str
+    conn: aiosqlite.Connection, creator_id: str, room_types: tuple[str, ...], limit: int, what: str
 ) -> None:
     """429 if the creator made `limit` rooms of these types in the last hour (0: no limit).
 

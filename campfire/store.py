@@ -434,7 +434,7 @@ async def live_session_hashes(db: Database, token_hashes: list[str], now: str) -
 
 
 async def nth_newest_room_since_txn(
-    conn, creator_id: str, room_types: tuple[str, ...], since: str, n: int
+    conn: aiosqlite.Connection, creator_id: str, room_types: tuple[str, ...], since: str, n: int
 ) -> str | None:
     """When the creator's n-th newest room of these types made after `since` was made, if any.
 
@@ -455,8 +455,8 @@ async def page_message_sizes(
 ) -> list[int]:
     """The content sizes in bytes of the messages `page_messages` would return, in its order.
 
-    Reads no content into Python (a page of large messages costs ~1 ms here against ~100 ms
-    for the rows), so a history page can be cut to a byte budget before it is fetched.
+    Decodes no content into Python (for 200 messages of 40 KB: 13 ms here against 36 ms for
+    the rows), so a history page can be cut to a byte budget before its rows are fetched.
     """
     conditions, params = ["room_id = ?"], [room_id]
     if before is not None:
