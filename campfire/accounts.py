@@ -257,8 +257,9 @@ INVOLVEMENTS = ("everything", "mentions", "nothing", "invisible")
 
 
 def default_members_can_create_open_rooms(core: Core) -> bool:
-    """What a fresh account starts with; from then on the account setting decides."""
-    return True
+    """What a fresh account starts with (the open_rooms_admin_only setting); from then on the
+    account setting decides, and administrators change it from the browser."""
+    return not core.settings.open_rooms_admin_only
 
 
 async def get_account(core: Core) -> sqlite3.Row:

@@ -19,6 +19,7 @@ from campfire.core import Core, open_core
 from campfire.db import backup_file, migration_scripts
 from campfire.errors import CampfireError
 from campfire.keys import core_key, settings_key
+from campfire.validate import escape_controls
 
 
 class DefaultGroup(click.Group):
@@ -221,8 +222,11 @@ async def user_by_email(core: Core, email: str) -> Any:
 
 
 def print_table(headers: tuple[str, ...], rows: list[tuple[Any, ...]]) -> None:
-    """Aligned columns with a header line, for people reading a terminal."""
-    cells = [tuple(str(v) for v in row) for row in rows]
+    """Aligned columns with a header line, for people reading a terminal.
+
+    Cells hold user data: control characters are escaped, so a name cannot drive the terminal.
+    """
+    cells = [tuple(escape_controls(str(v)) for v in row) for row in rows]
     widths = [max([len(h), *(len(r[i]) for r in cells)]) for i, h in enumerate(headers)]
     for line in (headers, *cells):
         click.echo("  ".join(v.ljust(w) for v, w in zip(line, widths)).rstrip())

@@ -56,6 +56,15 @@ class Settings:
     public_url: str = ""
     boosts_per_user_per_message: int = 10
 
+    # Limits on rooms, history and emails (issue 10; docs/operations.md, "Security").
+    rooms_per_hour: int = 20
+    direct_rooms_per_hour: int = 30
+    open_rooms_admin_only: bool = False
+    history_page_max_bytes: int = 128 * 1024
+    history_pages_per_second: float = 2.0
+    history_pages_burst: int = 20
+    emails_visible_to_members: bool = False
+
     def replace(self, **changes: Any) -> Settings:
         """A copy with some settings changed (used by tests and flags)."""
         return dataclasses.replace(self, **changes)

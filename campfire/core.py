@@ -38,6 +38,7 @@ class Core:
             max_in_flight=settings.login_attempts_in_flight,
         )
         self.message_buckets: dict[str, TokenBucket] = {}  # user id -> messages allowed
+        self.history_buckets: dict[str, TokenBucket] = {}  # user id -> history pages allowed
 
     def allow_message(self, user_id: str) -> bool:
         """Take one from the user's message allowance, shared by HTTP and all their sockets."""
@@ -52,6 +53,15 @@ class Core:
         """Seconds until the user's message allowance has room for one more."""
         bucket = self.message_buckets.get(user_id)
         return bucket.retry_after() if bucket else 0.0
+
+    def history_wait(self, user_id: str) -> float:
+        """Take one history page from the user's allowance: 0, or seconds until they may read."""
+        bucket = self.history_buckets.get(user_id)
+        if bucket is None:
+            settings = self.settings
+            bucket = TokenBucket(settings.history_pages_per_second, settings.history_pages_burst)
+            self.history_buckets[user_id] = bucket
+        return 0.0 if bucket.allow() else bucket.retry_after()
 
 
 @contextlib.asynccontextmanager

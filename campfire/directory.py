@@ -77,7 +77,10 @@ async def user_updated(core: Core, user_id: str, renamed: bool = False) -> None:
     if row is None:
         return
     core.hub.directory_seen[("user", user_id)] = user_state(row)
-    core.hub.publish_user_updated(user_json(row))
+    # To everyone at once, so the email only where the setting shows emails to members.
+    core.hub.publish_user_updated(
+        user_json(row, with_email=core.settings.emails_visible_to_members)
+    )
     if renamed:
         for room_id in await store.direct_room_ids_of_user(core.db, user_id):
             await room_updated(core, room_id)

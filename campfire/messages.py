@@ -3,6 +3,7 @@ boosts), the messages that mention a user, last seen. Changes to messages: chang
 
 from __future__ import annotations
 
+import json
 import logging
 import sqlite3
 
@@ -19,6 +20,7 @@ log = logging.getLogger(__name__)
 
 MAX_PAGE = 200
 DEFAULT_PAGE = 50
+MESSAGE_JSON_OVERHEAD = 250  # bytes of a message's JSON besides its content (ids, times, keys)
 
 
 async def do_create_message(
@@ -96,22 +98,48 @@ async def history(
     after: object = None,
     limit: object = None,
 ) -> dict:
-    """A page of a room's history in sequence order, with has_more."""
+    """A page of a room's history in sequence order, with has_more.
+
+    A page holds at most `limit` messages and stops early (has_more true) once it holds
+    history_page_max_bytes of message JSON; each user reads history_pages_per_second pages.
+    """
+    wait = core.history_wait(user.id)
+    if wait:
+        raise errors.rate_limited("Too many history requests; slow down", wait)
     await access_room(core, user, room_id)
     before_seq, after_seq = _cursor(before, "before"), _cursor(after, "after")
     count = _cursor(limit, "limit")
     count = DEFAULT_PAGE if count is None else count
     if not 1 <= count <= MAX_PAGE:
         raise errors.bad_request(f"'limit' must be between 1 and {MAX_PAGE}")
+    budget = core.settings.history_page_max_bytes
+    # Fetch only the rows that can fit (reading a page of large messages costs more than
+    # sending it); the exact cut below counts the JSON, escapes and all.
+    sizes = await store.page_message_sizes(core.db, room_id, before_seq, after_seq, count)
+    count = _rows_within(sizes, budget)
     rows = await store.page_messages(core.db, room_id, before_seq, after_seq, count)
     has_more = len(rows) > count
-    rows = rows[:count]
+    page, size = [], 0
+    for row in rows[:count]:  # in fetch order, so the next page continues where this stops
+        message = message_json(row)
+        size += len(json.dumps(message, ensure_ascii=False, separators=(",", ":")).encode())
+        if page and size > budget:  # always at least one message, or paging could not move
+            has_more = True
+            break
+        page.append(message)
     if after_seq is None:
-        rows.reverse()  # fetched newest first; shown oldest first
-    return {
-        "messages": await with_boosts(core, [message_json(row) for row in rows]),
-        "has_more": has_more,
-    }
+        page.reverse()  # fetched newest first; shown oldest first
+    return {"messages": await with_boosts(core, page), "has_more": has_more}
+
+
+def _rows_within(sizes: list[int], budget: int) -> int:
+    """How many messages with these content sizes fit in `budget` bytes of JSON (at least 1)."""
+    total = 0
+    for count, size in enumerate(sizes):
+        total += size + MESSAGE_JSON_OVERHEAD
+        if total > budget:
+            return max(1, count)
+    return max(1, len(sizes))
 
 
 async def do_mark_seen(core: Core, user: SessionUser, message_id: str) -> None:

@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterable
+from datetime import datetime, timedelta
+
+import aiosqlite
 
 from campfire import accounts, clock, directory, errors, store
 from campfire.accounts import SessionUser
@@ -18,6 +21,7 @@ from campfire.validate import check_name, check_room_type, check_uuid, new_id
 from campfire.views import room_json
 
 MAX_DIRECT_USERS = 50
+LIMIT_WINDOW = timedelta(hours=1)  # the window of rooms_per_hour and direct_rooms_per_hour
 
 
 async def find_room(core: Core, room_id: str) -> sqlite3.Row:
@@ -61,16 +65,28 @@ async def access_managed_room(core: Core, user: SessionUser, room_id: str) -> sq
 
 
 async def do_create_room(
-    core: Core, creator_id: str | None, name: object, room_type: object
+    core: Core,
+    creator_id: str | None,
+    name: object,
+    room_type: object,
+    creator_is_admin: bool = False,
 ) -> sqlite3.Row:
     """Create an open room (everyone is a member) or a closed one (the creator is).
 
     Names are unique per room type, case-insensitively (ROOM_NAME_TAKEN otherwise).
+
+    creator_id None is an administrator at the shell; members are held to rooms_per_hour.
+    (Whether members may create open rooms is the account's setting: check_may_create_room.)
     """
     name = check_name(name)
     room_type = check_room_type(room_type, ("open", "closed"))
+    limited = creator_id is not None and not creator_is_admin
     room_id, now = new_id(), clock.now_iso()
     async with core.db.transaction() as conn:
+        if limited:
+            await _check_hourly_limit_txn(
+                conn, creator_id, ("open", "closed"), core.settings.rooms_per_hour, "rooms"
+            )
         if await store.room_name_taken_txn(conn, name, room_type):
             raise errors.room_name_taken(name)
         await store.insert_room_txn(conn, room_id, name, room_type, creator_id, None, now)
@@ -101,6 +117,9 @@ async def do_find_or_create_direct(
     async with core.db.transaction() as conn:
         existing = await store.find_direct_room_txn(conn, key)
         if existing is None:
+            await _check_hourly_limit_txn(
+                conn, user.id, ("direct",), core.settings.direct_rooms_per_hour, "direct rooms"
+            )
             # No stored name: it is computed from the members' current names when shown.
             await store.insert_room_txn(conn, room_id, "", "direct", user.id, key, now)
             for uid in ids:
@@ -127,6 +146,8 @@ async def do_update_room(
         raise errors.bad_request("Send one or more of: name, room_type")
     name = check_name(name) if name is not None else None
     room_type = check_room_type(room_type, ("open", "closed")) if room_type is not None else None
+    if room_type == "open" and room["room_type"] != "open":  # opening a room creates one for all
+        check_may_create_room(await accounts.get_account(core), user, room_type)
     now = clock.now_iso()
     async with core.db.transaction() as conn:
         # Names are unique per type: a switch of type can clash as much as a rename.
@@ -263,3 +284,24 @@ async def do_set_involvement(
             raise errors.room_access_denied()  # an open room they are not a member of
     await directory.room_updated(core, room_id, [user.id])
     return await room_view(core, user, room_id)
+
+
+async def _check_hourly_limit_txn(
+    conn: aiosqlite.Connection, creator_id: str, room_types: tuple[str, ...], limit: int, what: str
+) -> None:
+    """429 if the creator made `limit` rooms of these types in the last hour (0: no limit).
+
+    Counted from the rooms table inside the write transaction: the limit holds across restarts
+    and (later) processes, and concurrent requests cannot all slip under it.
+    """
+    if limit <= 0:
+        return
+    now = clock.now()
+    since = clock.iso(now - LIMIT_WINDOW)
+    oldest = await store.nth_newest_room_since_txn(conn, creator_id, room_types, since, limit)
+    if oldest is not None:
+        wait = datetime.fromisoformat(oldest) + LIMIT_WINDOW - now
+        raise errors.rate_limited(
+            f"You can create at most {limit} {what} an hour; try again later",
+            wait.total_seconds(),
+        )

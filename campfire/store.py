@@ -387,6 +387,19 @@ async def get_message(db: Database, message_id: str) -> Row | None:
     )
 
 
+def _page_query(room_id: str, before: int | None, after: int | None) -> tuple[str, list[Any], str]:
+    """The WHERE clause, its parameters and the order of one history page (shared by the page
+    and its sizes, so both always select the same messages)."""
+    conditions, params = ["room_id = ?"], [room_id]
+    if before is not None:
+        conditions.append("seq < ?")
+        params.append(before)
+    if after is not None:
+        conditions.append("seq > ?")
+        params.append(after)
+    return " AND ".join(conditions), params, "ASC" if after is not None else "DESC"
+
+
 async def page_messages(
     db: Database, room_id: str, before: int | None, after: int | None, limit: int
 ) -> list[Row]:
@@ -395,20 +408,12 @@ async def page_messages(
     With `after`, the oldest messages after it; otherwise the newest before `before` (or the
     newest of all). One more than `limit` is fetched so the caller can tell if there are more.
     """
-    conditions, params = ["room_id = ?"], [room_id]
-    if before is not None:
-        conditions.append("seq < ?")
-        params.append(before)
-    if after is not None:
-        conditions.append("seq > ?")
-        params.append(after)
-    order = "ASC" if after is not None else "DESC"
-    rows = await db.fetchall(
-        f"SELECT {MESSAGE_COLUMNS}, {MENTION_IDS} FROM messages WHERE {' AND '.join(conditions)}"
+    where, params, order = _page_query(room_id, before, after)
+    return await db.fetchall(
+        f"SELECT {MESSAGE_COLUMNS}, {MENTION_IDS} FROM messages WHERE {where}"
         f" ORDER BY seq {order} LIMIT ?",
         (*params, limit + 1),
     )
-    return rows
 
 
 class CatchUp(NamedTuple):
@@ -935,3 +940,40 @@ async def boost_for_change(db: Database, boost_id: str, user_id: str) -> Row | N
         " WHERE b.id = ?",
         (user_id, boost_id),
     )
+
+
+# --- limits (issue 10) ------------------------------------------------------------------
+
+
+async def nth_newest_room_since_txn(
+    conn: aiosqlite.Connection, creator_id: str, room_types: tuple[str, ...], since: str, n: int
+) -> str | None:
+    """When the creator's n-th newest room of these types made after `since` was made, if any.
+
+    Read inside the write transaction that would add one more, so concurrent creations count.
+    """
+    marks = ",".join("?" * len(room_types))
+    row = await _one(
+        conn,
+        f"SELECT created_at FROM rooms WHERE creator_id = ? AND room_type IN ({marks})"
+        " AND created_at > ? ORDER BY created_at DESC LIMIT 1 OFFSET ?",
+        (creator_id, *room_types, since, n - 1),
+    )
+    return row[0] if row else None
+
+
+async def page_message_sizes(
+    db: Database, room_id: str, before: int | None, after: int | None, limit: int
+) -> list[int]:
+    """The content sizes in bytes of the messages `page_messages` would return, in its order.
+
+    Decodes no content into Python (for 200 messages of 40 KB: 13 ms here against 36 ms for
+    the rows), so a history page can be cut to a byte budget before its rows are fetched.
+    """
+    where, params, order = _page_query(room_id, before, after)
+    rows = await db.fetchall(
+        f"SELECT length(CAST(content AS BLOB)) FROM messages WHERE {where}"
+        f" ORDER BY seq {order} LIMIT ?",
+        (*params, limit),
+    )
+    return [row[0] for row in rows]

@@ -17,6 +17,10 @@ MIN_PASSWORD_CHARS = 8
 MAX_PASSWORD_CHARS = 1024
 ROOM_TYPES = ("open", "closed", "direct")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+# Control characters (C0, DEL, C1) and the Unicode line and paragraph separators: a terminal
+# acts on them (ESC sequences clear the screen or retitle the window, CR overwrites a line,
+# LF forges one), so names refuse them and terminal output escapes them.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 
@@ -74,14 +78,19 @@ def is_text(text: str) -> bool:
 
 
 def check_name(value: Any, field: str = "name") -> str:
-    """A person's or a room's name."""
-    return check_str(value, field, MAX_NAME_CHARS)
+    """A person's or a room's name: one line of text, no control characters."""
+    name = check_str(value, field, MAX_NAME_CHARS)
+    if _CONTROL.search(name):
+        raise bad_request(
+            f"'{field}' must not contain control characters (newlines, tabs, escapes)"
+        )
+    return name
 
 
 def check_email(value: Any) -> str:
     """An email address, trimmed (compared case-insensitively by the database)."""
     email = check_str(value, "email", MAX_EMAIL_CHARS)
-    if not _EMAIL.match(email):
+    if not _EMAIL.match(email) or _CONTROL.search(email):
         raise bad_request("'email' must be an email address")
     return email
 
@@ -129,3 +138,10 @@ def check_bool(value: Any, field: str) -> bool:
     if not isinstance(value, bool):
         raise bad_request(f"'{field}' must be true or false")
     return value
+
+
+def escape_controls(text: str, keep: str = "") -> str:
+    """Text safe for a terminal: control characters (but those in `keep`) become escapes (\\x1b)."""
+    return _CONTROL.sub(
+        lambda m: m[0] if m[0] in keep else m[0].encode("unicode_escape").decode("ascii"), text
+    )

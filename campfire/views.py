@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Protocol
 
 
 def user_json(row: Mapping[str, Any], with_email: bool = True) -> dict:
@@ -18,6 +18,20 @@ def user_json(row: Mapping[str, Any], with_email: bool = True) -> dict:
     if with_email:
         data["email"] = row["email"]
     return data
+
+
+class Viewer(Protocol):
+    """Who is looking: enough of a signed-in user to decide what they may see."""
+
+    id: str
+    is_admin: bool
+
+
+def user_json_for(row: Mapping[str, Any], viewer: Viewer, emails_visible_to_members: bool) -> dict:
+    """A user as `viewer` sees them: the email only to its owner and administrators, unless
+    the emails_visible_to_members setting shows it to everyone."""
+    shown = emails_visible_to_members or viewer.is_admin or row["id"] == viewer.id
+    return user_json(row, with_email=shown)
 
 
 def room_json(

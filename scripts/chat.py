@@ -16,6 +16,8 @@ import uuid
 
 import aiohttp
 
+from campfire.validate import escape_controls
+
 
 async def find_room(session: aiohttp.ClientSession, base: str, ref: str) -> dict:
     """The room named (or with the id) `ref` among the caller's rooms."""
@@ -25,7 +27,8 @@ async def find_room(session: aiohttp.ClientSession, base: str, ref: str) -> dict
     for room in rooms:
         if ref in (room["id"], room["name"]):
             return room
-    sys.exit(f"no room {ref!r}; yours are: {', '.join(r['name'] for r in rooms) or 'none'}")
+    names = ", ".join(safe(r["name"]) for r in rooms) or "none"
+    sys.exit(f"no room {ref!r}; yours are: {names}")
 
 
 async def read_lines(queue: asyncio.Queue) -> None:
@@ -38,14 +41,24 @@ async def read_lines(queue: asyncio.Queue) -> None:
             return
 
 
+def safe(text: str) -> str:
+    """User data as it may reach the terminal: control characters escaped."""
+    return escape_controls(str(text))
+
+
+def safe_content(content: str) -> str:
+    """Content for the terminal: escaped, later lines indented so none passes for a message."""
+    return escape_controls(content, keep="\n").replace("\n", "\n    ")
+
+
 def show(event: dict, names: dict[str, str], room_id: str) -> None:
     """Print one server event as a line of text."""
     kind = event["type"]
-    who = names.get(event.get("user_id", ""), event.get("user_id", ""))
+    who = safe(names.get(event.get("user_id", ""), event.get("user_id", "")))
     if kind == "NewMessage" and event["message"]["room_id"] == room_id:
         message = event["message"]
-        author = names.get(message["creator_id"], message["creator_id"][:8])
-        print(f"[{message['created_at'][11:19]}] {author}: {message['content']}")
+        author = safe(names.get(message["creator_id"], message["creator_id"][:8]))
+        print(f"[{message['created_at'][11:19]}] {author}: {safe_content(message['content'])}")
     elif kind == "UserJoined":
         print(f"* {who} is here")
     elif kind == "UserLeft":
@@ -53,9 +66,9 @@ def show(event: dict, names: dict[str, str], room_id: str) -> None:
     elif kind == "TypingStart":
         print(f"* {who} is typing...")
     elif kind == "PresenceUpdate":
-        print("* here now: " + ", ".join(names.get(u, u[:8]) for u in event["online_users"]))
+        print("* here now: " + ", ".join(safe(names.get(u, u[:8])) for u in event["online_users"]))
     elif kind == "Error":
-        print(f"! {event['code']}: {event['message']}")
+        print(f"! {safe(event['code'])}: {safe(event['message'])}")
 
 
 async def chat(base: str, token: str, room_ref: str) -> None:
@@ -72,7 +85,7 @@ async def chat(base: str, token: str, room_ref: str) -> None:
             await ws.send_json({"type": "JoinRoom", "room_id": room["id"]})
             lines: asyncio.Queue = asyncio.Queue()
             reader = asyncio.create_task(read_lines(lines))
-            print(f"-- in #{room['name']}; type a line and press Enter, Ctrl-D to quit --")
+            print(f"-- in #{safe(room['name'])}; type a line and press Enter, Ctrl-D to quit --")
             incoming = asyncio.create_task(ws.receive())
             outgoing = asyncio.create_task(lines.get())
             while True:

@@ -36,7 +36,9 @@ async def test_list_users_shows_active_people_by_name(client, api):
     assert resp.status == 200
     users = (await resp.json())["users"]
     assert [u["name"] for u in users] == ["Admin", "Bob", "cat"]
-    assert all(sorted(u) == USER_FIELDS for u in users)
+    # A member sees only their own email (emails_visible_to_members is off by default).
+    public = sorted(set(USER_FIELDS) - {"email"})
+    assert [sorted(u) for u in users] == [public, USER_FIELDS, public]
 
 
 async def test_everyone_sees_inactive_users_marked_so_history_keeps_their_names(client, api):

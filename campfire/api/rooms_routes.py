@@ -7,7 +7,7 @@ from aiohttp import web
 from campfire import accounts, errors, mentions, messages, rooms, store
 from campfire.api.common import core_of, current_user, json_body, ok, path_id
 from campfire.validate import check_uuid
-from campfire.views import user_json
+from campfire.views import user_json_for
 
 routes = web.RouteTableDef()
 
@@ -32,7 +32,9 @@ async def create_room(request: web.Request) -> web.Response:
     core = core_of(request)
     room_type = body.get("room_type", "closed")
     rooms.check_may_create_room(await accounts.get_account(core), user, room_type)
-    row = await rooms.do_create_room(core, user.id, body.get("name"), room_type)
+    row = await rooms.do_create_room(
+        core, user.id, body.get("name"), room_type, creator_is_admin=user.is_admin
+    )
     return ok({"room": await rooms.room_view(core, user, row["id"])}, status=201)
 
 
@@ -98,7 +100,8 @@ async def list_members(request: web.Request) -> web.Response:
         rows = await mentions.autocomplete_members(core, room_id, query[:100])
     else:
         rows = await store.list_members(core.db, room_id)
-    return ok({"members": [user_json(row) for row in rows]})
+    shown = core.settings.emails_visible_to_members
+    return ok({"members": [user_json_for(row, user, shown) for row in rows]})
 
 
 @routes.post("/api/rooms/{room_id}/members")

@@ -8,7 +8,7 @@ from campfire import accounts, errors, store
 from campfire.api.account_routes import LOGIN_LINK_PATH, public_base
 from campfire.api.common import admin_user, core_of, current_user, json_body, ok, path_id
 from campfire.validate import check_bool, check_name
-from campfire.views import user_json
+from campfire.views import user_json, user_json_for
 
 routes = web.RouteTableDef()
 
@@ -66,7 +66,8 @@ async def list_users(request: web.Request) -> web.Response:
     user = await current_user(request)
     core = core_of(request)
     rows = await store.list_users(core.db, include_inactive=True)
-    users = [user_json(row) for row in rows]
+    shown = core.settings.emails_visible_to_members
+    users = [user_json_for(row, user, shown) for row in rows]
     if user.is_admin:
         activity = await store.last_activity(core.db)
         for data in users:
