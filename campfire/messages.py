@@ -49,6 +49,8 @@ async def do_create_message(
         "content": content,
         "client_message_id": client_message_id,
         "created_at": clock.now_iso(),
+        # Bot webhooks to call: outbox rows committed with the message (campfire/webhooks.py).
+        "webhook_deliveries": await core.webhooks.deliveries_for(room_id, user.id, content),
     }
     try:
         row, created = await core.message_writer.submit(item)
@@ -65,6 +67,9 @@ async def do_create_message(
     core.hub.stop_typing(user.id, room_id)
     if created:
         core.hub.publish_message(room_id, row["seq"], message)
+        core.push.message_created(room_id, message)  # queued, never awaited
+        if item["webhook_deliveries"]:
+            core.webhooks.wake()
     return message, created
 
 
