@@ -23,7 +23,7 @@ async def make_bot(api, name="Deploy Bot", webhook_url=None):
 
 
 async def test_a_bot_posts_text_and_reads_its_room(client, api):
-    ann, ann_token = await api.user("Ann")
+    _ann, ann_token = await api.user("Ann")
     bot, key = await make_bot(api)
     room = await api.room(ann_token, members=[bot])
     resp = await client.post(
@@ -105,7 +105,7 @@ async def test_empty_too_long_and_attachment_bodies_are_refused(client, api):
 
 
 async def test_a_bot_key_opens_nothing_else(client, api):
-    _, ann_token = await api.user("Ann")
+    _, _ann_token = await api.user("Ann")
     _, key = await make_bot(api)
     assert (await client.get("/api/rooms", headers=api.auth(key))).status == 401
     assert (await client.get("/api/users/me", headers=api.auth(key))).status == 401

@@ -96,7 +96,7 @@ async def test_a_mention_calls_the_webhook_and_its_text_answer_is_the_reply(
 async def test_every_message_in_a_direct_room_calls_the_bot(client, api, aiohttp_server):
     receiver = Receiver()
     server = await start_receiver(aiohttp_server, receiver)
-    ann, ann_token = await api.user("Ann")
+    _ann, ann_token = await api.user("Ann")
     bot, _ = await bot_with_webhook(api, str(server.make_url("/hook")), receiver)
     resp = await client.post(
         "/api/rooms/direct", headers=api.auth(ann_token), json={"user_ids": [bot["id"]]}
