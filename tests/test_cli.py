@@ -678,7 +678,7 @@ def help_text(path: tuple[str, ...]) -> str:
 
 
 HELP_BLOCK = re.compile(
-    r"<!-- help: campfire (?P<cmd>[\w ]+?) -->\n```text\n(?P<text>.*?)```\n", re.S
+    r"<!-- help: campfire (?P<cmd>[\w -]+?) -->\n```text\n(?P<text>.*?)```\n", re.S
 )
 
 
