@@ -18,6 +18,7 @@ from aiohttp.web_protocol import ERROR as UNPARSED
 
 from campfire import api
 from campfire.api.common import add_security_headers, body_deadline_middleware, error_middleware
+from campfire.bots import loggable_path
 from campfire.config import Settings
 from campfire.core import open_core
 from campfire.keys import core_key, settings_key
@@ -50,6 +51,16 @@ async def core_ctx(app: web.Application) -> AsyncIterator[None]:
         yield
 
 
+async def notifications_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Run the Web Push sender and the webhook outbox sender while the server runs."""
+    core = app[core_key]
+    await core.push.start()
+    await core.webhooks.start(core)
+    yield
+    await core.webhooks.stop()
+    await core.push.stop()
+
+
 async def index(request: web.Request) -> web.FileResponse:
     """The web client's page."""
     return web.FileResponse(STATIC_DIR / "index.html", headers={"Cache-Control": "no-cache"})
@@ -74,6 +85,7 @@ def create_app(settings: Settings) -> web.Application:
     app[settings_key] = settings
     app.on_startup.append(quiet_accept_errors)
     app.cleanup_ctx.append(core_ctx)
+    app.cleanup_ctx.append(notifications_ctx)
     app.on_response_prepare.append(add_security_headers)
     ws.setup(app)  # first: the router tries routes in order, and /ws is the busiest at a storm
     api.setup_routes(app)
@@ -95,7 +107,7 @@ class AccessLogger(AbstractAccessLogger):
             "%s %s %s %s %.1fms",
             request.remote,
             request.method,
-            request.path,
+            loggable_path(request.path),
             response.status,
             time * 1000,
         )

@@ -229,7 +229,7 @@ def print_table(headers: tuple[str, ...], rows: list[tuple[Any, ...]]) -> None:
     cells = [tuple(escape_controls(str(v)) for v in row) for row in rows]
     widths = [max([len(h), *(len(r[i]) for r in cells)]) for i, h in enumerate(headers)]
     for line in (headers, *cells):
-        click.echo("  ".join(v.ljust(w) for v, w in zip(line, widths)).rstrip())
+        click.echo("  ".join(v.ljust(w) for v, w in zip(line, widths, strict=False)).rstrip())
 
 
 def yes_no(value: Any) -> str:
@@ -615,3 +615,91 @@ def user_login_link(ctx: click.Context, email: str, db: str | None) -> None:
     token, expires_at = admin_core(ctx, db, work)
     click.echo(f"{public_base(settings_from(ctx, db=db))}/login-link/{token}")
     click.echo(f"Valid until {expires_at}, once.", err=True)
+
+
+# --- campfire bot -------------------------------------------------------------------------
+
+
+@main.group()
+def bot() -> None:
+    """Add, list, show, re-key and remove bots (once-campfire's bot API; docs/bots.md)."""
+
+
+@bot.command("add")
+@click.argument("name")
+@click.option("--webhook", "webhook_url", metavar="URL", help="Webhook URL (http or https).")
+@db_option
+@click.pass_context
+def bot_add(ctx: click.Context, name: str, webhook_url: str | None, db: str | None) -> None:
+    """Create a bot (a member of every open room); prints its key, alone on stdout."""
+    from campfire import bots
+
+    _row, key = admin_core(
+        ctx, db, lambda core: bots.do_create_bot(core, name, webhook_url), create=True
+    )
+    click.echo(key)
+
+
+@bot.command("list")
+@db_option
+@click.pass_context
+def bot_list(ctx: click.Context, db: str | None) -> None:
+    """List active bots: id, name, webhook URL, last error."""
+    rows = admin_core(ctx, db, lambda core: store.list_bots(core.db))
+    print_table(
+        ("ID", "NAME", "WEBHOOK", "LAST ERROR"),
+        [(r["id"], r["name"], r["webhook_url"] or "-", r["last_error"] or "-") for r in rows],
+    )
+
+
+@bot.command("show")
+@click.argument("bot_ref", metavar="BOT")
+@db_option
+@click.pass_context
+def bot_show(ctx: click.Context, bot_ref: str, db: str | None) -> None:
+    """Show a bot (by id or name), with its webhook secret."""
+    from campfire import bots
+
+    row = admin_core(ctx, db, lambda core: bots.resolve_bot(core, bot_ref))
+    for label, value in (
+        ("id", row["id"]),
+        ("name", row["name"]),
+        ("webhook_url", row["webhook_url"] or "-"),
+        ("webhook_secret", row["webhook_secret"] or "-"),
+        ("last_error", row["last_error"] or "-"),
+        ("last_error_at", row["last_error_at"] or "-"),
+    ):
+        click.echo(f"{label}: {value}")
+
+
+@bot.command("reset-key")
+@click.argument("bot_ref", metavar="BOT")
+@db_option
+@click.pass_context
+def bot_reset_key(ctx: click.Context, bot_ref: str, db: str | None) -> None:
+    """Give a bot (by id or name) a new key, printed alone on stdout; the old one stops."""
+    from campfire import bots
+
+    async def work(core: Core) -> str:
+        row = await bots.resolve_bot(core, bot_ref)
+        return await bots.do_reset_key(core, row["id"])
+
+    click.echo(admin_core(ctx, db, work))
+
+
+@bot.command("remove")
+@click.argument("bot_ref", metavar="BOT")
+@click.confirmation_option("--yes", "-y", prompt="Remove this bot?", help="Do not ask.")
+@db_option
+@click.pass_context
+def bot_remove(ctx: click.Context, bot_ref: str, db: str | None) -> None:
+    """Remove a bot (by id or name): its key and webhook stop; its messages stay."""
+    from campfire import bots
+
+    async def work(core: Core) -> Any:
+        row = await bots.resolve_bot(core, bot_ref)
+        await bots.do_remove_bot(core, row["id"])
+        return row
+
+    row = admin_core(ctx, db, work)
+    click.echo(f"Removed bot {row['name']!r} ({row['id']}).")

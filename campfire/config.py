@@ -64,6 +64,19 @@ class Settings:
     history_pages_per_second: float = 2.0
     history_pages_burst: int = 20
     emails_visible_to_members: bool = False
+    # Notifications and bots (docs/bots.md, docs/operations.md).
+    push_subject: str = "mailto:admin@localhost"
+    push_allow_insecure_endpoints: bool = False
+    push_subscriptions_per_user: int = 10
+    push_queue_size: int = 1000
+    push_concurrency: int = 16
+    push_timeout: float = 10.0
+    push_ttl: int = 3600
+    webhook_timeout: float = 7.0
+    webhook_max_attempts: int = 5
+    webhook_retry_seconds: float = 10.0
+    webhook_concurrency: int = 8
+    webhook_poll_seconds: float = 5.0
 
     def replace(self, **changes: Any) -> Settings:
         """A copy with some settings changed (used by tests and flags)."""

@@ -9,8 +9,10 @@ from campfire import store
 from campfire.auth import Passwords
 from campfire.config import Settings
 from campfire.db import Database, GroupCommitter
+from campfire.push import Push
 from campfire.ratelimit import FailureThrottle, TokenBucket
 from campfire.realtime.hub import Hub
+from campfire.webhooks import Webhooks
 
 
 class Core:
@@ -39,6 +41,9 @@ class Core:
         )
         self.message_buckets: dict[str, TokenBucket] = {}  # user id -> messages allowed
         self.history_buckets: dict[str, TokenBucket] = {}  # user id -> history pages allowed
+        # Started by the server only (app.notifications_ctx), never by CLI commands.
+        self.push = Push(settings, db, self.hub)
+        self.webhooks = Webhooks(settings, db)
 
     def allow_message(self, user_id: str) -> bool:
         """Take one from the user's message allowance, shared by HTTP and all their sockets."""

@@ -309,7 +309,7 @@ class GroupCommitter(Generic[T, R]):
             for pending in batch:
                 await self._commit([pending])
             return
-        for pending, result in zip(batch, results):
+        for pending, result in zip(batch, results, strict=False):
             _settle(pending.future, result=result)
 
     async def _write_in_transaction(self, items: list[T]) -> list[R]:

@@ -46,6 +46,7 @@ async def do_create_message(
         raise errors.rate_limited("Too many messages; slow down", core.message_retry_after(user.id))
     if not known_member:
         await access_room(core, user, room_id, join_open=True)
+    mentioned = await mentions_in(core, room_id, content)
     item = {
         "id": new_time_ordered_id(),
         "room_id": room_id,
@@ -54,7 +55,9 @@ async def do_create_message(
         "client_message_id": client_message_id,
         "created_at": clock.now_iso(),
         "kind": "message",
-        "mentions": await mentions_in(core, room_id, content),
+        "mentions": mentioned,
+        # Bot webhooks to call: outbox rows committed with the message (campfire/webhooks.py).
+        "webhook_deliveries": await core.webhooks.deliveries_for(room_id, user.id, mentioned),
     }
     try:
         row, created = await core.message_writer.submit(item)
@@ -74,6 +77,9 @@ async def do_create_message(
     core.hub.stop_typing(user.id, room_id)
     if created:
         core.hub.publish_message(room_id, row["seq"], message)
+        core.push.message_created(room_id, message)  # queued, never awaited
+        if item["webhook_deliveries"]:
+            core.webhooks.wake()
     return message, created
 
 

@@ -138,7 +138,7 @@ async def get_session(db: Database, token_hash: str, now: str) -> Row | None:
         " u.id, u.name, u.email, u.is_admin, u.is_active, u.created_at"
         " FROM sessions s JOIN users u ON u.id = s.user_id"
         " WHERE s.token_hash = ? AND s.revoked_at IS NULL AND s.expires_at > ?"
-        " AND u.is_active = 1",
+        " AND u.is_active = 1 AND NOT EXISTS (SELECT 1 FROM bots b WHERE b.user_id = u.id)",
         (token_hash, now),
     )
 
@@ -239,7 +239,12 @@ ROOM_VIEW_SQL = (
     " (SELECT COUNT(*) FROM (SELECT 1 FROM messages x WHERE x.room_id = r.id"
     "   AND x.creator_id != m.user_id AND CASE WHEN m.last_seen_seq IS NULL"
     "   THEN x.created_at >= m.joined_at ELSE x.seq > m.last_seen_seq END"
-    f"   LIMIT {UNREAD_COUNT_CAP})) AS unread_count"
+    f"   LIMIT {UNREAD_COUNT_CAP})) AS unread_count,"
+    # Of those, how many mention the viewer (semantics.md, "Involvement").
+    " (SELECT COUNT(*) FROM mentions mt JOIN messages x ON x.seq = mt.message_seq"
+    "   WHERE mt.user_id = m.user_id AND x.room_id = r.id AND x.creator_id != m.user_id"
+    "   AND CASE WHEN m.last_seen_seq IS NULL"
+    "   THEN x.created_at >= m.joined_at ELSE x.seq > m.last_seen_seq END) AS unread_mentions"
     " FROM memberships m JOIN rooms r ON r.id = m.room_id"
 )
 
@@ -704,8 +709,12 @@ def batch_order(item: dict) -> int:
 
 
 def is_plain_messages(items: list[dict]) -> bool:
-    """Whether a batch is only new messages that mention nobody: one INSERT writes it."""
-    return all(item["kind"] == "message" and not item["mentions"] for item in items)
+    """Whether a batch is only new messages that mention nobody and call no webhook: one
+    INSERT writes it."""
+    return all(
+        item["kind"] == "message" and not item["mentions"] and not item["webhook_deliveries"]
+        for item in items
+    )
 
 
 async def write_batch_txn(conn, items: list[dict]) -> list[Any]:
@@ -731,6 +740,11 @@ async def write_batch_txn(conn, items: list[dict]) -> list[Any]:
             await conn.executemany(
                 "INSERT INTO mentions (message_seq, user_id) VALUES (?, ?)", mentions
             )
+        # Bot webhooks the new messages call: outbox rows committed with them (webhooks.py).
+        calling = [items[i] for i, (_, created) in zip(new, stored, strict=True) if created]
+        calling = [item for item in calling if item["webhook_deliveries"]]
+        if calling:
+            await insert_webhook_deliveries_txn(conn, calling)
     changes = sorted(
         (i for i, item in enumerate(items) if item["kind"] != "message"),
         key=lambda i: batch_order(items[i]),
@@ -977,3 +991,233 @@ async def page_message_sizes(
         (*params, limit),
     )
     return [row[0] for row in rows]
+
+
+# --- server keys, push subscriptions (notifications) ------------------------------------
+
+
+async def get_server_key(db: Database, name: str) -> str | None:
+    """A secret the server made for itself (e.g. the VAPID private key), or None."""
+    row = await db.fetchone("SELECT value FROM server_keys WHERE name = ?", (name,))
+    return row[0] if row else None
+
+
+async def insert_server_key_txn(
+    conn: aiosqlite.Connection, name: str, value: str, now: str
+) -> None:
+    """Keep a server secret unless one of that name exists (two starting processes race)."""
+    await conn.execute(
+        "INSERT OR IGNORE INTO server_keys (name, value, created_at) VALUES (?, ?, ?)",
+        (name, value, now),
+    )
+
+
+async def push_subscriber_ids(db: Database) -> set[str]:
+    """Ids of the users with at least one push subscription."""
+    rows = await db.fetchall("SELECT DISTINCT user_id FROM push_subscriptions")
+    return {row[0] for row in rows}
+
+
+async def upsert_push_subscription_txn(
+    conn: aiosqlite.Connection, endpoint: str, user_id: str, p256dh: str, auth: str, now: str
+) -> None:
+    """Store a subscription; an endpoint seen before moves to this user with its new keys."""
+    await conn.execute(
+        "INSERT INTO push_subscriptions (endpoint, user_id, p256dh, auth, created_at)"
+        " VALUES (?, ?, ?, ?, ?) ON CONFLICT (endpoint) DO UPDATE SET"
+        " user_id = excluded.user_id, p256dh = excluded.p256dh, auth = excluded.auth,"
+        " created_at = excluded.created_at",
+        (endpoint, user_id, p256dh, auth, now),
+    )
+
+
+async def trim_push_subscriptions_txn(conn: aiosqlite.Connection, user_id: str, keep: int) -> int:
+    """Delete a user's oldest subscriptions beyond `keep`; how many went."""
+    cursor = await conn.execute(
+        "DELETE FROM push_subscriptions WHERE user_id = ? AND endpoint NOT IN ("
+        " SELECT endpoint FROM push_subscriptions WHERE user_id = ?"
+        " ORDER BY created_at DESC, endpoint LIMIT ?)",
+        (user_id, user_id, keep),
+    )
+    return cursor.rowcount
+
+
+async def delete_push_subscription_txn(
+    conn: aiosqlite.Connection, endpoint: str, user_id: str | None = None
+) -> bool:
+    """Delete a subscription (only the given user's, when one is given); True if it existed."""
+    if user_id is None:
+        cursor = await conn.execute(
+            "DELETE FROM push_subscriptions WHERE endpoint = ?", (endpoint,)
+        )
+    else:
+        cursor = await conn.execute(
+            "DELETE FROM push_subscriptions WHERE endpoint = ? AND user_id = ?", (endpoint, user_id)
+        )
+    return cursor.rowcount > 0
+
+
+async def user_has_push_subscription(db: Database, user_id: str) -> bool:
+    """Whether a user still has any push subscription."""
+    row = await db.fetchone(
+        "SELECT 1 FROM push_subscriptions WHERE user_id = ? LIMIT 1", (user_id,)
+    )
+    return row is not None
+
+
+async def push_subscriptions_of(db: Database, user_ids: list[str]) -> list[Row]:
+    """The push subscriptions of these users."""
+    sql = (
+        "SELECT endpoint, user_id, p256dh, auth FROM push_subscriptions WHERE user_id IN ({marks})"
+    )
+    return await _fetch_in(db, sql, user_ids)
+
+
+async def notify_members(db: Database, room_id: str) -> list[Row]:
+    """A room's active members with their names and the room's type, for notifications."""
+    return await db.fetchall(
+        "SELECT u.id, u.name, m.involvement, r.room_type, r.name AS room_name"
+        " FROM memberships m JOIN users u ON u.id = m.user_id JOIN rooms r ON r.id = m.room_id"
+        " WHERE m.room_id = ? AND u.is_active = 1",
+        (room_id,),
+    )
+
+
+# --- bots and their webhook outbox -------------------------------------------------------
+
+BOT_COLUMNS = (
+    "u.id, u.name, u.email, u.is_active, u.created_at, b.key_hash, b.webhook_url,"
+    " b.webhook_secret, b.last_error, b.last_error_at"
+)
+
+
+async def insert_bot_txn(
+    conn: aiosqlite.Connection,
+    user_id: str,
+    key_hash: str,
+    webhook_url: str | None,
+    webhook_secret: str | None,
+    now: str,
+) -> None:
+    """Mark a (just inserted) user as a bot with its key hash and webhook."""
+    await conn.execute(
+        "INSERT INTO bots (user_id, key_hash, webhook_url, webhook_secret, created_at)"
+        " VALUES (?, ?, ?, ?, ?)",
+        (user_id, key_hash, webhook_url, webhook_secret, now),
+    )
+
+
+async def get_bot(db: Database, user_id: str) -> Row | None:
+    """A bot (its user row with key hash and webhook), or None if that user is no bot."""
+    return await db.fetchone(
+        f"SELECT {BOT_COLUMNS} FROM bots b JOIN users u ON u.id = b.user_id WHERE b.user_id = ?",
+        (user_id,),
+    )
+
+
+async def list_bots(db: Database, include_inactive: bool = False) -> list[Row]:
+    """Bots ordered by name."""
+    where = "" if include_inactive else "WHERE u.is_active = 1"
+    return await db.fetchall(
+        f"SELECT {BOT_COLUMNS} FROM bots b JOIN users u ON u.id = b.user_id {where}"
+        " ORDER BY u.name COLLATE NOCASE, u.id"
+    )
+
+
+async def find_bots_by_name(db: Database, name: str) -> list[Row]:
+    """Active bots with exactly this name (case-insensitive)."""
+    return await db.fetchall(
+        f"SELECT {BOT_COLUMNS} FROM bots b JOIN users u ON u.id = b.user_id"
+        " WHERE u.name = ? COLLATE NOCASE AND u.is_active = 1",
+        (name,),
+    )
+
+
+async def update_bot_txn(conn: aiosqlite.Connection, user_id: str, **fields: Any) -> bool:
+    """Set some of key_hash, webhook_url, webhook_secret, last_error(_at); True if a bot."""
+    allowed = {"key_hash", "webhook_url", "webhook_secret", "last_error", "last_error_at"}
+    assert fields and set(fields) <= allowed, fields
+    assignments = ", ".join(f"{name} = ?" for name in fields)
+    cursor = await conn.execute(
+        f"UPDATE bots SET {assignments} WHERE user_id = ?", (*fields.values(), user_id)
+    )
+    return cursor.rowcount > 0
+
+
+async def active_bots(db: Database) -> dict[str, bool]:
+    """Every active bot's id, with whether it has a webhook URL."""
+    rows = await db.fetchall(
+        "SELECT b.user_id, b.webhook_url IS NOT NULL FROM bots b JOIN users u ON u.id = b.user_id"
+        " WHERE u.is_active = 1"
+    )
+    return {row[0]: bool(row[1]) for row in rows}
+
+
+async def room_webhook_bots(db: Database, room_id: str) -> list[Row]:
+    """The room's type and its members that are active bots with a webhook (id, name)."""
+    return await db.fetchall(
+        "SELECT u.id, u.name, r.room_type FROM memberships m"
+        " JOIN bots b ON b.user_id = m.user_id JOIN users u ON u.id = m.user_id"
+        " JOIN rooms r ON r.id = m.room_id"
+        " WHERE m.room_id = ? AND b.webhook_url IS NOT NULL AND u.is_active = 1",
+        (room_id,),
+    )
+
+
+async def insert_webhook_deliveries_txn(conn: aiosqlite.Connection, messages: list[dict]) -> None:
+    """Outbox rows, due at once: each message's `webhook_deliveries` (delivery id, bot id)."""
+    rows = [
+        (delivery_id, bot_id, m["id"], m["created_at"], m["created_at"])
+        for m in messages
+        for delivery_id, bot_id in m["webhook_deliveries"]
+    ]
+    await conn.executemany(
+        "INSERT INTO webhook_deliveries"
+        " (id, bot_id, message_id, attempts, next_attempt_at, created_at)"
+        " VALUES (?, ?, ?, 0, ?, ?)",
+        rows,
+    )
+
+
+async def due_webhook_deliveries(db: Database, now: str, limit: int) -> list[Row]:
+    """Outbox rows due by `now`, oldest first, with what their payload needs."""
+    return await db.fetchall(
+        "SELECT d.id, d.bot_id, d.message_id, d.attempts,"
+        " b.webhook_url, b.webhook_secret, bu.name AS bot_name, bu.is_active AS bot_active,"
+        " m.room_id, m.content, m.creator_id, m.seq, cu.name AS creator_name, r.name AS room_name"
+        " FROM webhook_deliveries d"
+        " JOIN bots b ON b.user_id = d.bot_id JOIN users bu ON bu.id = d.bot_id"
+        " JOIN messages m ON m.id = d.message_id JOIN users cu ON cu.id = m.creator_id"
+        " JOIN rooms r ON r.id = m.room_id"
+        " WHERE d.next_attempt_at <= ? ORDER BY d.next_attempt_at, d.created_at LIMIT ?",
+        (now, limit),
+    )
+
+
+async def next_webhook_due(db: Database, exclude: list[str]) -> str | None:
+    """When the next outbox row (not one of `exclude`, being sent) is due; None if none."""
+    marks = ",".join("?" * len(exclude))
+    row = await db.fetchone(
+        f"SELECT MIN(next_attempt_at) FROM webhook_deliveries WHERE id NOT IN ({marks})", exclude
+    )
+    return row[0] if row else None
+
+
+async def delete_webhook_delivery_txn(conn: aiosqlite.Connection, delivery_id: str) -> None:
+    """Remove a delivery from the outbox (answered, or given up)."""
+    await conn.execute("DELETE FROM webhook_deliveries WHERE id = ?", (delivery_id,))
+
+
+async def retry_webhook_delivery_txn(
+    conn: aiosqlite.Connection, delivery_id: str, attempts: int, next_attempt_at: str
+) -> None:
+    """Record a failed attempt and when to try again."""
+    await conn.execute(
+        "UPDATE webhook_deliveries SET attempts = ?, next_attempt_at = ? WHERE id = ?",
+        (attempts, next_attempt_at, delivery_id),
+    )
+
+
+async def delete_bot_deliveries_txn(conn: aiosqlite.Connection, bot_id: str) -> None:
+    """Drop a bot's pending deliveries (its webhook was removed or changed)."""
+    await conn.execute("DELETE FROM webhook_deliveries WHERE bot_id = ?", (bot_id,))

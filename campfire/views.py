@@ -57,6 +57,7 @@ def room_json(
         "last_message_seq",
         "last_message_at",
         "unread_count",
+        "unread_mentions",
         "member_count",
         "involvement",
     ):

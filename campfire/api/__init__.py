@@ -2,10 +2,28 @@
 
 from aiohttp import web
 
-from campfire.api import account_routes, auth_routes, messages_routes, rooms_routes, users_routes
+from campfire.api import (
+    account_routes,
+    auth_routes,
+    bots_routes,
+    messages_routes,
+    push_routes,
+    rooms_routes,
+    users_routes,
+)
+
+ROUTE_MODULES = (
+    auth_routes,
+    users_routes,
+    rooms_routes,
+    account_routes,
+    messages_routes,
+    bots_routes,
+    push_routes,
+)
 
 
 def setup_routes(app: web.Application) -> None:
     """Add every /api route and /health."""
-    for module in (auth_routes, users_routes, rooms_routes, account_routes, messages_routes):
+    for module in ROUTE_MODULES:
         app.router.add_routes(module.routes)

@@ -21,6 +21,7 @@ from campfire.auth import (
     origin_allowed,
     token_from_request,
 )
+from campfire.bots import loggable_path
 from campfire.core import Core
 from campfire.errors import CampfireError
 from campfire.keys import core_key, settings_key
@@ -161,7 +162,7 @@ async def error_middleware(request: web.Request, handler) -> web.StreamResponse:
             response.headers["Allow"] = exc.headers.get("Allow", "")
         return response
     except Exception:
-        log.exception("unhandled error in %s %s", request.method, request.path)
+        log.exception("unhandled error in %s %s", request.method, loggable_path(request.path))
         return error_response(
             CampfireError(errors.INTERNAL_ERROR, "Something went wrong on the server", 500)
         )

@@ -1,0 +1,56 @@
+"""Web Push over HTTP: the VAPID public key, subscriptions, the service worker and manifest."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from aiohttp import web
+
+from campfire.api.common import core_of, current_user, json_body, ok
+
+routes = web.RouteTableDef()
+
+STATIC_DIR = Path(__file__).parent.parent / "static"
+
+
+@routes.get("/api/push/vapid_public_key")
+async def vapid_public_key(request: web.Request) -> web.Response:
+    """The server's VAPID public key, for PushManager.subscribe's applicationServerKey."""
+    await current_user(request)
+    return ok({"vapid_public_key": core_of(request).push.public_key})
+
+
+@routes.post("/api/push_subscriptions")
+async def subscribe(request: web.Request) -> web.Response:
+    """Store this browser's push subscription (PushSubscription.toJSON()) for the caller."""
+    user = await current_user(request)
+    body = await json_body(request)
+    await core_of(request).push.subscribe(user.id, body.get("endpoint"), body.get("keys"))
+    return ok({"subscribed": True}, status=201)
+
+
+@routes.delete("/api/push_subscriptions")
+async def unsubscribe(request: web.Request) -> web.Response:
+    """Forget one of the caller's subscriptions, by its endpoint."""
+    user = await current_user(request)
+    body = await json_body(request)
+    await core_of(request).push.unsubscribe(user.id, body.get("endpoint"))
+    return web.Response(status=204)
+
+
+@routes.get("/sw.js")
+async def service_worker(request: web.Request) -> web.FileResponse:
+    """The service worker, served from the root so that its scope is the whole client."""
+    return web.FileResponse(
+        STATIC_DIR / "sw.js",
+        headers={"Content-Type": "text/javascript; charset=utf-8", "Cache-Control": "no-cache"},
+    )
+
+
+@routes.get("/manifest.webmanifest")
+async def manifest(request: web.Request) -> web.FileResponse:
+    """The web app manifest (lets the client be installed)."""
+    return web.FileResponse(
+        STATIC_DIR / "manifest.webmanifest",
+        headers={"Content-Type": "application/manifest+json", "Cache-Control": "no-cache"},
+    )
