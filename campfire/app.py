@@ -17,7 +17,12 @@ from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.web_protocol import ERROR as UNPARSED
 
 from campfire import api
-from campfire.api.common import add_security_headers, body_deadline_middleware, error_middleware
+from campfire.api.common import (
+    LINGERING_SECONDS,
+    add_security_headers,
+    body_deadline_middleware,
+    error_middleware,
+)
 from campfire.bots import loggable_path
 from campfire.config import Settings
 from campfire.core import open_core
@@ -77,10 +82,12 @@ def create_app(settings: Settings) -> web.Application:
     app = web.Application(
         middlewares=[error_middleware, body_deadline],
         client_max_size=settings.max_body_bytes,
-        # No lingering close: body_deadline reads every body before any handler runs, so a
-        # body left unread is one refused (too slow, too large, too many at once), and aiohttp
-        # would keep reading it, 10 s by default, for a sender that may trickle on forever.
-        handler_args={"lingering_time": 0},
+        # A short lingering close: body_deadline reads every body before any handler runs, so
+        # a body left unread is one refused. Too slow or too many: closed at once (force_close
+        # skips lingering), not read for aiohttp's default 10 s from a sender that may trickle
+        # on forever. Too large: its rest read and dropped for at most 2 s, so a proxy that
+        # streams it gets the 413 and not a reset.
+        handler_args={"lingering_time": LINGERING_SECONDS},
     )
     app[settings_key] = settings
     app.on_startup.append(quiet_accept_errors)

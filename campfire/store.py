@@ -209,7 +209,7 @@ async def list_rooms(db: Database) -> list[Row]:
 async def list_rooms_of_user(db: Database, user_id: str) -> list[Row]:
     """The rooms a user belongs to, with their last-seen mark and newest message."""
     return await db.fetchall(
-        ROOM_VIEW_SQL + " WHERE m.user_id = ? ORDER BY r.room_type, r.name COLLATE NOCASE",
+        room_view_sql() + " WHERE m.user_id = ? ORDER BY r.room_type, r.name COLLATE NOCASE",
         (user_id,),
     )
 
@@ -229,24 +229,26 @@ async def room_name_taken_txn(
 # A room as one member sees it: the room, their last-seen mark and involvement, its newest
 # message, and how many messages by others came after the mark. With no mark yet, unread counts
 # from joining (older history is not news); counting stops at the cap so a huge room costs no more.
-ROOM_VIEW_SQL = (
-    "SELECT r.id, r.name, r.room_type, r.creator_id, r.direct_key, r.created_at,"
-    " m.user_id AS viewer_id, m.last_seen_seq, m.involvement,"
-    " (SELECT seq FROM messages x WHERE x.room_id = r.id ORDER BY seq DESC LIMIT 1)"
-    "   AS last_message_seq,"
-    " (SELECT created_at FROM messages x WHERE x.room_id = r.id ORDER BY seq DESC LIMIT 1)"
-    "   AS last_message_at,"
-    " (SELECT COUNT(*) FROM (SELECT 1 FROM messages x WHERE x.room_id = r.id"
-    "   AND x.creator_id != m.user_id AND CASE WHEN m.last_seen_seq IS NULL"
-    "   THEN x.created_at >= m.joined_at ELSE x.seq > m.last_seen_seq END"
-    f"   LIMIT {UNREAD_COUNT_CAP})) AS unread_count,"
-    # Of those, how many mention the viewer (semantics.md, "Involvement").
-    " (SELECT COUNT(*) FROM mentions mt JOIN messages x ON x.seq = mt.message_seq"
-    "   WHERE mt.user_id = m.user_id AND x.room_id = r.id AND x.creator_id != m.user_id"
-    "   AND CASE WHEN m.last_seen_seq IS NULL"
-    "   THEN x.created_at >= m.joined_at ELSE x.seq > m.last_seen_seq END) AS unread_mentions"
-    " FROM memberships m JOIN rooms r ON r.id = m.room_id"
-)
+def room_view_sql() -> str:
+    """The SELECT of a room as one member sees it (the cap read at each call)."""
+    return (
+        "SELECT r.id, r.name, r.room_type, r.creator_id, r.direct_key, r.created_at,"
+        " m.user_id AS viewer_id, m.last_seen_seq, m.involvement,"
+        " (SELECT seq FROM messages x WHERE x.room_id = r.id ORDER BY seq DESC LIMIT 1)"
+        "   AS last_message_seq,"
+        " (SELECT created_at FROM messages x WHERE x.room_id = r.id ORDER BY seq DESC LIMIT 1)"
+        "   AS last_message_at,"
+        " (SELECT COUNT(*) FROM (SELECT 1 FROM messages x WHERE x.room_id = r.id"
+        "   AND x.creator_id != m.user_id AND CASE WHEN m.last_seen_seq IS NULL"
+        "   THEN x.created_at >= m.joined_at ELSE x.seq > m.last_seen_seq END"
+        f"   LIMIT {UNREAD_COUNT_CAP})) AS unread_count,"
+        # Of those, how many mention the viewer (semantics.md, "Involvement").
+        " (SELECT COUNT(*) FROM mentions mt JOIN messages x ON x.seq = mt.message_seq"
+        "   WHERE mt.user_id = m.user_id AND x.room_id = r.id AND x.creator_id != m.user_id"
+        "   AND CASE WHEN m.last_seen_seq IS NULL"
+        "   THEN x.created_at >= m.joined_at ELSE x.seq > m.last_seen_seq END) AS unread_mentions"
+        " FROM memberships m JOIN rooms r ON r.id = m.room_id"
+    )
 
 
 async def room_ids_of_users(db: Database, user_ids: list[str]) -> dict[str, set[str]]:
@@ -652,7 +654,7 @@ async def update_room_type_txn(conn: aiosqlite.Connection, room_id: str, room_ty
 
 async def room_views(db: Database, room_id: str, user_ids: list[str]) -> list[Row]:
     """A room as each of these members sees it (non-members are absent)."""
-    sql = ROOM_VIEW_SQL + " WHERE m.user_id IN ({marks}) AND m.room_id = ?"
+    sql = room_view_sql() + " WHERE m.user_id IN ({marks}) AND m.room_id = ?"
     return await _fetch_in(db, sql, user_ids, room_id)
 
 

@@ -125,7 +125,7 @@ async def check_login_link(request: web.Request) -> web.Response:
 @routes.post("/api/login_links/{token}")
 async def redeem_login_link(request: web.Request) -> web.Response:
     """Use a login link: signed in (cookie and token, as login), optionally with a new password."""
-    body = await json_body(request) if request.can_read_body else {}
+    body = await json_body(request) if request.body_exists else {}
     user, token = await accounts.do_redeem_login_link(
         core_of(request),
         request.match_info["token"],

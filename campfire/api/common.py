@@ -168,6 +168,10 @@ async def error_middleware(request: web.Request, handler) -> web.StreamResponse:
         )
 
 
+# How long a refused, over-large body is read and dropped before its connection closes.
+LINGERING_SECONDS = 2.0
+
+
 def body_deadline_middleware(
     timeout: float, per_address: int, trust_proxy: bool, hops: int
 ) -> Middleware:
@@ -199,9 +203,14 @@ def body_deadline_middleware(
                 )
             )
         except web.HTTPRequestEntityTooLarge:
-            return _closing(
+            # Not closed at once: a proxy still streaming the body (nginx with request buffering
+            # off) would see the connection reset and answer 502. aiohttp's lingering close
+            # reads and drops the rest for at most LINGERING_SECONDS, then closes.
+            response = error_response(
                 CampfireError(errors.PAYLOAD_TOO_LARGE, "Request body is too large", 413)
             )
+            response.headers["Connection"] = "close"
+            return response
         except ConnectionError:
             # The client went away mid-body: nobody is left to answer, and it is no error.
             log.debug("client %s left during %s %s", address, request.method, request.path)

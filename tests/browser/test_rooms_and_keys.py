@@ -76,7 +76,7 @@ def test_rooms_then_direct_messages_and_a_direct_room_made_by_its_first_message(
     a.get_by_role("button", name="Message Cat").click()
     a.get_by_role("button", name="Message Bob").click()
     expect(message(a, "hi Bob, first words")).to_have_count(1)
-    assert sorted(room["user_ids"]) == sorted([ann["id"], bob["id"]])
+    assert room["member_ids"] == sorted([ann["id"], bob["id"]])
 
 
 def test_quick_switcher_and_alt_arrows(shared_server, shared_pages):
