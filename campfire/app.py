@@ -10,7 +10,7 @@ from pathlib import Path
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 
-from campfire import api
+from campfire import api, attachments
 from campfire.api.common import add_security_headers, error_middleware
 from campfire.config import Settings
 from campfire.core import open_core
@@ -36,6 +36,8 @@ async def core_ctx(app: web.Application) -> AsyncIterator[None]:
     """Open the database and the message writer for the app's lifetime."""
     async with open_core(app[settings_key]) as core:
         app[core_key] = core
+        core.files.open()  # the data directory, emptied of partial uploads
+        await attachments.sweep_orphans(core)
         yield
 
 

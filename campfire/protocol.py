@@ -144,3 +144,8 @@ def missed_messages_truncated(room_id: str, first_seq: int | None) -> dict:
 def ready(user_id: str) -> dict:
     """Extra type: the catch-up is done; from here on everything is live."""
     return {"type": "Ready", "user_id": user_id}
+
+
+def user_updated(user: Mapping[str, Any]) -> dict:
+    """Addition: a user changed (name, avatar, active); public fields as in GET /api/users."""
+    return {"type": "UserUpdated", "user": user}

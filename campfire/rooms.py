@@ -125,6 +125,9 @@ async def do_delete_room(core: Core, user: SessionUser | None, room_id: str) -> 
     async with core.db.transaction() as conn:
         await store.delete_room_txn(conn, room_id)
     core.hub.room_deleted(room_id)
+    from campfire.attachments import delete_files_of_room  # attachments builds on this module
+
+    await delete_files_of_room(core, room_id)
 
 
 async def do_add_members(core: Core, room_id: str, user_ids: Iterable[str]) -> list[str]:

@@ -71,7 +71,15 @@ async def test_setup_creates_the_first_admin_once(client):
     body = await resp.json()
     assert sorted(body) == ["session_token", "user"]
     user = body["user"]
-    assert sorted(user) == ["created_at", "email", "id", "is_active", "is_admin", "name"]
+    assert sorted(user) == [
+        "avatar_url",
+        "created_at",
+        "email",
+        "id",
+        "is_active",
+        "is_admin",
+        "name",
+    ]
     assert user["is_admin"] is True and user["is_active"] is True
     assert user["name"] == "Ann" and user["email"] == "Ann@Example.com"
     assert user["created_at"].endswith("Z")
@@ -676,7 +684,7 @@ def test_docs_list_every_route_and_every_error_code():
     from campfire.config import Settings
 
     doc = (Path(__file__).parent.parent / "docs" / "http-api.md").read_text(encoding="utf-8")
-    table = set(re.findall(r"^\| (GET|POST|PATCH|DELETE) \| `([^`]+)` \|", doc, re.MULTILINE))
+    table = set(re.findall(r"^\| (GET|POST|PUT|PATCH|DELETE) \| `([^`]+)` \|", doc, re.MULTILINE))
     routes = set()
     for route in create_app(Settings()).router.routes():
         path = route.resource.canonical if route.resource else ""

@@ -72,6 +72,10 @@ class Hub:
                 self._frame_bytes -= len(self._frames.pop(next(iter(self._frames))))
         return frame
 
+    def cached_frame(self, seq: int) -> bytes | None:
+        """The NewMessage frame of message `seq` if it is still cached."""
+        return self._frames.get(seq)
+
     def publish_to_viewers(
         self, room_id: str, event: dict, exclude_user: str | None = None
     ) -> None:
@@ -91,6 +95,12 @@ class Hub:
             frame = event_frame(event)
             for conn in list(conns):
                 conn.send(frame)
+
+    def publish_user_updated(self, user: dict) -> None:
+        """UserUpdated to every live connection (a user's name, avatar or status changed)."""
+        frame = event_frame(protocol.user_updated(user))
+        for conn in self.all_connections():
+            conn.send(frame)
 
     # --- connections -----------------------------------------------------------------
 

@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 
 from aiohttp import WSMsgType, web
 
-from campfire import accounts, clock, errors, messages, protocol, rooms, store
+from campfire import accounts, attachments, clock, errors, messages, protocol, rooms, store
 from campfire.accounts import SessionUser
 from campfire.api.common import error_response
 from campfire.auth import origin_allowed, token_from_request
@@ -86,8 +86,15 @@ async def _register_and_catch_up(core: Core, conn: Connection, user: SessionUser
         first = min((row["seq"] for row in rows if row["room_id"] == room_id), default=None)
         frames.append(event_frame(protocol.missed_messages_truncated(room_id, first)))
     hub = core.hub
+    # Frames still cached were encoded when published, attachment included; the others need
+    # their attachments read (one query, only for them: a storm of reconnects hits the cache).
+    cached = {row["seq"]: hub.cached_frame(row["seq"]) for row in rows}
+    rebuilt = await attachments.add_to(
+        core, [message_json(row) for row in rows if cached[row["seq"]] is None]
+    )
+    by_seq = {message["seq"]: message for message in rebuilt}
     for row in rows:
-        frames.append(hub.message_frame(message_json(row)))
+        frames.append(cached[row["seq"]] or hub.message_frame(by_seq[row["seq"]]))
         sent[row["room_id"]] = row["seq"]
     conn.finish_catch_up(frames, sent, event_frame(protocol.ready(user.id)))
 
