@@ -123,9 +123,11 @@ async def receive_multipart(
                 got.fields[part.name] = await read_field(part, part.name)
             else:
                 raise errors.bad_request(f"Unexpected form field {str(part.name)[:50]!r}")
-    except BaseException:
+    except BaseException as exc:
         if got.upload is not None:
             await core.files.discard(got.upload.path)
+        if isinstance(exc, (ValueError, AssertionError)):  # aiohttp's word for a broken body
+            raise errors.bad_request("The multipart/form-data body is malformed") from None
         raise
     if got.upload is None:
         raise errors.bad_request(f"Send the file as the multipart field '{file_field}'")

@@ -473,6 +473,8 @@ def db_backup(ctx: click.Context, target: Path, force: bool, db: str | None) -> 
     """Write a consistent copy of the database to PATH; safe while the server runs.
 
     Uses SQLite's online backup API and opens the database read-only (no migrations).
+    The uploaded files the copy refers to go to PATH-files, where `campfire serve --db
+    PATH` finds them.
     """
     source = settings_from(ctx, db=db).db_path
     if not source.is_file():

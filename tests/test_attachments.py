@@ -521,3 +521,24 @@ async def test_a_full_disk_is_a_clear_error_and_leaves_nothing(tmp_path):
     finally:
         proc.terminate()
         proc.wait(15)
+
+
+async def test_malformed_multipart_bodies_are_clear_400s(client, core, people):
+    url = f"/api/rooms/{people['room']['id']}/attachments"
+    auth = {"Authorization": f"Bearer {people['ann']}"}
+    cases = [
+        ("multipart/form-data", b"no boundary at all"),
+        ("multipart/form-data; boundary=abc", b"not multipart at all"),
+        ("multipart/form-data; boundary=abc", b"--abc\r\nContent-Disposition: form-data\r\n\r\nx"),
+        ("multipart/form-data; boundary=abc", b"--abc\r\n\r\n\r\n--abc--\r\n"),
+        ("multipart/mixed; boundary=abc", b"--abc--\r\n"),
+    ]
+    for content_type, body in cases:
+        resp = await client.post(url, headers={**auth, "Content-Type": content_type}, data=body)
+        assert resp.status in (400, 415), (content_type, body, resp.status)
+        assert (await resp.json())["error"]["code"] in (
+            "VALIDATION_FAILED",
+            "BAD_REQUEST",
+            "UNSUPPORTED_MEDIA_TYPE",
+        )
+    assert files_in(core) == {"tmp": [], "attachments": [], "avatars": []}

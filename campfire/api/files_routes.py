@@ -24,7 +24,10 @@ async def multipart(request: web.Request, limit: int) -> MultipartReader:
             errors.UNSUPPORTED_MEDIA_TYPE, "Send the file as multipart/form-data", 415
         )
     attachments.check_upload_length(request.content_length, limit)
-    return await request.multipart()
+    try:
+        return await request.multipart()
+    except (ValueError, KeyError, AssertionError):  # no boundary, or a bad one
+        raise errors.bad_request("The multipart/form-data body is malformed") from None
 
 
 def content_disposition(kind: str, filename: str) -> str:
