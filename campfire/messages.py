@@ -138,7 +138,8 @@ async def history_around(
         raise errors.bad_request(f"'around' must be a sequence number, 'limit' 1 to {MAX_PAGE}")
     newer_count = count // 2
     older_count = count - newer_count  # the message itself and those before it
-    older = await store.page_messages(core.db, room_id, seq + 1, None, older_count)
+    before = min(seq, 2**63 - 2) + 1  # the message itself is the newest of the older half
+    older = await store.page_messages(core.db, room_id, before, None, older_count)
     newer = await store.page_messages(core.db, room_id, None, seq, newer_count)
     has_more, has_more_after = len(older) > older_count, len(newer) > newer_count
     rows = list(reversed(older[:older_count])) + newer[:newer_count]

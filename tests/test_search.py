@@ -241,6 +241,12 @@ async def test_results_carry_attachments_and_open_with_around(client, api, world
     assert page["messages"][0]["content"] == "filler 0" and page["has_more"] is False
     resp = await client.get(
         f"/api/rooms/{room}/messages",
+        params={"around": str(2**63 - 1), "limit": "3"},
+        headers={"Authorization": f"Bearer {world['bob']}"},
+    )
+    assert [m["content"] for m in (await resp.json())["messages"]] == ["filler 38", "filler 39"]
+    resp = await client.get(
+        f"/api/rooms/{room}/messages",
         params={"around": "x"},
         headers={"Authorization": f"Bearer {world['bob']}"},
     )

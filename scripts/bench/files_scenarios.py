@@ -254,7 +254,8 @@ def main() -> None:
     """Run one client side (argv[1]: a JSON config from run.py); print the result as JSON."""
     cfg = json.loads(sys.argv[1])
     if cfg["scenario"] == "search":
-        result = run_search(cfg["port"], cfg["token"], cfg["words"], cfg["queries"])
+        words = json.loads(Path(cfg["words_file"]).read_text())
+        result = run_search(cfg["port"], cfg["token"], words, cfg["queries"])
     else:
         result = run_upload(cfg["port"], cfg["pid"], cfg["token"], cfg["room_id"], cfg["mb"])
     print(json.dumps(result))

@@ -315,7 +315,9 @@ def run_files_scenario(server: Campfire, name: str, params: dict) -> dict:
             server.search_db = built
         built = server.search_db
         proc, port = server.start(db)
-        cfg.update(token=built["token"], words=built["words"])
+        words = server.workdir / "search-words.json"  # too long for a command line
+        words.write_text(json.dumps(built["words"]))
+        cfg.update(token=built["token"], words_file=str(words))
     else:
         proc, port = server.start()
         cfg.update(token=server.info["sender_token"], room_id=server.info["room_id"])
