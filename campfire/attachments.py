@@ -14,7 +14,7 @@ import asyncio
 import logging
 import re
 import unicodedata
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -143,12 +143,20 @@ def check_upload_length(content_length: int | None, limit: int) -> None:
 
 
 async def do_upload(
-    core: Core, user: SessionUser, room_id: str, reader: MultipartReader
+    core: Core,
+    user: SessionUser,
+    room_id: str,
+    open_body: Callable[[], Awaitable[MultipartReader]],
 ) -> tuple[dict, bool]:
-    """Post a message carrying a file; (message, created). A retry returns the original."""
+    """Post a message carrying a file; (message, created). A retry returns the original.
+
+    The body is opened (`open_body`) only after the room's access and the user's allowance
+    are checked: an outsider learns nothing from how the body is refused.
+    """
     await access_room(core, user, room_id, join_open=True)
     if not core.allow_message(user.id):
         raise CampfireError(errors.RATE_LIMITED, "Too many messages; slow down", 429)
+    reader = await open_body()
     got = await receive_multipart(
         core, reader, "file", ("client_message_id", "caption"), core.settings.max_upload_bytes
     )

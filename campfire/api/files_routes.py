@@ -42,8 +42,9 @@ async def upload(request: web.Request) -> web.Response:
     user = await current_user(request)
     room_id = path_id(request, "room_id", errors.room_not_found())
     core = core_of(request)
-    reader = await multipart(request, core.settings.max_upload_bytes)
-    message, created = await attachments.do_upload(core, user, room_id, reader)
+    message, created = await attachments.do_upload(
+        core, user, room_id, lambda: multipart(request, core.settings.max_upload_bytes)
+    )
     return ok({"message": message}, status=201 if created else 200)
 
 
