@@ -10,7 +10,7 @@ from pathlib import Path
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 
-from campfire import api, attachments
+from campfire import api, attachment_files
 from campfire.api.common import add_security_headers, error_middleware
 from campfire.config import Settings
 from campfire.core import open_core
@@ -37,7 +37,7 @@ async def core_ctx(app: web.Application) -> AsyncIterator[None]:
     async with open_core(app[settings_key]) as core:
         app[core_key] = core
         core.files.open()  # the data directory, emptied of partial uploads
-        await attachments.sweep_orphans(core)
+        await attachment_files.sweep_orphans(core)
         yield
 
 

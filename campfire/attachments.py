@@ -4,8 +4,9 @@ An upload streams to tmp/, is hashed and fsynced, renamed into attachments/, rec
 attachments table, and only then is its message created through the ordinary message path
 (deduplicated, group-committed, broadcast after commit). An attachment row whose message does
 not exist is an orphan (its message was a duplicate, was deleted, its room was deleted, or the
-process died between the two commits): its files are removed, then the row. So nothing is
-ever half-kept, and a crash at any point leaves at most orphans that the next start sweeps.
+process died between the two commits): its files are removed, then the row
+(attachment_files.py). So nothing is ever half-kept, and a crash at any point leaves at most
+orphans that the next start sweeps.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from aiohttp import BodyPartReader, MultipartReader
 
 from campfire import clock, errors, images, store
 from campfire.accounts import SessionUser
+from campfire.attachment_files import delete_files_of, file_path, thumbnail_path
 from campfire.core import Core
 from campfire.errors import CampfireError
 from campfire.filestore import Upload
@@ -66,16 +68,6 @@ def clean_filename(name: str | None) -> str:
         ext = ext[:16] if dot else ""
         name = name[: MAX_FILENAME_CHARS - len(ext) - 1].rstrip() + ("." + ext if ext else "")
     return name
-
-
-def file_path(core: Core, attachment_id: str) -> Path:
-    """Where an attachment's bytes are."""
-    return core.files.attachments / attachment_id
-
-
-def thumbnail_path(core: Core, attachment_id: str) -> Path:
-    """Where an attachment's thumbnail is."""
-    return core.files.attachments / f"{attachment_id}.thumb.webp"
 
 
 async def part_chunks(part: BodyPartReader) -> AsyncIterator[bytes]:
@@ -256,33 +248,3 @@ async def access_attachment(core: Core, user: SessionUser, attachment_id: str) -
     except CampfireError:
         raise attachment_not_found() from None
     return row
-
-
-async def delete_files_of(core: Core, message_ids: list[str]) -> int:
-    """After these messages were deleted (and committed): remove their files; how many."""
-    return await _remove(core, await store.orphan_attachments(core.db, message_ids=message_ids))
-
-
-async def delete_files_of_room(core: Core, room_id: str) -> int:
-    """After a room was deleted (and committed): remove its messages' files; how many."""
-    return await _remove(core, await store.orphan_attachments(core.db, room_id=room_id))
-
-
-async def sweep_orphans(core: Core) -> int:
-    """At start: remove the files of attachments whose message is gone (after a crash)."""
-    removed = await _remove(core, await store.orphan_attachments(core.db))
-    if removed:
-        log.info("removed the files of %d attachments whose messages are gone", removed)
-    return removed
-
-
-async def _remove(core: Core, rows: list[Any]) -> int:
-    """Remove orphans' files first, then their rows: a crash between leaves a row to retry."""
-    if not rows:
-        return 0
-    paths = [p for row in rows for p in (file_path(core, row[0]), thumbnail_path(core, row[0]))]
-    await core.files.discard(*paths)
-    async with core.db.transaction() as conn:
-        for row in rows:
-            await store.delete_orphan_attachment_txn(conn, row[0])
-    return len(rows)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterable
 
-from campfire import clock, errors, store
+from campfire import attachment_files, clock, errors, store
 from campfire.accounts import SessionUser
 from campfire.core import Core
 from campfire.errors import CampfireError
@@ -125,9 +125,7 @@ async def do_delete_room(core: Core, user: SessionUser | None, room_id: str) -> 
     async with core.db.transaction() as conn:
         await store.delete_room_txn(conn, room_id)
     core.hub.room_deleted(room_id)
-    from campfire.attachments import delete_files_of_room  # attachments builds on this module
-
-    await delete_files_of_room(core, room_id)
+    await attachment_files.delete_files_of_room(core, room_id)
 
 
 async def do_add_members(core: Core, room_id: str, user_ids: Iterable[str]) -> list[str]:

@@ -409,7 +409,7 @@ async def test_deleted_messages_lose_their_files_and_a_crash_leftover_is_swept(
     client, core, people
 ):
     """delete_files_of (for message deletion) and the start-up sweep remove orphans' files."""
-    from campfire import attachments
+    from campfire import attachment_files
 
     resp = await upload(client, people["ann"], people["room"]["id"], png(), "a.png")
     message = (await resp.json())["message"]
@@ -419,7 +419,7 @@ async def test_deleted_messages_lose_their_files_and_a_crash_leftover_is_swept(
         message["attachment"]["url"], headers={"Authorization": f"Bearer {people['ann']}"}
     )
     assert resp.status == 404  # gone with its message at once, even before the files go
-    assert await attachments.delete_files_of(core, [message["id"]]) == 1
+    assert await attachment_files.delete_files_of(core, [message["id"]]) == 1
     assert files_in(core)["attachments"] == []
     # A crash between the attachment's commit and its message's: an orphan row and file.
     resp = await upload(client, people["ann"], people["room"]["id"], b"x", "b.txt")
@@ -429,7 +429,7 @@ async def test_deleted_messages_lose_their_files_and_a_crash_leftover_is_swept(
     (core.settings.files_path / "tmp" / "partial").write_bytes(b"half")
     core.files.open()
     assert files_in(core)["tmp"] == []
-    assert await attachments.sweep_orphans(core) == 1
+    assert await attachment_files.sweep_orphans(core) == 1
     assert files_in(core)["attachments"] == []
     assert await store.orphan_attachments(core.db) == []
 

@@ -6,7 +6,7 @@ from urllib.parse import quote
 
 from aiohttp import MultipartReader, web
 
-from campfire import attachments, avatars, errors, search
+from campfire import attachment_files, attachments, avatars, errors, search
 from campfire.api.common import core_of, current_user, ok, path_id
 from campfire.errors import CampfireError
 
@@ -60,7 +60,7 @@ async def download(request: web.Request) -> web.StreamResponse:
     if kind == "attachment":
         content_type = "application/octet-stream"  # never rendered, whatever it claims to be
     return web.FileResponse(
-        attachments.file_path(core, row["id"]),
+        attachment_files.file_path(core, row["id"]),
         headers={
             "Content-Type": content_type,
             "Content-Disposition": content_disposition(kind, row["filename"]),
@@ -81,7 +81,7 @@ async def thumbnail(request: web.Request) -> web.StreamResponse:
     if not row["has_thumbnail"]:
         raise CampfireError(errors.NOT_FOUND, "This attachment has no thumbnail", 404)
     return web.FileResponse(
-        attachments.thumbnail_path(core, row["id"]),
+        attachment_files.thumbnail_path(core, row["id"]),
         headers={
             "Content-Type": "image/webp",
             "Content-Disposition": "inline",
