@@ -438,7 +438,7 @@ ATTACHMENT_COLUMNS = (
 )
 
 
-async def insert_attachment_txn(conn, a: dict) -> None:
+async def insert_attachment_txn(conn: aiosqlite.Connection, a: dict) -> None:
     """Record an attachment (written just before its message; see migration 0004)."""
     await conn.execute(
         f"INSERT INTO attachments ({ATTACHMENT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -493,7 +493,7 @@ async def orphan_attachments(
     return await db.fetchall(f"SELECT a.id, a.has_thumbnail FROM attachments a WHERE {orphan}")
 
 
-async def delete_orphan_attachment_txn(conn, attachment_id: str) -> None:
+async def delete_orphan_attachment_txn(conn: aiosqlite.Connection, attachment_id: str) -> None:
     """Forget an attachment whose files are gone, unless its message exists after all."""
     await conn.execute(
         "DELETE FROM attachments WHERE id = ?"
@@ -505,7 +505,9 @@ async def delete_orphan_attachment_txn(conn, attachment_id: str) -> None:
 # --- avatars -----------------------------------------------------------------------------
 
 
-async def set_avatar_key_txn(conn, user_id: str, key: str | None) -> tuple[bool, str | None]:
+async def set_avatar_key_txn(
+    conn: aiosqlite.Connection, user_id: str, key: str | None
+) -> tuple[bool, str | None]:
     """Set (or clear) a user's avatar key; (user exists, the previous key)."""
     row = await _one(conn, "SELECT avatar_key FROM users WHERE id = ?", (user_id,))
     if row is None:
@@ -558,12 +560,14 @@ async def search_messages(
     )
 
 
-async def search_backfill_txn(conn) -> Row | None:
+async def search_backfill_txn(conn: aiosqlite.Connection) -> Row | None:
     """The range of messages older than the search index still to be indexed, if any."""
     return await _one(conn, "SELECT next_seq, last_seq FROM search_backfill")
 
 
-async def index_messages_txn(conn, first_seq: int, last_seq: int, next_seq: int | None) -> int:
+async def index_messages_txn(
+    conn: aiosqlite.Connection, first_seq: int, last_seq: int, next_seq: int | None
+) -> int:
     """Index the messages with seq in [first_seq, last_seq]; record where to go on (None: done)."""
     cursor = await conn.execute(
         "INSERT INTO messages_fts (rowid, content)"

@@ -24,7 +24,9 @@ import sys
 import threading
 import time
 import uuid
+from collections.abc import Iterable, Iterator
 from pathlib import Path
+from urllib.parse import urlencode
 
 from campfire.validate import new_time_ordered_id
 
@@ -161,8 +163,7 @@ def run_search(port: int, token: str, words: list[str], count: int) -> dict:
 
 
 def _get(conn: http.client.HTTPConnection, q: str, headers: dict) -> int:
-    from urllib.parse import urlencode
-
+    """One search over the kept-alive connection; how many results it found."""
     conn.request("GET", "/api/search?" + urlencode({"q": q, "limit": 20}), headers=headers)
     resp = conn.getresponse()
     body = resp.read()
@@ -195,7 +196,7 @@ def run_upload(port: int, pid: int, token: str, room_id: str, mb: int) -> dict:
     tail = f"\r\n--{boundary}--\r\n".encode()
     chunk = random.Random(1).randbytes(1024 * 1024)  # incompressible, like real files
 
-    def body():
+    def body() -> Iterator[bytes]:
         yield head
         for _ in range(mb):
             yield chunk
@@ -231,7 +232,10 @@ def run_upload(port: int, pid: int, token: str, room_id: str, mb: int) -> dict:
     }
 
 
-def _upload(port, token, room_id, boundary, body, length) -> None:
+def _upload(
+    port: int, token: str, room_id: str, boundary: str, body: Iterable[bytes], length: int
+) -> None:
+    """POST one multipart upload of `length` bytes; fails unless it was created."""
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
     conn.request(
         "POST",
