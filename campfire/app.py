@@ -16,7 +16,7 @@ from aiohttp.abc import AbstractAccessLogger
 from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.web_protocol import ERROR as UNPARSED
 
-from campfire import api
+from campfire import api, attachment_files
 from campfire.api.common import (
     LINGERING_SECONDS,
     add_security_headers,
@@ -53,6 +53,8 @@ async def core_ctx(app: web.Application) -> AsyncIterator[None]:
     """Open the database and the message writer for the app's lifetime."""
     async with open_core(app[settings_key]) as core:
         app[core_key] = core
+        core.files.open()  # the data directory, emptied of partial uploads
+        await attachment_files.sweep_orphans(core)
         yield
 
 

@@ -14,10 +14,11 @@ from aiohttp import web
 
 from campfire import __version__, accounts, errors, rooms, store
 from campfire.app import AccessLogger, configure_logging, create_app, tune_gc_for_serving
-from campfire.config import ConfigError, Settings, load_settings
+from campfire.config import ConfigError, Settings, files_dir_of, load_settings
 from campfire.core import Core, open_core
 from campfire.db import backup_file, migration_scripts
 from campfire.errors import CampfireError
+from campfire.filestore import backup_files
 from campfire.keys import core_key, settings_key
 from campfire.validate import escape_controls
 
@@ -543,6 +544,8 @@ def db_backup(ctx: click.Context, target: Path, force: bool, db: str | None) -> 
     """Write a consistent copy of the database to PATH; safe while the server runs.
 
     Uses SQLite's online backup API and opens the database read-only (no migrations).
+    The uploaded files the copy refers to go to PATH-files, where `campfire serve --db
+    PATH` finds them.
     """
     source = settings_from(ctx, db=db).db_path
     if not source.is_file():
@@ -558,6 +561,21 @@ def db_backup(ctx: click.Context, target: Path, force: bool, db: str | None) -> 
     except sqlite3.Error as exc:
         raise click.ClickException(f"backup of {source} failed: {exc}") from None
     click.echo(f"Backed up {source} to {target} ({target.stat().st_size} bytes).", err=True)
+    _backup_files(settings_from(ctx, db=db), target)
+
+
+def _backup_files(settings: Settings, target: Path) -> None:
+    """Copy the uploaded files the backup refers to into the data directory beside it."""
+    files_target = files_dir_of(target)
+    if files_target.resolve() == settings.files_path.resolve():
+        raise click.ClickException("the backup's files would overwrite the live data directory")
+    try:
+        copied, missing = backup_files(target, settings.files_path, files_target)
+    except (OSError, sqlite3.Error) as exc:
+        raise click.ClickException(f"backup of the files failed: {exc}") from None
+    click.echo(f"Copied {copied} files to {files_target}.", err=True)
+    for name in missing:
+        click.echo(f"warning: {name} was deleted during the backup; not copied", err=True)
 
 
 @db_group.command("migrate")

@@ -78,6 +78,13 @@ class Settings:
     webhook_concurrency: int = 8
     webhook_poll_seconds: float = 5.0
 
+    files_dir: str = ""
+    max_upload_bytes: int = 100 * 1024 * 1024
+    max_avatar_bytes: int = 10 * 1024 * 1024
+    max_image_pixels: int = 50_000_000
+    file_workers: int = 4
+    image_workers: int = 2
+
     def replace(self, **changes: Any) -> Settings:
         """A copy with some settings changed (used by tests and flags)."""
         return dataclasses.replace(self, **changes)
@@ -86,6 +93,16 @@ class Settings:
     def db_path(self) -> Path:
         """The database file as a path."""
         return Path(self.db)
+
+    @property
+    def files_path(self) -> Path:
+        """The data directory for uploaded files: files_dir, or `<db>-files` beside the database."""
+        return Path(self.files_dir) if self.files_dir else files_dir_of(self.db_path)
+
+
+def files_dir_of(db_path: Path) -> Path:
+    """The data directory that belongs to a database file: `campfire.db` -> `campfire.db-files`."""
+    return db_path.with_name(db_path.name + "-files")
 
 
 SETTING_NAMES = tuple(f.name for f in fields(Settings))

@@ -5,10 +5,11 @@ from __future__ import annotations
 import contextlib
 from collections.abc import AsyncIterator
 
-from campfire import store
+from campfire import search_index, store
 from campfire.auth import Passwords
 from campfire.config import Settings
 from campfire.db import Database, GroupCommitter
+from campfire.filestore import FileStore
 from campfire.push import Push
 from campfire.ratelimit import FailureThrottle, TokenBucket
 from campfire.realtime.hub import Hub
@@ -44,6 +45,7 @@ class Core:
         # Started by the server only (app.notifications_ctx), never by CLI commands.
         self.push = Push(settings, db, self.hub)
         self.webhooks = Webhooks(settings, db)
+        self.files = FileStore(settings)  # uploads, thumbnails, avatars on disk
 
     def allow_message(self, user_id: str) -> bool:
         """Take one from the user's message allowance, shared by HTTP and all their sockets."""
@@ -74,6 +76,12 @@ async def open_core(settings: Settings) -> AsyncIterator[Core]:
     """Open the database (applying migrations), start the writer; close both on exit."""
     db = Database(settings.db_path)
     await db.open()
+    try:
+        # Before any write: an edit or delete of a message not yet indexed would corrupt it.
+        await search_index.build_pending_index(db)
+    except BaseException:
+        await db.close()
+        raise
     passwords = Passwords(settings.hash_workers, max_pending=settings.hash_queue)
     core = Core(settings, db, passwords)
     core.message_writer.start()
@@ -83,3 +91,4 @@ async def open_core(settings: Settings) -> AsyncIterator[Core]:
         await core.message_writer.stop()
         await db.close()
         passwords.close()
+        core.files.close()

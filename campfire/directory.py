@@ -20,7 +20,7 @@ from campfire.views import room_json, user_json
 
 def user_state(row: Mapping[str, Any]) -> tuple:
     """What about a user, once changed, other people's pages must learn."""
-    return ("user", row["name"], bool(row["is_active"]), bool(row["is_admin"]))
+    return ("user", row["name"], bool(row["is_active"]), bool(row["is_admin"]), row["avatar_key"])
 
 
 def room_state(row: Mapping[str, Any]) -> tuple:

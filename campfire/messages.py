@@ -30,11 +30,16 @@ async def do_create_message(
     content: object,
     client_message_id: object,
     known_member: bool = False,
+    message_id: str | None = None,
+    attachment: dict | None = None,
+    counted: bool = False,
 ) -> tuple[dict, bool]:
     """Store a message and broadcast it after commit; (message, created).
 
     A retry with the same (room, creator, client_message_id) creates nothing and returns the
     original with created=False; the caller answers only the retrying client.
+    An upload passes the message id its attachment row already names, the attachment's JSON
+    (added to the message as broadcast), and counted=True once it took the user's allowance.
     """
     room_id = check_uuid(room_id, "room_id")
     content = check_content(content)
@@ -42,13 +47,13 @@ async def do_create_message(
         client_message_id = check_uuid(client_message_id, "client_message_id")
     except CampfireError as exc:
         raise CampfireError(errors.MESSAGE_CREATION_FAILED, exc.message) from None
-    if not core.allow_message(user.id):
+    if not counted and not core.allow_message(user.id):
         raise errors.rate_limited("Too many messages; slow down", core.message_retry_after(user.id))
     if not known_member:
         await access_room(core, user, room_id, join_open=True)
     mentioned = await mentions_in(core, room_id, content)
     item = {
-        "id": new_time_ordered_id(),
+        "id": message_id or new_time_ordered_id(),
         "room_id": room_id,
         "creator_id": user.id,
         "content": content,
@@ -74,6 +79,8 @@ async def do_create_message(
         message = message_json(row, item["mentions"])
     else:  # the original, as stored (it may have been edited since)
         message = message_json(await store.get_message(core.db, row["id"]) or row)
+    if created and attachment is not None:
+        message["attachment"] = attachment
     core.hub.stop_typing(user.id, room_id)
     if created:
         core.hub.publish_message(room_id, row["seq"], message)
@@ -181,3 +188,30 @@ async def list_mentions(
     rows = await store.page_mentions(core.db, user.id, before_seq, count)
     messages = await with_boosts(core, [message_json(row) for row in rows[:count]])
     return {"messages": messages, "has_more": len(rows) > count}
+
+
+async def history_around(
+    core: Core, user: SessionUser, room_id: str, around: object, limit: object = None
+) -> dict:
+    """A page of history centred on message `around` (itself included), oldest first.
+
+    For jumping to a search result: has_more says older messages exist, has_more_after newer.
+    """
+    await access_room(core, user, room_id)
+    seq = _cursor(around, "around")
+    count = _cursor(limit, "limit")
+    count = DEFAULT_PAGE if count is None else count
+    if seq is None or not 1 <= count <= MAX_PAGE:
+        raise errors.bad_request(f"'around' must be a sequence number, 'limit' 1 to {MAX_PAGE}")
+    newer_count = count // 2
+    older_count = count - newer_count  # the message itself and those before it
+    before = min(seq, 2**63 - 2) + 1  # the message itself is the newest of the older half
+    older = await store.page_messages(core.db, room_id, before, None, older_count)
+    newer = await store.page_messages(core.db, room_id, None, seq, newer_count)
+    has_more, has_more_after = len(older) > older_count, len(newer) > newer_count
+    rows = list(reversed(older[:older_count])) + newer[:newer_count]
+    return {
+        "messages": await with_boosts(core, [message_json(row) for row in rows]),
+        "has_more": has_more,
+        "has_more_after": has_more_after,
+    }

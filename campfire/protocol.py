@@ -211,7 +211,7 @@ def room_removed(room_id: str) -> dict:
 
 
 def user_updated(user: Mapping[str, Any]) -> dict:
-    """Addition: a user was created, renamed, deactivated or reactivated."""
+    """Addition: a user was created, renamed, changed avatar, deactivated or reactivated."""
     return {"type": "UserUpdated", "user": user}
 
 

@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 
 import aiosqlite
 
-from campfire import accounts, clock, directory, errors, store
+from campfire import accounts, attachment_files, clock, directory, errors, store
 from campfire.accounts import SessionUser
 from campfire.core import Core
 from campfire.errors import CampfireError
@@ -175,6 +175,7 @@ async def do_delete_room(core: Core, user: SessionUser | None, room_id: str) -> 
         await store.delete_room_txn(conn, room_id)
     directory.room_removed(core, room_id, members)
     core.hub.room_deleted(room_id)
+    await attachment_files.delete_files_of_room(core, room_id)
 
 
 async def do_add_members(core: Core, room_id: str, user_ids: Iterable[str]) -> list[str]:

@@ -16,7 +16,7 @@ from campfire.db import Database
 
 Row = sqlite3.Row
 
-USER_COLUMNS = "id, name, email, is_admin, is_active, created_at"
+USER_COLUMNS = "id, name, email, is_admin, is_active, created_at, avatar_key"
 MESSAGE_COLUMNS = "seq, id, room_id, creator_id, content, client_message_id, created_at, edited_at"
 # The user ids a message mentions, comma-separated (views.message_json splits them).
 MENTION_IDS = (
@@ -289,7 +289,7 @@ async def member_ids(db: Database, room_id: str) -> list[str]:
 async def list_members(db: Database, room_id: str) -> list[Row]:
     """A room's members as user rows, ordered by name."""
     return await db.fetchall(
-        "SELECT u.id, u.name, u.email, u.is_admin, u.is_active, u.created_at"
+        "SELECT u.id, u.name, u.email, u.is_admin, u.is_active, u.created_at, u.avatar_key"
         " FROM memberships m JOIN users u ON u.id = m.user_id"
         " WHERE m.room_id = ? ORDER BY u.name COLLATE NOCASE",
         (room_id,),
@@ -1223,3 +1223,154 @@ async def retry_webhook_delivery_txn(
 async def delete_bot_deliveries_txn(conn: aiosqlite.Connection, bot_id: str) -> None:
     """Drop a bot's pending deliveries (its webhook was removed or changed)."""
     await conn.execute("DELETE FROM webhook_deliveries WHERE bot_id = ?", (bot_id,))
+
+
+# --- attachments -------------------------------------------------------------------------
+
+ATTACHMENT_COLUMNS = (
+    "id, message_id, room_id, filename, content_type, byte_size, sha256, width, height,"
+    " has_thumbnail, created_at"
+)
+
+
+async def insert_attachment_txn(conn: aiosqlite.Connection, a: dict) -> None:
+    """Record an attachment (written just before its message; see migration 0004)."""
+    await conn.execute(
+        f"INSERT INTO attachments ({ATTACHMENT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            a["id"],
+            a["message_id"],
+            a["room_id"],
+            a["filename"],
+            a["content_type"],
+            a["byte_size"],
+            a["sha256"],
+            a["width"],
+            a["height"],
+            int(a["has_thumbnail"]),
+            a["created_at"],
+        ),
+    )
+
+
+async def get_live_attachment(db: Database, attachment_id: str) -> Row | None:
+    """An attachment whose message exists, with that message's room."""
+    return await db.fetchone(
+        f"SELECT {', '.join('a.' + c.strip() for c in ATTACHMENT_COLUMNS.split(','))},"
+        " m.room_id AS message_room_id"
+        " FROM attachments a JOIN messages m ON m.id = a.message_id WHERE a.id = ?",
+        (attachment_id,),
+    )
+
+
+async def attachments_of_messages(db: Database, message_ids: list[str]) -> list[Row]:
+    """The attachments of these messages."""
+    sql = f"SELECT {ATTACHMENT_COLUMNS} FROM attachments WHERE message_id IN ({{marks}})"
+    return await _fetch_in(db, sql, message_ids)
+
+
+async def orphan_attachments(
+    db: Database, message_ids: list[str] | None = None, room_id: str | None = None
+) -> list[Row]:
+    """Attachments whose message no longer exists: of these messages, of a room, or all."""
+    orphan = "NOT EXISTS (SELECT 1 FROM messages m WHERE m.id = a.message_id)"
+    if message_ids is not None:
+        sql = (
+            f"SELECT a.id, a.has_thumbnail FROM attachments a"
+            f" WHERE a.message_id IN ({{marks}}) AND {orphan}"
+        )
+        return await _fetch_in(db, sql, message_ids)
+    if room_id is not None:
+        return await db.fetchall(
+            f"SELECT a.id, a.has_thumbnail FROM attachments a WHERE a.room_id = ? AND {orphan}",
+            (room_id,),
+        )
+    return await db.fetchall(f"SELECT a.id, a.has_thumbnail FROM attachments a WHERE {orphan}")
+
+
+async def delete_orphan_attachment_txn(conn: aiosqlite.Connection, attachment_id: str) -> None:
+    """Forget an attachment whose files are gone, unless its message exists after all."""
+    await conn.execute(
+        "DELETE FROM attachments WHERE id = ?"
+        " AND NOT EXISTS (SELECT 1 FROM messages m WHERE m.id = attachments.message_id)",
+        (attachment_id,),
+    )
+
+
+# --- avatars -----------------------------------------------------------------------------
+
+
+async def set_avatar_key_txn(
+    conn: aiosqlite.Connection, user_id: str, key: str | None
+) -> tuple[bool, str | None]:
+    """Set (or clear) a user's avatar key; (user exists, the previous key)."""
+    row = await _one(conn, "SELECT avatar_key FROM users WHERE id = ?", (user_id,))
+    if row is None:
+        return False, None
+    await conn.execute("UPDATE users SET avatar_key = ? WHERE id = ?", (key, user_id))
+    return True, row[0]
+
+
+# --- search ------------------------------------------------------------------------------
+
+# Markers around matched words in snippets: private-use characters, so a client can escape the
+# text first and then turn them into <mark>, never trusting markup from the server.
+SNIPPET_START, SNIPPET_END = "\ue000", "\ue001"
+
+
+async def search_messages(
+    db: Database,
+    match: str,
+    user_id: str,
+    room_id: str | None,
+    creator_id: str | None,
+    before: int | None,
+    limit: int,
+) -> list[Row]:
+    """Messages matching an FTS5 expression in the user's rooms, newest first, with snippets.
+
+    Driven by the index in descending rowid (seq) order, so the LIMIT stops the scan early;
+    one more than `limit` is fetched so the caller can tell if there are more.
+    """
+    conditions = [
+        "messages_fts MATCH ?",
+        "m.room_id IN (SELECT room_id FROM memberships WHERE user_id = ?)",
+    ]
+    params: list[Any] = [match, user_id]
+    if room_id is not None:
+        conditions.append("m.room_id = ?")
+        params.append(room_id)
+    if creator_id is not None:
+        conditions.append("m.creator_id = ?")
+        params.append(creator_id)
+    if before is not None:
+        conditions.append("messages_fts.rowid < ?")
+        params.append(before)
+    cols = ", ".join(f"m.{c.strip()}" for c in MESSAGE_COLUMNS.split(","))
+    return await db.fetchall(
+        f"SELECT {cols}, snippet(messages_fts, 0, ?, ?, '…', 16) AS snippet"
+        " FROM messages_fts CROSS JOIN messages m ON m.seq = messages_fts.rowid"
+        f" WHERE {' AND '.join(conditions)} ORDER BY messages_fts.rowid DESC LIMIT ?",
+        (SNIPPET_START, SNIPPET_END, *params, limit + 1),
+    )
+
+
+async def search_backfill_txn(conn: aiosqlite.Connection) -> Row | None:
+    """The range of messages older than the search index still to be indexed, if any."""
+    return await _one(conn, "SELECT next_seq, last_seq FROM search_backfill")
+
+
+async def index_messages_txn(
+    conn: aiosqlite.Connection, first_seq: int, last_seq: int, next_seq: int | None
+) -> int:
+    """Index the messages with seq in [first_seq, last_seq]; record where to go on (None: done)."""
+    cursor = await conn.execute(
+        "INSERT INTO messages_fts (rowid, content)"
+        " SELECT seq, content FROM messages WHERE seq BETWEEN ? AND ?",
+        (first_seq, last_seq),
+    )
+    if next_seq is None:
+        await conn.execute("DELETE FROM search_backfill")
+    else:
+        await conn.execute("UPDATE search_backfill SET next_seq = ?", (next_seq,))
+    return cursor.rowcount

@@ -17,6 +17,7 @@ def user_json(row: Mapping[str, Any], with_email: bool = True) -> dict:
     }
     if with_email:
         data["email"] = row["email"]
+    data["avatar_url"] = avatar_url(row)
     return data
 
 
@@ -105,4 +106,25 @@ def boost_json(row: Mapping[str, Any]) -> dict:
         "booster_id": row["booster_id"],
         "content": row["content"],
         "created_at": row["created_at"],
+    }
+
+
+def avatar_url(row: Mapping[str, Any]) -> str | None:
+    """Where a user's avatar is (its version in the URL, so caches refresh), or None."""
+    key = row["avatar_key"] if "avatar_key" in row.keys() else None
+    return f"/api/users/{row['id']}/avatar?v={key}" if key else None
+
+
+def attachment_json(row: Mapping[str, Any]) -> dict:
+    """A message's attachment: what the file is and where to get it."""
+    base = f"/api/attachments/{row['id']}"
+    return {
+        "id": row["id"],
+        "filename": row["filename"],
+        "content_type": row["content_type"],
+        "byte_size": row["byte_size"],
+        "width": row["width"],
+        "height": row["height"],
+        "url": base,
+        "thumbnail_url": f"{base}/thumbnail" if row["has_thumbnail"] else None,
     }

@@ -71,7 +71,15 @@ async def test_setup_creates_the_first_admin_once(client):
     body = await resp.json()
     assert sorted(body) == ["session_token", "user"]
     user = body["user"]
-    assert sorted(user) == ["created_at", "email", "id", "is_active", "is_admin", "name"]
+    assert sorted(user) == [
+        "avatar_url",
+        "created_at",
+        "email",
+        "id",
+        "is_active",
+        "is_admin",
+        "name",
+    ]
     assert user["is_admin"] is True and user["is_active"] is True
     assert user["name"] == "Ann" and user["email"] == "Ann@Example.com"
     assert user["created_at"].endswith("Z")

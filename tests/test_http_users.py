@@ -9,7 +9,7 @@ from test_http_auth import PASSWORD, anonymous, assert_error, bearer, row_counts
 
 from campfire import errors
 
-USER_FIELDS = ["created_at", "email", "id", "is_active", "is_admin", "name"]
+USER_FIELDS = ["avatar_url", "created_at", "email", "id", "is_active", "is_admin", "name"]
 
 
 async def test_me(client, api):

@@ -84,6 +84,8 @@ def outsider_requests(
             f"/api/rooms/{room_id}/messages",
             {"content": "let me in", "client_message_id": str(uuid.uuid4())},
         ),
+        # Refused before its (multipart) body is even looked at.
+        ("POST", base + "/attachments"): (f"/api/rooms/{room_id}/attachments", {"file": "x"}),
     }
 
 

@@ -6,6 +6,7 @@ from campfire.api import (
     account_routes,
     auth_routes,
     bots_routes,
+    files_routes,
     messages_routes,
     push_routes,
     rooms_routes,
@@ -19,6 +20,7 @@ ROUTE_MODULES = (
     account_routes,
     messages_routes,
     bots_routes,
+    files_routes,
     push_routes,
 )
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from campfire import accounts, errors, mentions, messages, rooms, store
+from campfire import accounts, attachments, errors, mentions, messages, rooms, store
 from campfire.api.common import core_of, current_user, json_body, ok, path_id
 from campfire.validate import check_uuid
 from campfire.views import user_json_for
@@ -131,12 +131,19 @@ async def remove_member(request: web.Request) -> web.Response:
 
 @routes.get("/api/rooms/{room_id}/messages")
 async def list_messages(request: web.Request) -> web.Response:
-    """A page of history: ?before=SEQ or ?after=SEQ, and ?limit=N (1-200)."""
+    """A page of history: ?before=SEQ or ?after=SEQ or ?around=SEQ, and ?limit=N (1-200)."""
     user = await current_user(request)
     q = request.query
-    page = await messages.history(
-        core_of(request), user, _room_id(request), q.get("before"), q.get("after"), q.get("limit")
-    )
+    core = core_of(request)
+    if "around" in q:
+        page = await messages.history_around(
+            core, user, _room_id(request), q.get("around"), q.get("limit")
+        )
+    else:
+        page = await messages.history(
+            core, user, _room_id(request), q.get("before"), q.get("after"), q.get("limit")
+        )
+    await attachments.add_to(core, page["messages"])
     return ok(page)
 
 

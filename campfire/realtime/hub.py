@@ -96,6 +96,10 @@ class Hub:
                 self._frame_bytes -= len(self._frames.pop(next(iter(self._frames))))
         return frame
 
+    def cached_frame(self, seq: int) -> bytes | None:
+        """The NewMessage frame of message `seq` if it is still cached."""
+        return self._frames.get(seq)
+
     def publish_to_viewers(
         self, room_id: str, event: dict, exclude_user: str | None = None
     ) -> None:

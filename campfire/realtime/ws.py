@@ -9,7 +9,18 @@ from collections.abc import AsyncIterator
 
 from aiohttp import WSMsgType, web
 
-from campfire import accounts, changes, clock, directory, errors, messages, protocol, rooms, store
+from campfire import (
+    accounts,
+    attachments,
+    changes,
+    clock,
+    directory,
+    errors,
+    messages,
+    protocol,
+    rooms,
+    store,
+)
 from campfire.accounts import SessionUser
 from campfire.api.common import error_response
 from campfire.auth import origin_allowed, token_from_request
@@ -110,8 +121,15 @@ async def _register_and_catch_up(core: Core, conn: Connection, user: SessionUser
         )
         frames.append(event_frame(event))
     hub = core.hub
+    # Frames still cached were encoded when published, attachment included; the others need
+    # their attachments read (one query, only for them: a storm of reconnects hits the cache).
+    cached = {row["seq"]: hub.cached_frame(row["seq"]) for row in missed.messages}
+    rebuilt = await attachments.add_to(
+        core, [message_json(row) for row in missed.messages if cached[row["seq"]] is None]
+    )
+    by_seq = {message["seq"]: message for message in rebuilt}
     for row in missed.messages:
-        frames.append(hub.message_frame(message_json(row)))
+        frames.append(cached[row["seq"]] or hub.message_frame(by_seq[row["seq"]]))
     for event in changes.catch_up_events(missed.changes):
         frames.append(event_frame(event))
     # Per room, the newest number the read covered: live copies up to it were sent (or

@@ -28,6 +28,8 @@ import time
 import urllib.request
 from pathlib import Path
 
+import files_scenarios
+
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
 BIN = Path(sys.executable).parent
@@ -48,6 +50,14 @@ FULL = {
     "idle": {"clients": 10000},
     "reconnect": {"clients": 5000, "missed": 20, "live_rate": 10, "pad": 100},
     "slow": {"clients": 30, "sender_count": 5, "rate": 200, "pad": 6000, "phase_s": 6, "max_s": 20},
+    "search": {
+        "messages": 1_000_000,
+        "rooms": 100,
+        "member_rooms": 50,
+        "vocabulary": 30_000,
+        "queries": 300,
+    },
+    "upload": {"mb": 100},
 }
 QUICK = {
     "fanout": {"clients": 20, "rate": 20, "seconds": 1, "pad": 100},
@@ -58,8 +68,17 @@ QUICK = {
     "idle": {"clients": 50},
     "reconnect": {"clients": 30, "missed": 5, "live_rate": 10, "pad": 100},
     "slow": {"clients": 5, "sender_count": 2, "rate": 300, "pad": 6000, "phase_s": 1, "max_s": 8},
+    "search": {
+        "messages": 20_000,
+        "rooms": 100,
+        "member_rooms": 50,
+        "vocabulary": 5_000,
+        "queries": 30,
+    },
+    "upload": {"mb": 5},
 }
-CAMPFIRE_ONLY = {"ingest", "ingest_max", "changes"}
+CAMPFIRE_ONLY = {"ingest", "ingest_max", "changes", "search", "upload"}
+FILES_SCENARIOS = {"search", "upload"}  # scripts/bench/files_scenarios.py (issue 14)
 USERS = 100  # each with a closed room of their own: the ingest senders, and everyone's tokens
 
 # What the benchmark changes in Campfire's settings (docs/performance.md says why).
@@ -118,6 +137,7 @@ class Campfire:
         self.env = {**os.environ, **CAMPFIRE_ENV, "CAMPFIRE_PASSWORD": PASSWORD}
         self.env.pop("CAMPFIRE_CONFIG", None)
         self.info: dict = {}
+        self.search_db: dict = {}  # the search scenario's database, built once
 
     def cli(self, *args: str) -> str:
         """Run the campfire CLI on the template database; its stdout."""
@@ -284,6 +304,49 @@ def run_one(server, name: str, params: dict, profile: Path | None = None) -> dic
         if spy is not None:
             stop(spy)
         stop(proc)
+
+
+def run_files_scenario(server: Campfire, name: str, params: dict) -> dict:
+    """search or upload: a fresh server, the client side of files_scenarios.py on core 1."""
+    cfg: dict = {"scenario": name, **params}
+    if name == "search":
+        db = server.workdir / "search.db"
+        if not db.exists():  # built once, reused by every repetition (searches only read)
+            print(f"building the search database ({params['messages']:,} messages)...", flush=True)
+            built = files_scenarios.build_search_db(db, str(BIN / "campfire"), server.env, params)
+            server.search_db = built
+        built = server.search_db
+        proc, port = server.start(db)
+        words = server.workdir / "search-words.json"  # too long for a command line
+        words.write_text(json.dumps(built["words"]))
+        cfg.update(token=built["token"], words_file=str(words))
+    else:
+        proc, port = server.start()
+        cfg.update(token=server.info["sender_token"], room_id=server.info["room_id"])
+    try:
+        time.sleep(0.3)
+        cfg.update(port=port, pid=proc.pid)
+        out = subprocess.run(
+            [
+                "taskset",
+                "-c",
+                LOAD_CORE,
+                sys.executable,
+                str(HERE / "files_scenarios.py"),
+                json.dumps(cfg),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+        if out.returncode != 0:
+            raise RuntimeError(f"{name}: client failed:\n{out.stderr[-3000:]}")
+        result = json.loads(out.stdout.strip().splitlines()[-1])
+    finally:
+        stop(proc)
+    if name == "search":
+        result.update(build_s=built["build_s"], db_mb=built["db_mb"])
+    return result
 
 
 def median_of(runs: list[dict]) -> dict:
@@ -499,6 +562,42 @@ def table(med: dict, sizes: dict, users: int) -> tuple[str, list[str]]:
             "yes",
             all(discs),
         )
+    if c := get("search", "campfire"):
+        s = sizes["search"]
+        label = (
+            f"search, {s['messages']:,} messages in {s['rooms']} rooms, caller in "
+            f"{s['member_rooms']}"
+        )
+        for kind, words in (("one_word", "one-word"), ("two_words", "two-word")):
+            row(label, f"{words} p50 ms", c[kind]["p50_ms"], None, "-", True)
+            row(
+                label,
+                f"{words} p99 ms",
+                c[kind]["p99_ms"],
+                None,
+                "<= 50 ms",
+                c[kind]["p99_ms"] <= 50,
+            )
+        row(
+            label,
+            "indexed while inserting, messages/s",
+            s["messages"] / c["build_s"],
+            None,
+            "-",
+            True,
+            0,
+        )
+    if c := get("upload", "campfire"):
+        label = f"upload of {sizes['upload']['mb']} MB"
+        row(
+            label,
+            "server RSS growth MB (peak)",
+            c["peak_growth_kb"] / 1024,
+            None,
+            "< 10 MB",
+            c["peak_growth_kb"] < 10 * 1024,
+        )
+        row(label, "MB/s", c["mb"] / c["seconds"], None, "-", True)
     header = (
         "| scenario | metric | Campfire | baseline | ratio | target | verdict |\n"
         "| --- | --- | ---: | ---: | ---: | --- | --- |"
@@ -576,7 +675,10 @@ def main() -> None:
                     if server.kind == "baseline" and name in CAMPFIRE_ONLY:
                         continue
                     t0 = time.monotonic()
-                    result = run_one(server, params["scenario"], params, args.profile)
+                    if name in FILES_SCENARIOS:
+                        result = run_files_scenario(campfire, name, params)
+                    else:
+                        result = run_one(server, params["scenario"], params, args.profile)
                     raw[name][server.kind].append(result)
                     print(
                         f"rep {rep + 1} {name:11s} {server.kind:8s} {time.monotonic() - t0:5.1f}s "

@@ -1,0 +1,269 @@
+"""Benchmarks of issue 14, run by run.py (`--only search upload`): search latency over a large
+database, and the server's memory while it receives a large upload.
+
+search: a database of N messages in 100 rooms with a Zipf-distributed vocabulary (about 30,000
+words, the 150 commonest English ones on top), written with sqlite3 executemany (the FTS
+triggers index as it goes: that is the build time reported). The caller belongs to half the
+rooms. One- and two-word queries drawn from common, middling and rare words are sent one at a
+time over a kept-alive HTTP connection from the load core; p50/p99 end to end.
+
+upload: one upload of `mb` MB streamed to a fresh server; its peak RSS (VmHWM) before and
+after, and the time taken.
+"""
+
+from __future__ import annotations
+
+import http.client
+import itertools
+import json
+import random
+import sqlite3
+import statistics
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from urllib.parse import urlencode
+
+from campfire.validate import new_time_ordered_id
+
+COMMON = (
+    "the be to of and a in that have i it for not on with he as you do at this but his by from "
+    "they we say her she or an will my one all would there their what so up out if about who "
+    "get which go me when make can like time no just him know take people into year your good "
+    "some could them see other than then now look only come its over think also back after use "
+    "two how our work first well way even new want because any these give day most us is was "
+    "are been has had did said got made going went deploy release build test fix bug review "
+    "merge branch server client meeting today tomorrow yesterday please thanks lunch coffee "
+    "team project issue ticket customer data report design plan call sync update change"
+).split()
+SYLLABLES = (
+    "ba be bi bo bu ka ke ki ko ku la le li lo lu ma me mi mo mu na ne ni no nu ra re ri ro "
+    "ru sa se si so su ta te ti to tu va ve vi vo za ze zi zo an en in on un ar er ir or ur"
+).split()
+
+
+def vocabulary(size: int, rng: random.Random) -> list[str]:
+    """COMMON first, then made-up words of 2 to 4 syllables (some with accents), no repeats."""
+    words, seen = list(COMMON), set(COMMON)
+    while len(words) < size:
+        word = "".join(rng.choice(SYLLABLES) for _ in range(rng.randint(2, 4)))
+        if rng.random() < 0.03:
+            word = word.replace("e", "é", 1)
+        if word not in seen:
+            seen.add(word)
+            words.append(word)
+    return words
+
+
+def build_search_db(db: Path, campfire_bin: str, env: dict, params: dict) -> dict:
+    """Create the database (CLI for the schema and the caller's token, sqlite3 for the bulk)."""
+    rng = random.Random(14)
+    run = lambda *args: subprocess.run(  # noqa: E731
+        [campfire_bin, *args, "--db", str(db)], env=env, check=True, capture_output=True, text=True
+    ).stdout.strip()
+    run("user", "add", "caller@bench.example", "--name", "Caller")
+    token = run("token", "issue", "caller@bench.example")
+    words = vocabulary(params["vocabulary"], rng)
+    weights = list(itertools.accumulate(1 / (rank + 1) ** 1.07 for rank in range(len(words))))
+    conn = sqlite3.connect(db)
+    conn.execute("PRAGMA synchronous = OFF")
+    conn.execute("PRAGMA cache_size = -262144")  # 256 MB: a bulk load, not the server
+    caller = conn.execute("SELECT id FROM users").fetchone()[0]
+    now = "2024-01-01T00:00:00Z"
+    authors = [str(uuid.uuid4()) for _ in range(200)]
+    conn.executemany(
+        "INSERT INTO users (id, name, email, password_hash, created_at) VALUES (?, ?, ?, 'x', ?)",
+        [(a, f"Author {i}", f"a{i}@bench.example", now) for i, a in enumerate(authors)],
+    )
+    rooms = [str(uuid.uuid4()) for _ in range(params["rooms"])]
+    conn.executemany(
+        "INSERT INTO rooms (id, name, room_type, created_at) VALUES (?, ?, 'closed', ?)",
+        [(r, f"room {i}", now) for i, r in enumerate(rooms)],
+    )
+    members = [(r, a, now) for r in rooms for a in rng.sample(authors, 20)]
+    members += [(r, caller, now) for r in rooms[: params["member_rooms"]]]
+    conn.executemany(
+        "INSERT OR IGNORE INTO memberships (room_id, user_id, joined_at) VALUES (?, ?, ?)", members
+    )
+    conn.commit()
+    # Multi-row INSERTs of 500, as the server's group commit writes: FTS5 flushes its pending
+    # terms at every statement's end (a savepoint), so one statement per row, as executemany
+    # does, would write one index segment per message and be ten times slower.
+    per_statement = 500
+    values = ",".join([f"(?, ?, ?, ?, ?, '{now}')"] * per_statement)
+    sql = (
+        "INSERT INTO messages (id, room_id, creator_id, content, client_message_id, created_at)"
+        f" VALUES {values}"
+    )
+    build_s = 0.0
+    for number in range(params["messages"] // per_statement):
+        flat: list[str] = []
+        for _ in range(per_statement):
+            text = " ".join(rng.choices(words, cum_weights=weights, k=rng.randint(3, 24)))
+            flat += [new_time_ordered_id(), rng.choice(rooms), rng.choice(authors), text]
+            flat.append(str(uuid.uuid4()))
+        t0 = time.monotonic()
+        conn.execute(sql, flat)
+        if number % 100 == 99:
+            conn.commit()
+        build_s += time.monotonic() - t0
+    conn.commit()
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    conn.close()
+    return {"token": token, "words": words, "build_s": build_s, "db_mb": db.stat().st_size / 1e6}
+
+
+def queries(words: list[str], count: int, rng: random.Random) -> dict[str, list[str]]:
+    """One- and two-word queries over common (rank < 100), middling and rare words."""
+    bands = [words[:100], words[100:3000], words[3000:]]
+
+    def pick() -> str:
+        return rng.choice(rng.choice(bands))
+
+    return {
+        "one_word": [pick() for _ in range(count)],
+        "two_words": [f"{pick()} {pick()}" for _ in range(count)],
+    }
+
+
+def percentile(values: list[float], q: float) -> float:
+    """The q-th percentile (0..100) by nearest rank."""
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(q / 100 * len(ordered)) - 1))]
+
+
+def run_search(port: int, token: str, words: list[str], count: int) -> dict:
+    """Send the queries one at a time; latency per kind."""
+    rng = random.Random(7)
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    headers = {"Authorization": f"Bearer {token}"}
+    result: dict = {}
+    for kind, qs in queries(words, count, rng).items():
+        for q in qs[:20]:  # warm the page cache and the connection
+            _get(conn, q, headers)
+        times, hits = [], []
+        for q in qs:
+            t0 = time.perf_counter()
+            found = _get(conn, q, headers)
+            times.append((time.perf_counter() - t0) * 1000)
+            hits.append(found)
+        result[kind] = {
+            "p50_ms": statistics.median(times),
+            "p99_ms": percentile(times, 99),
+            "max_ms": max(times),
+            "queries": len(times),
+            "with_results": sum(1 for h in hits if h),
+        }
+    conn.close()
+    return result
+
+
+def _get(conn: http.client.HTTPConnection, q: str, headers: dict) -> int:
+    """One search over the kept-alive connection; how many results it found."""
+    conn.request("GET", "/api/search?" + urlencode({"q": q, "limit": 20}), headers=headers)
+    resp = conn.getresponse()
+    body = resp.read()
+    if resp.status != 200:
+        raise RuntimeError(f"search {q!r}: {resp.status} {body[:200]!r}")
+    return len(json.loads(body)["results"])
+
+
+def rss_kb(pid: int, field: str = "VmRSS") -> int:
+    """A process's resident memory (or its peak, VmHWM) in KB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    raise RuntimeError(f"no {field} for {pid}")
+
+
+def run_upload(port: int, pid: int, token: str, room_id: str, mb: int) -> dict:
+    """Stream one upload of `mb` MB; the server's RSS growth (peak) and the time it took."""
+    boundary = "benchboundary"
+
+    def head_of() -> bytes:  # each upload its own client_message_id
+        return (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="client_message_id"\r\n\r\n'
+            f"{uuid.uuid4()}\r\n--{boundary}\r\n"
+            'Content-Disposition: form-data; name="file"; filename="big.bin"\r\n'
+            "Content-Type: application/octet-stream\r\n\r\n"
+        ).encode()
+
+    head = head_of()
+    tail = f"\r\n--{boundary}--\r\n".encode()
+    chunk = random.Random(1).randbytes(1024 * 1024)  # incompressible, like real files
+
+    def body() -> Iterator[bytes]:
+        yield head
+        for _ in range(mb):
+            yield chunk
+        yield tail
+
+    # One small upload first, so the code paths and pools exist before the baseline is read.
+    warm = head_of()
+    _upload(port, token, room_id, boundary, [warm, b"warm", tail], len(warm) + 4 + len(tail))
+    time.sleep(0.3)
+    before = rss_kb(pid)
+    peak = [before]
+    done = threading.Event()
+
+    def sample() -> None:
+        while not done.is_set():
+            peak[0] = max(peak[0], rss_kb(pid))
+            time.sleep(0.005)
+
+    sampler = threading.Thread(target=sample)
+    sampler.start()
+    t0 = time.monotonic()
+    try:
+        _upload(port, token, room_id, boundary, body(), len(head) + mb * len(chunk) + len(tail))
+    finally:
+        done.set()
+        sampler.join()
+    return {
+        "mb": mb,
+        "seconds": time.monotonic() - t0,
+        "rss_before_kb": before,
+        "peak_growth_kb": peak[0] - before,
+        "rss_after_kb": rss_kb(pid),
+    }
+
+
+def _upload(
+    port: int, token: str, room_id: str, boundary: str, body: Iterable[bytes], length: int
+) -> None:
+    """POST one multipart upload of `length` bytes; fails unless it was created."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+    conn.request(
+        "POST",
+        f"/api/rooms/{room_id}/attachments",
+        body=body,
+        headers={
+            "Authorization": f"Bearer {token}",
+            "Content-Type": f"multipart/form-data; boundary={boundary}",
+            "Content-Length": str(length),
+        },
+    )
+    resp = conn.getresponse()
+    text = resp.read()
+    conn.close()
+    if resp.status != 201:
+        raise RuntimeError(f"upload: {resp.status} {text[:300]!r}")
+
+
+def main() -> None:
+    """Run one client side (argv[1]: a JSON config from run.py); print the result as JSON."""
+    cfg = json.loads(sys.argv[1])
+    if cfg["scenario"] == "search":
+        words = json.loads(Path(cfg["words_file"]).read_text())
+        result = run_search(cfg["port"], cfg["token"], words, cfg["queries"])
+    else:
+        result = run_upload(cfg["port"], cfg["pid"], cfg["token"], cfg["room_id"], cfg["mb"])
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()
