@@ -80,6 +80,7 @@ def create_app(settings: Settings) -> web.Application:
         settings.pending_requests_per_address,
         settings.trust_proxy,
         settings.trusted_proxy_hops,
+        settings.upload_min_bytes_per_second,
     )
     app = web.Application(
         middlewares=[error_middleware, body_deadline],

@@ -147,7 +147,7 @@ async def do_upload(
     """
     await access_room(core, user, room_id, join_open=True)
     if not core.allow_message(user.id):
-        raise CampfireError(errors.RATE_LIMITED, "Too many messages; slow down", 429)
+        raise errors.rate_limited("Too many messages; slow down", core.message_retry_after(user.id))
     reader = await open_body()
     got = await receive_multipart(
         core, reader, "file", ("client_message_id", "caption"), core.settings.max_upload_bytes

@@ -53,6 +53,7 @@ class Settings:
     hash_queue: int = 16
     request_body_timeout: float = 30.0
     pending_requests_per_address: int = 32
+    upload_min_bytes_per_second: float = 10_000.0
     public_url: str = ""
     boosts_per_user_per_message: int = 10
 

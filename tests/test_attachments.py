@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import hashlib
 import io
@@ -322,6 +323,47 @@ async def test_the_size_limit_holds_while_streaming(aiohttp_client, settings, ap
     assert resp.status == 201
     assert files_in(core)["tmp"] == []
     assert len(files_in(core)["attachments"]) == 1
+
+
+async def test_an_upload_trickled_below_the_minimum_rate_is_cut_off_and_leaves_nothing(
+    aiohttp_client, settings, api
+):
+    # Uploads stream, so they have no fixed deadline; a sender that keeps the connection alive
+    # with a byte now and then is still cut off once it falls below the minimum rate.
+    client = await make_client(
+        aiohttp_client, settings, api, request_body_timeout=1.0, upload_min_bytes_per_second=50_000
+    )
+    core = client.app[core_key]
+    _, token = await api.user("Ann")
+    room = await api.room(token, "slow")
+    body = raw_multipart(str(uuid.uuid4()), b"q" * 1_000_000)
+    reader, writer = await asyncio.open_connection(client.server.host, client.server.port)
+    writer.write(
+        (
+            f"POST /api/rooms/{room['id']}/attachments HTTP/1.1\r\n"
+            f"Host: localhost\r\nAuthorization: Bearer {token}\r\n"
+            "Content-Type: multipart/form-data; boundary=XyZboundary\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n"
+        ).encode()
+        + body[:20_000]
+    )
+    started, sent, answer = time.monotonic(), 20_000, b""
+    while time.monotonic() - started < 8 and not answer:
+        writer.write(body[sent : sent + 500])  # 2.5 KB/s: alive, far below the minimum
+        sent += 500
+        await writer.drain()
+        with contextlib.suppress(TimeoutError):
+            answer = await asyncio.wait_for(reader.read(65536), 0.2)
+    writer.close()
+    assert answer.startswith(b"HTTP/1.1 408"), answer[:200]
+    assert b'"REQUEST_TIMEOUT"' in answer
+    assert time.monotonic() - started < 4
+    for _ in range(100):  # the handler was cancelled: what it wrote goes
+        if not files_in(core)["tmp"]:
+            break
+        await asyncio.sleep(0.02)
+    assert files_in(core) == {"tmp": [], "attachments": [], "avatars": []}
+    assert (await core.db.fetchone("SELECT COUNT(*) FROM attachments"))[0] == 0
 
 
 async def test_an_upload_cut_off_mid_body_leaves_nothing(client, core, people):

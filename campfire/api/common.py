@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import math
@@ -172,8 +173,18 @@ async def error_middleware(request: web.Request, handler) -> web.StreamResponse:
 LINGERING_SECONDS = 2.0
 
 
+STREAMS_BODY = "campfire_streams_body"
+
+
+def streams_body(handler: Handler) -> Handler:
+    """Mark a handler that reads its own body as a stream (uploads): body_deadline does not
+    read it first, it only holds the sender to upload_min_bytes_per_second."""
+    setattr(handler, STREAMS_BODY, True)
+    return handler
+
+
 def body_deadline_middleware(
-    timeout: float, per_address: int, trust_proxy: bool, hops: int
+    timeout: float, per_address: int, trust_proxy: bool, hops: int, min_rate: float
 ) -> Middleware:
     """A middleware that reads every request body before its handler, within `timeout`
     seconds, with at most `per_address` bodies being read from one client address at once.
@@ -194,6 +205,11 @@ def body_deadline_middleware(
                 errors.rate_limited("Too many requests in progress from your address", 1)
             )
         reading[address] = reading.get(address, 0) + 1
+        if getattr(request.match_info.handler, STREAMS_BODY, False):
+            try:
+                return await _streamed_at_rate(request, handler, timeout, min_rate)
+            finally:
+                _release(reading, address)
         try:
             await asyncio.wait_for(request.read(), timeout)
         except TimeoutError:
@@ -216,12 +232,52 @@ def body_deadline_middleware(
             log.debug("client %s left during %s %s", address, request.method, request.path)
             return _closing(CampfireError(errors.BAD_REQUEST, "Connection lost", 400))
         finally:
-            count = reading.pop(address) - 1
-            if count:
-                reading[address] = count
+            _release(reading, address)
         return await handler(request)
 
     return body_deadline
+
+
+def _release(reading: dict[str, int], address: str) -> None:
+    """One body fewer being read from this address."""
+    count = reading.pop(address) - 1
+    if count:
+        reading[address] = count
+
+
+async def _streamed_at_rate(
+    request: web.Request, handler: Handler, grace: float, min_rate: float
+) -> web.StreamResponse:
+    """Run a handler that streams its body (an upload of up to 100 MB has no fixed deadline),
+    cutting the sender off with 408 once, after `grace` seconds, fewer than `min_rate` bytes a
+    second have arrived on average. Once the body is in, the handler has all the time it needs."""
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    task = asyncio.ensure_future(handler(request))
+    try:
+        while not (await asyncio.wait({task}, timeout=1.0))[0]:
+            elapsed = loop.time() - start
+            body = request.content
+            if (
+                body.is_eof()
+                or elapsed <= grace
+                or body.total_bytes >= (elapsed - grace) * min_rate
+            ):
+                continue
+            task.cancel()  # the handler removes what it wrote (uploads clean up on any exception)
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            return _closing(
+                CampfireError(
+                    errors.REQUEST_TIMEOUT,
+                    f"Send the body faster than {min_rate:,.0f} bytes a second",
+                    408,
+                )
+            )
+        return task.result()
+    finally:
+        if not task.done():
+            task.cancel()
 
 
 def _closing(exc: CampfireError) -> web.Response:

@@ -7,7 +7,7 @@ from urllib.parse import quote
 from aiohttp import MultipartReader, web
 
 from campfire import attachment_files, attachments, avatars, errors, search
-from campfire.api.common import core_of, current_user, ok, path_id
+from campfire.api.common import core_of, current_user, ok, path_id, streams_body
 from campfire.errors import CampfireError
 
 routes = web.RouteTableDef()
@@ -37,6 +37,7 @@ def content_disposition(kind: str, filename: str) -> str:
 
 
 @routes.post("/api/rooms/{room_id}/attachments")
+@streams_body
 async def upload(request: web.Request) -> web.Response:
     """Post a message carrying a file (multipart: file, client_message_id, caption)."""
     user = await current_user(request)
@@ -93,6 +94,7 @@ async def thumbnail(request: web.Request) -> web.StreamResponse:
 
 
 @routes.put("/api/users/me/avatar")
+@streams_body
 async def set_avatar(request: web.Request) -> web.Response:
     """Set the caller's avatar (multipart field `file`: a PNG, JPEG, GIF or WebP image)."""
     user = await current_user(request)
