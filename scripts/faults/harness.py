@@ -204,6 +204,9 @@ async def history(world: World, token: str, room_id: str | None = None) -> list[
         while True:
             url = f"{world.base}/api/rooms/{room_id}/messages?after={after}&limit=200"
             async with session.get(url) as resp:
+                if resp.status == 429:  # the reader's allowance: wait as told, like a client
+                    await asyncio.sleep(float(resp.headers["Retry-After"]))
+                    continue
                 assert resp.status == 200, await resp.text()
                 page = await resp.json()
             out.extend(page["messages"])
