@@ -80,9 +80,7 @@ async def do_login(
     keys = ("email:" + email.strip().lower(), "addr:" + address)
     wait = max(core.login_failures.retry_after(key) for key in keys)
     if wait > 0:
-        raise CampfireError(
-            errors.RATE_LIMITED, f"Too many failed logins; try again in {int(wait) + 1} s", 429
-        )
+        raise errors.rate_limited(f"Too many failed logins; try again in {int(wait) + 1} s", wait)
     row = await store.get_password_hash(core.db, email.strip())
     ok = await core.passwords.verify(row["password_hash"] if row else None, password)
     if not ok or not row["is_active"]:
