@@ -39,7 +39,10 @@ async def do_create_message(
     except CampfireError as exc:
         raise CampfireError(errors.MESSAGE_CREATION_FAILED, exc.message) from None
     if not core.allow_message(user.id):
-        raise CampfireError(errors.RATE_LIMITED, "Too many messages; slow down", 429)
+        # The allowance is empty: one more message is allowed within 1/rate seconds.
+        raise errors.rate_limited(
+            "Too many messages; slow down", 1 / core.settings.user_messages_per_second
+        )
     if not known_member:
         await access_room(core, user, room_id, join_open=True)
     item = {
