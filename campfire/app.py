@@ -12,6 +12,7 @@ from aiohttp.abc import AbstractAccessLogger
 
 from campfire import api
 from campfire.api.common import add_security_headers, error_middleware
+from campfire.api.openapi import describe
 from campfire.config import Settings
 from campfire.core import open_core
 from campfire.keys import core_key, settings_key
@@ -39,6 +40,7 @@ async def core_ctx(app: web.Application) -> AsyncIterator[None]:
         yield
 
 
+@describe("The web client's page", auth="none", responses={200: "text/html"})
 async def index(request: web.Request) -> web.FileResponse:
     """The web client's page."""
     return web.FileResponse(STATIC_DIR / "index.html", headers={"Cache-Control": "no-cache"})

@@ -6,6 +6,7 @@ from aiohttp import web
 
 from campfire import accounts, errors, store
 from campfire.api.common import admin_user, core_of, current_user, json_body, ok, path_id
+from campfire.api.openapi import BOOLEAN, EMAIL, NAME, PASSWORD, array, describe, obj, ref
 from campfire.validate import check_bool, check_name
 from campfire.views import user_json
 
@@ -13,6 +14,7 @@ routes = web.RouteTableDef()
 
 
 @routes.get("/api/users/me")
+@describe("The signed-in user", responses={200: obj(user=ref("User"))})
 async def me(request: web.Request) -> web.Response:
     """The signed-in user."""
     user = await current_user(request)
@@ -20,6 +22,11 @@ async def me(request: web.Request) -> web.Response:
 
 
 @routes.get("/api/users")
+@describe(
+    "Active users (administrators: ?include_inactive=1 for all)",
+    query={"include_inactive": {"enum": ["0", "1", "true", "false"]}},
+    responses={200: obj(users=array(ref("User")))},
+)
 async def list_users(request: web.Request) -> web.Response:
     """Active users (administrators may ask for inactive ones too)."""
     user = await current_user(request)
@@ -29,6 +36,13 @@ async def list_users(request: web.Request) -> web.Response:
 
 
 @routes.post("/api/users")
+@describe(
+    "Create an account",
+    auth="admin",
+    body=obj(["is_admin"], email=EMAIL, name=NAME, password=PASSWORD, is_admin=BOOLEAN),
+    responses={201: obj(user=ref("User"))},
+    errors=[409],
+)
 async def create_user(request: web.Request) -> web.Response:
     """Administrators create accounts."""
     await admin_user(request)
@@ -41,6 +55,13 @@ async def create_user(request: web.Request) -> web.Response:
 
 
 @routes.patch("/api/users/{user_id}")
+@describe(
+    "Deactivate, reactivate, grant or take admin rights, rename",
+    auth="admin",
+    body=obj(["is_active", "is_admin", "name"], is_active=BOOLEAN, is_admin=BOOLEAN, name=NAME),
+    responses={200: obj(user=ref("User"))},
+    errors=[404],
+)
 async def update_user(request: web.Request) -> web.Response:
     """Administrators deactivate or reactivate users, grant or take admin rights, rename."""
     admin = await admin_user(request)

@@ -12,6 +12,7 @@ from aiohttp import WSMsgType, web
 from campfire import accounts, clock, errors, messages, protocol, rooms, store
 from campfire.accounts import SessionUser
 from campfire.api.common import error_response
+from campfire.api.openapi import describe
 from campfire.auth import origin_allowed, token_from_request
 from campfire.core import Core
 from campfire.errors import CampfireError
@@ -24,6 +25,11 @@ from campfire.views import message_json
 log = logging.getLogger(__name__)
 
 
+@describe(
+    "The WebSocket API (docs/websocket.md, frames in campfire/static/websocket.schema.json)",
+    responses={101: None},
+    errors=[400, 403, 429],
+)
 async def websocket(request: web.Request) -> web.StreamResponse:
     """The WebSocket endpoint. Authentication failures are HTTP errors before the upgrade."""
     core = request.app[core_key]
