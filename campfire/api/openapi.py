@@ -59,7 +59,7 @@ def nullable(schema: Schema) -> Schema:
 UUID: Schema = {"type": "string", "format": "uuid"}
 TIMESTAMP: Schema = {"type": "string", "format": "date-time"}
 NAME: Schema = {"type": "string", "minLength": 1, "maxLength": 100}
-EMAIL: Schema = {"type": "string", "maxLength": 254}
+EMAIL: Schema = {"type": "string", "format": "email", "maxLength": 254}
 PASSWORD: Schema = {"type": "string", "minLength": 8, "maxLength": 1024}
 SEQ: Schema = {"type": "integer", "minimum": 0}
 BOOLEAN: Schema = {"type": "boolean"}

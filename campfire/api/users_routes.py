@@ -24,7 +24,7 @@ async def me(request: web.Request) -> web.Response:
 @routes.get("/api/users")
 @describe(
     "Active users (administrators: ?include_inactive=1 for all)",
-    query={"include_inactive": {"enum": ["0", "1", "true", "false"]}},
+    query={"include_inactive": {"type": "string", "description": "1 or true: all users"}},
     responses={200: obj(users=array(ref("User")))},
 )
 async def list_users(request: web.Request) -> web.Response:
@@ -58,7 +58,11 @@ async def create_user(request: web.Request) -> web.Response:
 @describe(
     "Deactivate, reactivate, grant or take admin rights, rename",
     auth="admin",
-    body=obj(["is_active", "is_admin", "name"], is_active=BOOLEAN, is_admin=BOOLEAN, name=NAME),
+    body={
+        **obj(["is_active", "is_admin", "name"], is_active=BOOLEAN, is_admin=BOOLEAN, name=NAME),
+        "minProperties": 1,
+        "additionalProperties": False,  # unlike other bodies: an unknown key is refused
+    },
     responses={200: obj(user=ref("User"))},
     errors=[404],
 )
