@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import apicheck
 import pytest
 import schemathesis
 from aiohttp import web
@@ -102,3 +103,24 @@ def test_every_operation_has_a_summary_and_a_success(settings):
         for method, operation in item.items():
             assert operation["summary"], (method, path)
             assert any(int(status) < 400 for status in operation["responses"]), (method, path)
+
+
+async def test_every_test_server_flags_an_answer_its_route_does_not_document(
+    aiohttp_client, settings
+):
+    """The check tests/conftest.py puts on every test's server (tests/apicheck.py)."""
+    app = create_app(settings)
+
+    @describe("Tea", auth="none", responses={200: {"type": "object"}})
+    async def teapot(request: web.Request) -> web.Response:
+        return web.json_response({}, status=418 if "brew" in request.query else 200)
+
+    app.router.add_get("/api/teapot", teapot)
+    client = await aiohttp_client(app)
+    assert (await client.get("/api/teapot")).status == 200
+    assert (await client.get("/api/nowhere")).status == 404  # the router's own: not a route's
+    assert apicheck.undocumented(app) == []
+    assert (await client.get("/api/teapot?brew=1")).status == 418
+    assert (await client.get("/api/rooms")).status == 401  # documented: fine
+    assert apicheck.undocumented(app) == ["GET /api/teapot -> 418"]
+    apicheck.undocumented(app).clear()  # seen; let the fixture's own check pass
