@@ -181,6 +181,7 @@ def describe(
     )
 
     def attach(handler: Handler) -> Handler:
+        """Keep the description on the handler itself; the router is not touched."""
         setattr(handler, ATTRIBUTE, operation)
         return handler
 
@@ -196,20 +197,19 @@ def documented_routes(app: web.Application) -> list[tuple[str, str, Callable[...
 
     Left out: HEAD where aiohttp added it beside a GET, and the static files of the web client.
     """
-    found = []
+    found: list[tuple[str, str, Callable[..., Any]]] = []
     for route in app.router.routes():
         if isinstance(route.resource, StaticResource) or route.resource is None:
             continue
-        if route.method == "HEAD" or route.method == "*":
-            continue
         found.append((route.method, route.resource.canonical, route.handler))
-    return found
+    gets = {path for method, path, _ in found if method == "GET"}
+    return [(m, p, h) for m, p, h in found if not (m == "HEAD" and p in gets)]
 
 
 def build_document(app: web.Application) -> Schema:
     """The OpenAPI 3.1 document of every route of `app`; raises UndescribedRoute for a gap."""
     paths: dict[str, dict[str, Schema]] = {}
-    missing = []
+    missing: list[str] = []
     for method, path, handler in documented_routes(app):
         operation = getattr(handler, ATTRIBUTE, None)
         if operation is None:
@@ -311,7 +311,7 @@ def _success(status: int, body: str | Schema | None) -> Schema:
 
 def _error_responses() -> dict[str, Schema]:
     """components.responses: one per error status, all in the one error shape."""
-    responses = {}
+    responses: dict[str, Schema] = {}
     for status, meaning in ERROR_STATUSES.items():
         response: Schema = {
             "description": meaning,
