@@ -23,6 +23,7 @@ from campfire.api.common import (
     body_deadline_middleware,
     error_middleware,
 )
+from campfire.api.openapi import describe
 from campfire.bots import loggable_path
 from campfire.config import Settings
 from campfire.core import open_core
@@ -68,6 +69,7 @@ async def notifications_ctx(app: web.Application) -> AsyncIterator[None]:
     await core.push.stop()
 
 
+@describe("The web client's page", auth="none", responses={200: "text/html"})
 async def index(request: web.Request) -> web.FileResponse:
     """The web client's page."""
     return web.FileResponse(STATIC_DIR / "index.html", headers={"Cache-Control": "no-cache"})

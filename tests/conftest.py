@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import threading
 
+import apicheck
 import pytest
+from aiohttp import web
 from argon2 import PasswordHasher
 from argon2.profiles import CHEAPEST
 
@@ -44,6 +46,26 @@ def settings(tmp_path) -> Settings:
         ws_heartbeat=5.0,
         shutdown_timeout=2.0,
     )
+
+
+@pytest.fixture
+def aiohttp_client(aiohttp_client):
+    """pytest-aiohttp's, plus: every answer of the app must be documented in its OpenAPI
+    document (tests/apicheck.py); the test fails at its end otherwise."""
+    apps = []
+
+    async def start(app, *args, **kwargs):
+        if isinstance(app, web.Application):
+            apicheck.watch(app)
+            apps.append(app)
+        return await aiohttp_client(app, *args, **kwargs)
+
+    yield start
+    for app in apps:
+        assert not apicheck.undocumented(app), (
+            "answers that /api/openapi.json does not document (add them to the route's"
+            f" @describe): {sorted(set(apicheck.undocumented(app)))}"
+        )
 
 
 @pytest.fixture

@@ -235,6 +235,7 @@ async def test_repeated_failures_are_rate_limited_then_allowed_again(make_client
     )
     message = await assert_error(resp, 429, errors.RATE_LIMITED)
     assert "try again" in message
+    assert 1 <= int(resp.headers["Retry-After"]) <= 60  # the window is a minute
     resp = await client.post(
         "/api/auth/login", json={"email": "other@example.com", "password": PASSWORD}
     )

@@ -77,6 +77,7 @@ async def test_message_rate_is_per_user_across_http_and_every_socket(aiohttp_cli
     resp = await send(client, ann, room, "one too many")
     assert resp.status == 429
     assert (await resp.json())["error"]["code"] == "RATE_LIMITED"
+    assert resp.headers["Retry-After"] == "1"  # one message a second: the next within 1 s
     await tab1.send_json(create(room, "still too many"))
     assert (await next_error(tab1))["code"] == "RATE_LIMITED"
     assert (await send(client, bob, room, "Bob has his own allowance")).status == 201

@@ -3,9 +3,33 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
+from pathlib import Path
 
 import aiohttp
+from jsonschema import Draft202012Validator
+
+# The machine-readable protocol (docs/websocket.md): every frame recv() receives, and the
+# JoinRoom that join() sends, is checked against it, so an undocumented frame type or field
+# fails the test. (create() is not checked: tests build invalid frames with it on purpose.)
+WS_SCHEMA = json.loads(
+    (Path(__file__).parent.parent / "campfire" / "static" / "websocket.schema.json").read_text()
+)
+_VALIDATORS = {
+    side: Draft202012Validator(
+        {**{k: v for k, v in WS_SCHEMA.items() if k != "anyOf"}, "$ref": f"#/$defs/{side}"}
+    )
+    for side in ("ServerFrame", "ClientFrame")
+}
+
+
+def check_frame(frame: object, side: str = "ServerFrame") -> None:
+    """Fail unless `frame` fits campfire/static/websocket.schema.json (ServerFrame/ClientFrame)."""
+    errors = sorted(_VALIDATORS[side].iter_errors(frame), key=lambda e: list(e.absolute_path))
+    if errors:
+        details = "; ".join(f"{list(e.absolute_path)}: {e.message}" for e in errors[:5])
+        raise AssertionError(f"{side} not in websocket.schema.json: {frame!r}: {details}")
 
 
 async def connect(client, token: str, **kwargs) -> aiohttp.ClientWebSocketResponse:
@@ -33,7 +57,9 @@ async def recv(ws, timeout: float = 3.0) -> dict:
     """The next JSON frame; fails the test if none arrives in time or the socket closes."""
     msg = await asyncio.wait_for(ws.receive(), timeout)
     assert msg.type == aiohttp.WSMsgType.TEXT, (msg.type, msg.data, msg.extra)
-    return msg.json()
+    frame = msg.json()
+    check_frame(frame)
+    return frame
 
 
 async def recv_type(ws, kind: str, timeout: float = 3.0) -> dict:
@@ -54,7 +80,9 @@ async def silent(ws, timeout: float = 0.2) -> None:
 
 async def join(ws, room_id: str) -> None:
     """JoinRoom, then read frames up to and including our PresenceUpdate."""
-    await ws.send_json({"type": "JoinRoom", "room_id": room_id})
+    frame = {"type": "JoinRoom", "room_id": room_id}
+    check_frame(frame, "ClientFrame")
+    await ws.send_json(frame)
     while (await recv(ws))["type"] != "PresenceUpdate":
         pass
 

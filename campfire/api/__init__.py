@@ -8,6 +8,7 @@ from campfire.api import (
     bots_routes,
     files_routes,
     messages_routes,
+    openapi,
     push_routes,
     rooms_routes,
     users_routes,
@@ -22,6 +23,7 @@ ROUTE_MODULES = (
     bots_routes,
     files_routes,
     push_routes,
+    openapi,
 )
 
 

@@ -13,6 +13,7 @@ from campfire.api.common import (
     ok,
     set_session_cookie,
 )
+from campfire.api.openapi import BOOLEAN, EMAIL, NAME, PASSWORD, describe, obj, ref
 from campfire.auth import COOKIE_NAME, client_address
 from campfire.errors import SERVICE_UNAVAILABLE, CampfireError
 from campfire.keys import settings_key
@@ -22,12 +23,24 @@ routes = web.RouteTableDef()
 
 
 @routes.get("/api/setup")
+@describe(
+    "Whether the server still needs its first administrator",
+    auth="none",
+    responses={200: obj(needs_setup=BOOLEAN)},
+)
 async def setup_status(request: web.Request) -> web.Response:
     """Whether the server still needs its first administrator."""
     return ok({"needs_setup": await accounts.needs_setup(core_of(request))})
 
 
 @routes.post("/api/setup")
+@describe(
+    "Create the first administrator and sign them in",
+    auth="none",
+    body=obj(email=EMAIL, name=NAME, password=PASSWORD),
+    responses={201: obj(user=ref("User"), session_token={"type": "string"})},
+    errors=[409],
+)
 async def setup(request: web.Request) -> web.Response:
     """Create the first administrator and sign them in; refused once any user exists."""
     body = await json_body(request)
@@ -44,6 +57,13 @@ async def setup(request: web.Request) -> web.Response:
 
 
 @routes.post("/api/auth/login")
+@describe(
+    "Sign in: a session token for email and password (also set as a cookie)",
+    auth="none",
+    body=obj(email=EMAIL, password={"type": "string"}),
+    responses={200: obj(user=ref("User"), session_token={"type": "string"})},
+    errors=[401, 429],
+)
 async def login(request: web.Request) -> web.Response:
     """Exchange email and password for a session token (also set as a cookie)."""
     body = await json_body(request)
@@ -61,6 +81,7 @@ async def login(request: web.Request) -> web.Response:
 
 
 @routes.post("/api/auth/logout")
+@describe("End the current session", responses={204: None})
 async def logout(request: web.Request) -> web.Response:
     """End the current session; its sockets close."""
     user = await current_user(request)
@@ -71,6 +92,14 @@ async def logout(request: web.Request) -> web.Response:
 
 
 @routes.get("/health")
+@describe(
+    "Whether the server and its database answer; the versions",
+    auth="none",
+    responses={
+        200: obj(status={"const": "ok"}, version={"type": "string"}, migration={"type": "integer"})
+    },
+    errors=[503],
+)
 async def health(request: web.Request) -> web.Response:
     """Whether the server and its database answer; Campfire's version and the schema's."""
     db = core_of(request).db

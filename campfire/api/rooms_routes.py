@@ -6,6 +6,7 @@ from aiohttp import web
 
 from campfire import accounts, attachments, errors, mentions, messages, rooms, store
 from campfire.api.common import core_of, current_user, json_body, ok, path_id
+from campfire.api.openapi import BOOLEAN, NAME, SEQ, UUID, array, describe, obj, ref
 from campfire.validate import check_uuid
 from campfire.views import user_json_for
 
@@ -17,6 +18,7 @@ def _room_id(request: web.Request) -> str:
 
 
 @routes.get("/api/rooms")
+@describe("The caller's rooms", responses={200: obj(rooms=array(ref("Room")))})
 async def list_rooms(request: web.Request) -> web.Response:
     """The caller's rooms, with last-seen mark, involvement and newest message; rooms whose
     involvement is `invisible` are included (the client hides them)."""
@@ -25,6 +27,11 @@ async def list_rooms(request: web.Request) -> web.Response:
 
 
 @routes.post("/api/rooms")
+@describe(
+    "Create an open or closed room",
+    body=obj(["room_type"], name=NAME, room_type={"enum": ["open", "closed"]}),
+    responses={201: obj(room=ref("Room"))},
+)
 async def create_room(request: web.Request) -> web.Response:
     """Create an open or closed room (open ones: as the account setting allows)."""
     user = await current_user(request)
@@ -39,6 +46,12 @@ async def create_room(request: web.Request) -> web.Response:
 
 
 @routes.post("/api/rooms/direct")
+@describe(
+    "Find (200) or create (201) the direct room of the caller and these users",
+    body=obj(user_ids=array(UUID, max_items=50)),
+    responses={200: obj(room=ref("Room")), 201: obj(room=ref("Room"))},
+    errors=[404],
+)
 async def direct_room(request: web.Request) -> web.Response:
     """Find or create the direct room for the caller and the given users."""
     user = await current_user(request)
@@ -51,6 +64,7 @@ async def direct_room(request: web.Request) -> web.Response:
 
 
 @routes.get("/api/rooms/{room_id}")
+@describe("One room", responses={200: obj(room=ref("Room"))}, errors=[403, 404])
 async def get_room(request: web.Request) -> web.Response:
     """One room the caller may see."""
     user = await current_user(request)
@@ -58,6 +72,12 @@ async def get_room(request: web.Request) -> web.Response:
 
 
 @routes.patch("/api/rooms/{room_id}")
+@describe(
+    "Rename a room and/or switch it between open and closed",
+    body=obj(name=NAME, room_type={"enum": ["open", "closed"]}),
+    responses={200: obj(room=ref("Room"))},
+    errors=[404, 409],
+)
 async def update_room(request: web.Request) -> web.Response:
     """Rename a room and/or switch it open <-> closed (its creator or an administrator)."""
     user = await current_user(request)
@@ -81,6 +101,7 @@ async def set_involvement(request: web.Request) -> web.Response:
 
 
 @routes.delete("/api/rooms/{room_id}")
+@describe("Delete a room and its messages", responses={204: None}, errors=[404])
 async def delete_room(request: web.Request) -> web.Response:
     """Delete a room and its messages (its creator or an administrator)."""
     user = await current_user(request)
@@ -89,6 +110,7 @@ async def delete_room(request: web.Request) -> web.Response:
 
 
 @routes.get("/api/rooms/{room_id}/members")
+@describe("A room's members", responses={200: obj(members=array(ref("User")))}, errors=[403, 404])
 async def list_members(request: web.Request) -> web.Response:
     """A room's members; with ?query=an, those whose name (or a word of it) starts so (at
     most 20, for `@` autocomplete)."""
@@ -105,6 +127,12 @@ async def list_members(request: web.Request) -> web.Response:
 
 
 @routes.post("/api/rooms/{room_id}/members")
+@describe(
+    "Add a member (201; 200 if they already are one)",
+    body=obj(user_id=UUID),
+    responses={200: obj(added=BOOLEAN), 201: obj(added=BOOLEAN)},
+    errors=[404],
+)
 async def add_member(request: web.Request) -> web.Response:
     """Add a member (the room's creator or an administrator)."""
     user = await current_user(request)
@@ -116,6 +144,7 @@ async def add_member(request: web.Request) -> web.Response:
 
 
 @routes.delete("/api/rooms/{room_id}/members/{user_id}")
+@describe("Remove a member, or leave", responses={204: None}, errors=[404])
 async def remove_member(request: web.Request) -> web.Response:
     """Remove a member (a manager removes anyone; anyone may leave: `me` is the caller)."""
     user = await current_user(request)
@@ -130,6 +159,12 @@ async def remove_member(request: web.Request) -> web.Response:
 
 
 @routes.get("/api/rooms/{room_id}/messages")
+@describe(
+    "A page of history, oldest first",
+    query={"before": SEQ, "after": SEQ, "limit": {"type": "integer", "minimum": 1, "maximum": 200}},
+    responses={200: obj(messages=array(ref("Message")), has_more=BOOLEAN)},
+    errors=[400, 403, 404],
+)
 async def list_messages(request: web.Request) -> web.Response:
     """A page of history: ?before=SEQ or ?after=SEQ or ?around=SEQ, and ?limit=N (1-200)."""
     user = await current_user(request)
@@ -148,6 +183,14 @@ async def list_messages(request: web.Request) -> web.Response:
 
 
 @routes.post("/api/rooms/{room_id}/messages")
+@describe(
+    "Post a message (201); a retry with the same client_message_id answers 200",
+    body=obj(
+        content={"type": "string", "minLength": 1, "maxLength": 10000}, client_message_id=UUID
+    ),
+    responses={200: obj(message=ref("Message")), 201: obj(message=ref("Message"))},
+    errors=[403, 404, 429, 503],
+)
 async def post_message(request: web.Request) -> web.Response:
     """Post a message; a retry with the same client_message_id returns the original (200)."""
     user = await current_user(request)

@@ -7,6 +7,7 @@ from aiohttp import web
 from campfire import accounts, errors, store
 from campfire.api.account_routes import LOGIN_LINK_PATH, public_base
 from campfire.api.common import admin_user, core_of, current_user, json_body, ok, path_id
+from campfire.api.openapi import BOOLEAN, EMAIL, NAME, PASSWORD, array, describe, obj, ref
 from campfire.validate import check_bool, check_name
 from campfire.views import user_json, user_json_for
 
@@ -14,6 +15,7 @@ routes = web.RouteTableDef()
 
 
 @routes.get("/api/users/me")
+@describe("The signed-in user", responses={200: obj(user=ref("User"))})
 async def me(request: web.Request) -> web.Response:
     """The signed-in user."""
     user = await current_user(request)
@@ -60,6 +62,11 @@ async def end_my_session(request: web.Request) -> web.Response:
 
 
 @routes.get("/api/users")
+@describe(
+    "Active users (administrators: ?include_inactive=1 for all)",
+    query={"include_inactive": {"type": "string", "description": "1 or true: all users"}},
+    responses={200: obj(users=array(ref("User")))},
+)
 async def list_users(request: web.Request) -> web.Response:
     """Everyone, deactivated people included (marked), so history always has their names;
     administrators also see each person's last activity."""
@@ -76,6 +83,13 @@ async def list_users(request: web.Request) -> web.Response:
 
 
 @routes.post("/api/users")
+@describe(
+    "Create an account",
+    auth="admin",
+    body=obj(["is_admin"], email=EMAIL, name=NAME, password=PASSWORD, is_admin=BOOLEAN),
+    responses={201: obj(user=ref("User"))},
+    errors=[409],
+)
 async def create_user(request: web.Request) -> web.Response:
     """Administrators create accounts."""
     await admin_user(request)
@@ -88,6 +102,17 @@ async def create_user(request: web.Request) -> web.Response:
 
 
 @routes.patch("/api/users/{user_id}")
+@describe(
+    "Deactivate, reactivate, grant or take admin rights, rename",
+    auth="admin",
+    body={
+        **obj(["is_active", "is_admin", "name"], is_active=BOOLEAN, is_admin=BOOLEAN, name=NAME),
+        "minProperties": 1,
+        "additionalProperties": False,  # unlike other bodies: an unknown key is refused
+    },
+    responses={200: obj(user=ref("User"))},
+    errors=[404],
+)
 async def update_user(request: web.Request) -> web.Response:
     """Administrators deactivate or reactivate users, grant or take admin rights, rename."""
     admin = await admin_user(request)

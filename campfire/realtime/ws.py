@@ -23,6 +23,7 @@ from campfire import (
 )
 from campfire.accounts import SessionUser
 from campfire.api.common import error_response
+from campfire.api.openapi import describe
 from campfire.auth import origin_allowed, token_from_request
 from campfire.core import Core
 from campfire.errors import CampfireError
@@ -39,6 +40,11 @@ log = logging.getLogger(__name__)
 CONNECTION_RETRY_AFTER = 10
 
 
+@describe(
+    "The WebSocket API (docs/websocket.md, frames in campfire/static/websocket.schema.json)",
+    responses={101: None},
+    errors=[400, 403, 429],
+)
 async def websocket(request: web.Request) -> web.StreamResponse:
     """The WebSocket endpoint. Authentication failures are HTTP errors before the upgrade."""
     core = request.app[core_key]
