@@ -120,7 +120,7 @@ async def test_full_disk_fails_creation_clearly_broadcasts_nothing_and_recovers(
     """SQLITE_FULL: the sender gets MESSAGE_CREATION_FAILED, nobody else sees a thing; then it heals."""
     from wsutil import connect, create, join, recv_type, silent
 
-    alice, a = await api.user("Alice")
+    _alice, a = await api.user("Alice")
     bob, b = await api.user("Bob")
     room = (await api.room(a, "general", members=[bob]))["id"]
     wa, wb = await connect(client, a), await connect(client, b)

@@ -183,7 +183,7 @@ class World:
 
     async def start(self, client, api) -> None:
         self.client, self.api = client, api
-        alice, self.a = await api.user("Alice")
+        _alice, self.a = await api.user("Alice")
         bob, self.b = await api.user("Bob")
         _, carol = await api.user("Carol")
         self.room = (await api.room(self.a, "fuzz", members=[bob]))["id"]

@@ -132,7 +132,7 @@ async def test_outsider_can_do_nothing_to_a_closed_or_direct_room_over_websocket
     client, api, core, closed_world
 ):
     """Every client frame type, aimed at rooms Eve is not in: an Error each, nothing broadcast."""
-    eve, e = closed_world["eve"]
+    _eve, e = closed_world["eve"]
     _, b = closed_world["bob"]
     watcher = await connect(client, b)
     for room in closed_world["rooms"]:

@@ -557,7 +557,7 @@ def main() -> None:
     parser.add_argument("--profile", type=Path, help="record py-spy profiles of the servers here")
     parser.add_argument("--no-doc", action="store_true", help="do not rewrite docs/performance.md")
     args = parser.parse_args()
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))  # 10,000 sockets each side
     sizes = {
         k: v for k, v in (QUICK if args.quick else FULL).items() if not args.only or k in args.only
