@@ -207,7 +207,8 @@ def admin_core(
     if not settings.db_path.exists():
         if not create:
             raise click.ClickException(
-                f"database {settings.db} does not exist (set --db, CAMPFIRE_DB or db in the config file)"
+                f"database {settings.db} does not exist"
+                " (set --db, CAMPFIRE_DB or db in the config file)"
             )
         click.echo(f"Creating a new database at {settings.db}", err=True)
     return run_with_core(settings, work)

@@ -1,4 +1,4 @@
-"""SQLite access: one write connection (serialised), one read connection, migrations, group commit."""
+"""SQLite access: a serialised write connection, a read connection, migrations, group commit."""
 
 from __future__ import annotations
 
@@ -114,7 +114,7 @@ class Database:
             await asyncio.sleep(CHECKPOINT_PAUSE)
 
     async def _checkpoint(self) -> int:
-        """One passive checkpoint (never waits for readers or the writer); the WAL's size in pages."""
+        """One passive checkpoint (never waits for readers or writer); the WAL's size in pages."""
         assert self._checkpointer is not None
         rows = await self._checkpointer.execute_fetchall("PRAGMA wal_checkpoint(PASSIVE)")
         _busy, wal_frames, _copied = next(iter(rows))

@@ -56,7 +56,7 @@ def check_can_manage(user: SessionUser, room: sqlite3.Row) -> None:
 
 
 async def access_managed_room(core: Core, user: SessionUser, room_id: str) -> sqlite3.Row:
-    """A room the user may change: any room for an administrator, else one they created and can use."""
+    """A room the user may change: any room for an administrator, else one they made and can use."""
     if user.is_admin:
         return await find_room(core, room_id)
     room = await access_room(core, user, room_id)

@@ -691,7 +691,8 @@ def test_every_command_is_documented_with_its_real_help():
     if os.environ.get("UPDATE_CLI_DOCS") == "1":
         text = HELP_BLOCK.sub(
             lambda m: (
-                f"<!-- help: campfire {m['cmd']} -->\n```text\n{help_text(tuple(m['cmd'].split()))}```\n"
+                f"<!-- help: campfire {m['cmd']} -->\n"
+                f"```text\n{help_text(tuple(m['cmd'].split()))}```\n"
             ),
             text,
         )

@@ -99,7 +99,7 @@ def field_values(room_ids: list[str]):
 
 @st.composite
 def frames(draw, room_ids: list[str]):
-    """One frame: ("text", str) with raw JSON text, ("bytes", b) as binary, ("raw", b) as a text frame."""
+    """One frame: ("text", str) raw JSON, ("bytes", b) as binary, ("raw", b) as a text frame."""
     kind = draw(
         st.sampled_from(
             [

@@ -1,4 +1,4 @@
-"""HTTP API: posting messages (dedup, content rules) and paging a room's history by sequence number."""
+"""HTTP API: posting messages (dedup, content rules) and paging a room's history by sequence."""
 
 from __future__ import annotations
 

@@ -225,7 +225,7 @@ def _run_cli(db: str, *args: str) -> None:
     ],
 )
 async def test_cli_session_changes_close_open_sockets(aiohttp_client, settings, api, command):
-    """Password change, deactivation, revocation from the CLI reach open sockets within the re-check."""
+    """Password change, deactivation, revocation by CLI reach open sockets within the re-check."""
     client = await make_client(aiohttp_client, settings, api, ws_recheck_interval=0.1)
     _, token = await api.user("Ann")
     ws = await connect(client, token)
@@ -385,7 +385,7 @@ async def test_security_headers_on_static_files_and_every_kind_of_error(
 
 
 def test_web_client_satisfies_its_csp():
-    """No inline script or style and no event-handler attributes: script-src/style-src 'self' hold."""
+    """No inline script or style, no event-handler attributes: script-src/style-src 'self' hold."""
     for page in STATIC_DIR.glob("*.html"):
         html = page.read_text()
         assert not re.search(r"<script(?![^>]*\bsrc=)[^>]*>", html), page

@@ -93,7 +93,8 @@ async def test_sequence_numbers_increase_in_commit_order(client, trio):
         ('{"type": "JoinRoom", "room_id": "not-a-uuid"}', "VALIDATION_FAILED"),
         ('{"type": "UpdateLastSeen", "message_id": null}', "VALIDATION_FAILED"),
         (
-            '{"type": "CreateMessage", "room_id": "%s", "content": "   ", "client_message_id": "%s"}',
+            '{"type": "CreateMessage", "room_id": "%s", "content": "   ", '
+            '"client_message_id": "%s"}',
             "MESSAGE_CREATION_FAILED",
         ),
         (
@@ -102,7 +103,8 @@ async def test_sequence_numbers_increase_in_commit_order(client, trio):
         ),
         ('{"type": "CreateMessage", "room_id": "%s", "content": "hi"}', "MESSAGE_CREATION_FAILED"),
         (
-            '{"type": "CreateMessage", "room_id": "%s", "content": "hi", "client_message_id": "abc"}',
+            '{"type": "CreateMessage", "room_id": "%s", "content": "hi", '
+            '"client_message_id": "abc"}',
             "MESSAGE_CREATION_FAILED",
         ),
     ],
@@ -232,8 +234,8 @@ async def test_a_frame_read_is_carried_out_even_if_the_sender_vanishes(client, c
     )  # blocking I/O off the loop
     async with core.db.transaction():  # hold the writer: the message must wait for it
         raw.send_text(
-            '{"type":"CreateMessage","room_id":"%s","content":"last words","client_message_id":"%s"}'
-            % (room, uuid.uuid4())
+            f'{{"type":"CreateMessage","room_id":"{room}","content":"last words",'
+            f'"client_message_id":"{uuid.uuid4()}"}}'
         )
         for _ in range(200):  # until the server has read the frame and queued the message
             if core.message_writer._queue.qsize() or core.db._write_lock._waiters:

@@ -131,7 +131,7 @@ class Campfire:
         return out.stdout.strip()
 
     def prepare(self) -> None:
-        """Admin, token and open room with the CLI; the users, each with a closed room, over HTTP."""
+        """Admin, token and open room by the CLI; the users, each with a closed room, over HTTP."""
         self.cli("user", "add", "admin@bench.example", "--name", "Admin", "--admin")
         admin = self.cli("token", "issue", "admin@bench.example")
         room = self.cli("room", "add", "Bench", "--type", "open")

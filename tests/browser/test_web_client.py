@@ -172,7 +172,8 @@ def test_html_in_messages_is_shown_as_text_and_runs_nothing(server, pages):
         assert page.evaluate("window.pwned") is None
         # The 400-character word wraps instead of widening the page.
         assert page.evaluate(
-            "document.getElementById('scroller').scrollWidth <= document.getElementById('scroller').clientWidth"
+            "document.getElementById('scroller').scrollWidth"
+            " <= document.getElementById('scroller').clientWidth"
         )
 
 
