@@ -12,9 +12,15 @@ from campfire import errors
 
 ROOM_FIELDS = ["created_at", "creator_id", "id", "name", "room_type"]
 LISTED_ROOM_FIELDS = sorted(
-    ROOM_FIELDS
-    + ["involvement", "last_message_at", "last_message_seq", "last_seen_seq", "unread_count"]
-    + ["unread_mentions"]
+    [
+        *ROOM_FIELDS,
+        "involvement",
+        "last_message_at",
+        "last_message_seq",
+        "last_seen_seq",
+        "unread_count",
+        "unread_mentions",
+    ]
 )
 
 

@@ -103,7 +103,7 @@ async def test_only_newer_migrations_run_and_a_failing_one_changes_nothing(tmp_p
     shipped = migration_scripts()
     latest = shipped[-1][0]
 
-    added = shipped + [(latest + 1, "ALTER TABLE users ADD COLUMN nickname TEXT;")]
+    added = [*shipped, (latest + 1, "ALTER TABLE users ADD COLUMN nickname TEXT;")]
     monkeypatch.setattr(db_module, "migration_scripts", lambda: added)
     database = Database(path)
     await database.open()
@@ -112,7 +112,7 @@ async def test_only_newer_migrations_run_and_a_failing_one_changes_nothing(tmp_p
     assert tuple(row) == ("Ann", None)
     await database.close()
 
-    broken = added + [(latest + 2, "CREATE TABLE half (x); INSERT INTO nowhere VALUES (1);")]
+    broken = [*added, (latest + 2, "CREATE TABLE half (x); INSERT INTO nowhere VALUES (1);")]
     monkeypatch.setattr(db_module, "migration_scripts", lambda: broken)
     with pytest.raises(sqlite3.OperationalError):
         await Database(path).open()
