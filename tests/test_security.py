@@ -139,7 +139,7 @@ async def test_outsider_can_do_nothing_to_a_closed_or_direct_room_over_websocket
         await join(watcher, room["id"])
     we = await connect(client, e)
     before = await snapshot(core)
-    for room, message in zip(closed_world["rooms"], closed_world["messages"]):
+    for room, message in zip(closed_world["rooms"], closed_world["messages"], strict=True):
         frames = [
             {"type": "JoinRoom", "room_id": room["id"]},
             {"type": "LeaveRoom", "room_id": room["id"]},
@@ -415,7 +415,7 @@ async def test_no_token_or_password_in_log_lines(
     await client.post("/api/auth/login", json={"email": "ann.1@example.com", "password": secret})
     await client.post("/api/auth/login", json={"email": "ghost@example.com", "password": secret})
     ws = await client.ws_connect(f"/ws?token={token}")
-    await ws.send_str('{"type":"CreateMessage","room_id":"%s"}' % token)
+    await ws.send_str(f'{{"type":"CreateMessage","room_id":"{token}"}}')
     await ws.receive_json(timeout=3)
     await ws.send_bytes(token.encode())
     await ws.close()

@@ -209,7 +209,7 @@ async def busy_db(db):
     ann, bob = await add_user(db, "Ann"), await add_user(db, "Bob")
     big, small = await add_room(db, [ann, bob]), await add_room(db, [ann])
     async with db.transaction() as conn:
-        for start in range(0, 3000, 500):
+        for _ in range(0, 3000, 500):
             await store.insert_messages_txn(conn, [message(big, ann) for _ in range(500)])
         await store.insert_messages_txn(conn, [message(small, bob) for _ in range(5)])
         await store.mark_seen_txn(conn, big, ann, 2500)
