@@ -27,6 +27,7 @@ import tempfile
 import time
 import urllib.request
 from pathlib import Path
+from typing import ClassVar
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
@@ -195,7 +196,7 @@ class Baseline:
     """scripts/bench/baseline_server.py."""
 
     kind = "baseline"
-    info: dict = {}
+    info: ClassVar[dict] = {}  # nothing to report about the baseline; never written
 
     def start(self) -> tuple[subprocess.Popen, int]:
         """Start the baseline on core 0."""
