@@ -18,7 +18,7 @@ from campfire.accounts import SessionUser
 from campfire.core import Core
 from campfire.errors import CampfireError
 from campfire.validate import check_name, check_room_type, check_uuid, new_id
-from campfire.views import room_json
+from campfire.views import Record, room_json
 
 MAX_DIRECT_USERS = 50
 LIMIT_WINDOW = timedelta(hours=1)  # the window of rooms_per_hour and direct_rooms_per_hour
@@ -49,7 +49,7 @@ async def access_room(
     return room
 
 
-def check_can_manage(user: SessionUser, room: sqlite3.Row) -> None:
+def check_can_manage(user: SessionUser, room: Record) -> None:
     """Only the room's creator or an administrator changes a room."""
     if not (user.is_admin or room["creator_id"] == user.id):
         raise errors.forbidden("Only the room's creator or an administrator can do that")
