@@ -172,7 +172,7 @@ def serve(ctx: click.Context, host: str | None, port: int | None, db: str | None
     except OSError as exc:
         raise click.ClickException(
             f"cannot serve on {settings.host}:{settings.port}: {exc.strerror}"
-        )
+        ) from exc
     except sqlite3.DatabaseError as exc:  # --db names something that is not a Campfire database
         raise click.ClickException(f"database {settings.db}: {exc}") from None
 
