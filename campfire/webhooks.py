@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import hashlib
 import hmac
 import json
@@ -192,9 +193,9 @@ class Webhooks:
             await self._limit.acquire()
             task = asyncio.create_task(self._deliver(row), name="webhook-delivery")
             self._inflight[row["id"]] = task
-            task.add_done_callback(lambda _t, key=row["id"]: self._done(key))
+            task.add_done_callback(functools.partial(self._done, row["id"]))
 
-    def _done(self, delivery_id: str) -> None:
+    def _done(self, delivery_id: str, _task: asyncio.Task[None]) -> None:
         """A send finished: free its slot and look at the outbox again."""
         self._inflight.pop(delivery_id, None)
         self._limit.release()
