@@ -411,6 +411,7 @@ def token_revoke(
         count = admin_core(ctx, db, revoke_all)
         click.echo(f"Revoked {count} session{'s' if count != 1 else ''} of {all_for.strip()}.")
         return
+    assert token_value is not None  # exactly one of TOKEN and --all-for (checked above)
     if token_value == "-":
         token_value = sys.stdin.read()
     token_value = token_value.strip()
@@ -568,8 +569,7 @@ def db_migrate(ctx: click.Context, db: str | None) -> None:
     """Apply pending schema migrations (serve does this too) and print the schema version."""
 
     async def work(core: Core) -> int:
-        row = await core.db.fetchone("PRAGMA user_version")
-        return row[0]
+        return await store.schema_version(core.db)
 
     click.echo(admin_core(ctx, db, work, create=True))
 
