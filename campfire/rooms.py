@@ -80,10 +80,9 @@ async def do_create_room(
     """
     name = check_name(name)
     room_type = check_room_type(room_type, ("open", "closed"))
-    limited = creator_id is not None and not creator_is_admin
     room_id, now = new_id(), clock.now_iso()
     async with core.db.transaction() as conn:
-        if limited:
+        if creator_id is not None and not creator_is_admin:
             await _check_hourly_limit_txn(
                 conn, creator_id, ("open", "closed"), core.settings.rooms_per_hour, "rooms"
             )
@@ -274,7 +273,7 @@ async def do_set_involvement(
 ) -> dict:
     """Set how much a room may interrupt the user; direct rooms: everything, nothing, invisible."""
     room = await access_room(core, user, room_id)
-    allowed = accounts.INVOLVEMENTS
+    allowed: tuple[str, ...] = accounts.INVOLVEMENTS
     if room["room_type"] == "direct":
         allowed = ("everything", "nothing", "invisible")
     if involvement not in allowed:
