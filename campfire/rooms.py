@@ -94,7 +94,7 @@ async def do_create_room(
         elif creator_id is not None:
             await store.add_member_txn(conn, room_id, creator_id, now)
     await directory.room_updated(core, room_id, await store.member_ids(core.db, room_id))
-    return await store.get_room(core.db, room_id)
+    return await find_room(core, room_id)
 
 
 async def do_find_or_create_direct(
@@ -127,7 +127,7 @@ async def do_find_or_create_direct(
     if existing is not None:
         return existing, False
     await directory.room_updated(core, room_id, ids)
-    return await store.get_room(core.db, room_id), True
+    return await find_room(core, room_id), True
 
 
 async def do_update_room(
@@ -160,7 +160,7 @@ async def do_update_room(
             if room_type == "open":
                 await store.add_active_users_to_room_txn(conn, room_id, now)
     await directory.room_updated(core, room_id, await store.member_ids(core.db, room_id))
-    return await store.get_room(core.db, room_id)
+    return await find_room(core, room_id)
 
 
 async def do_delete_room(core: Core, user: SessionUser | None, room_id: str) -> None:
