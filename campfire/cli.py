@@ -7,7 +7,7 @@ import sqlite3
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import click
 from aiohttp import web
@@ -20,6 +20,9 @@ from campfire.db import backup_file, migration_scripts
 from campfire.errors import CampfireError
 from campfire.keys import core_key, settings_key
 from campfire.validate import escape_controls
+
+# What a piece of administration work returns, handed back to its command.
+T = TypeVar("T")
 
 
 class DefaultGroup(click.Group):
@@ -57,10 +60,10 @@ def settings_from(ctx: click.Context, **flags: Any) -> Settings:
         raise click.ClickException(str(exc)) from None
 
 
-def run_with_core(settings: Settings, work: Callable[[Core], Awaitable[Any]]) -> Any:
+def run_with_core(settings: Settings, work: Callable[[Core], Awaitable[T]]) -> T:
     """Open the database, run one piece of work, close; user mistakes become clean errors."""
 
-    async def main() -> Any:
+    async def main() -> T:
         async with open_core(settings) as core:
             return await work(core)
 
@@ -197,8 +200,8 @@ async def announce_setup(app: web.Application) -> None:
 
 
 def admin_core(
-    ctx: click.Context, db: str | None, work: Callable[[Core], Awaitable[Any]], create: bool = False
-) -> Any:
+    ctx: click.Context, db: str | None, work: Callable[[Core], Awaitable[T]], create: bool = False
+) -> T:
     """Run `work` against the configured database; only `create` commands may start a new one.
 
     A mistyped --db would otherwise silently create an empty database and report "no such user".
@@ -214,7 +217,7 @@ def admin_core(
     return run_with_core(settings, work)
 
 
-async def user_by_email(core: Core, email: str) -> Any:
+async def user_by_email(core: Core, email: str) -> sqlite3.Row:
     """The user with this email (case-insensitive), or a clear error."""
     row = await store.get_user_by_email(core.db, email.strip())
     if row is None:
