@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN     = $(VENV)/bin
 
-.PHONY: run test bench install install-test dist clean
+.PHONY: run test check bench install install-test install-check dist clean
 
 # The server alone needs only the runtime packages; the tests add their tools on top.
 $(VENV)/.installed-run: setup.cfg pyproject.toml
@@ -20,6 +20,13 @@ install: $(VENV)/.installed-run
 
 install-test: $(VENV)/.installed-test
 
+# The checkers (ruff, mypy), pinned: a new release brings new rules, so upgrading is a commit.
+$(VENV)/.installed-check: $(VENV)/.installed-run
+	$(BIN)/pip install --quiet -e '.[check]'
+	touch $@
+
+install-check: $(VENV)/.installed-check
+
 # The load generator (picows on uvloop) and the profiler, for `make bench` only.
 $(VENV)/.installed-bench: $(VENV)/.installed-run
 	$(BIN)/pip install --quiet -e '.[bench]'
@@ -33,7 +40,13 @@ $(VENV)/.installed-dist: $(VENV)/.installed-run
 run: install  ## start the server on 127.0.0.1:3000 with ./campfire.db
 	$(BIN)/campfire serve
 
-test: install-test  ## run the whole test suite
+# Lint, format and types; config in pyproject.toml. mypy keeps its cache in .mypy_cache.
+check: $(VENV)/.installed-check  ## ruff (lint, format) on everything, mypy on campfire/
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy campfire
+
+test: install-test check  ## make check, then the whole test suite
 	$(BIN)/python -m pytest -q
 
 bench: $(VENV)/.installed-bench  ## Campfire vs a bare aiohttp baseline; rewrites docs/performance.md
@@ -52,4 +65,4 @@ dist: $(VENV)/.installed-dist  ## build dist/campfire.pyz (Campfire and its depe
 	rm -rf build
 
 clean:
-	rm -rf $(VENV) *.egg-info build dist
+	rm -rf $(VENV) *.egg-info build dist .mypy_cache .ruff_cache

@@ -45,7 +45,7 @@ class SessionUser:
 
 
 async def do_create_user(
-    core: Core, email: str, name: str, password: str, is_admin: bool = False
+    core: Core, email: object, name: object, password: object, is_admin: bool = False
 ) -> sqlite3.Row:
     """Create an active user, a member of every open room; every open page learns of them."""
     email, name, password = check_email(email), check_name(name), check_password(password)
@@ -60,10 +60,12 @@ async def do_create_user(
             errors.EMAIL_TAKEN, "A user with that email already exists", 409
         ) from None
     await directory.user_updated(core, user_id)
-    return await store.get_user(core.db, user_id)
+    return await access_user(core, user_id)
 
 
-async def do_setup_first_admin(core: Core, email: str, name: str, password: str) -> sqlite3.Row:
+async def do_setup_first_admin(
+    core: Core, email: object, name: object, password: object
+) -> sqlite3.Row:
     """Create the first user, an admin; refused once any user exists."""
     email, name, password = check_email(email), check_name(name), check_password(password)
     if await store.count_users(core.db):
@@ -76,7 +78,7 @@ async def do_setup_first_admin(core: Core, email: str, name: str, password: str)
             raise _setup_done()
         await store.insert_user_txn(conn, user_id, name, email, password_hash, True, now)
         await store.add_user_to_open_rooms_txn(conn, user_id, now)
-    return await store.get_user(core.db, user_id)
+    return await access_user(core, user_id)
 
 
 def _setup_done() -> CampfireError:
@@ -119,14 +121,15 @@ async def do_login(
     try:
         row = await store.get_password_hash(core.db, email)
         ok = await core.passwords.verify(row["password_hash"] if row else None, password)
-        failed = not ok or not row["is_active"]
+        failed = row is None or not ok or not row["is_active"]
     finally:
         core.login_failures.release(keys, failed)
     if failed:
         raise CampfireError(errors.INVALID_CREDENTIALS, "Wrong email or password", 401)
+    assert row is not None  # an unknown email failed above
     core.login_failures.succeeded(keys[0])
     token = await do_issue_session(core, row["id"], user_agent=user_agent)
-    return await store.get_user(core.db, row["id"]), token
+    return await access_user(core, row["id"]), token
 
 
 async def do_issue_session(
@@ -220,7 +223,7 @@ async def do_set_active(core: Core, user_id: str, active: bool) -> sqlite3.Row:
     if not active:
         core.hub.disconnect_user(user_id, CLOSE_POLICY, "Account deactivated")
     await directory.user_updated(core, user_id)
-    return await store.get_user(core.db, user_id)
+    return await access_user(core, user_id)
 
 
 async def do_set_admin(core: Core, user_id: str, is_admin: bool) -> sqlite3.Row:
@@ -229,7 +232,7 @@ async def do_set_admin(core: Core, user_id: str, is_admin: bool) -> sqlite3.Row:
         if not await store.update_user_txn(conn, user_id, is_admin=int(is_admin)):
             raise errors.user_not_found()
     await directory.user_updated(core, user_id)
-    return await store.get_user(core.db, user_id)
+    return await access_user(core, user_id)
 
 
 async def access_user(core: Core, user_id: str) -> sqlite3.Row:
@@ -275,6 +278,7 @@ async def get_account(core: Core) -> sqlite3.Row:
                 clock.now_iso(),
             )
         row = await store.get_account(core.db)
+        assert row is not None  # just inserted (here or by a racing request), never deleted
     return row
 
 
@@ -338,7 +342,7 @@ async def do_join(
     await check_join_code(core, code, address)
     # Successful joins count too: one address cannot mint accounts without bound.
     core.login_failures.failed("join:" + address)
-    row = await do_create_user(core, email, name, password)  # type: ignore[arg-type]
+    row = await do_create_user(core, email, name, password)
     token = await do_issue_session(core, row["id"], user_agent=user_agent)
     return row, token
 
@@ -414,7 +418,7 @@ async def do_redeem_login_link(
     if password_hash is not None:
         # Only the sessions revoked above have sockets: the new one has none yet.
         core.hub.disconnect_user(link["user_id"], CLOSE_POLICY, "Password changed")
-    return await store.get_user(core.db, link["user_id"]), session_token
+    return await access_user(core, link["user_id"]), session_token
 
 
 # --- my account: name, password, sessions ------------------------------------------------

@@ -109,7 +109,8 @@ def create_app(settings: Settings) -> web.Application:
 class AccessLogger(AbstractAccessLogger):
     """One line per request: method, path without the query string (tokens), status, time."""
 
-    def log(self, request, response, time) -> None:
+    def log(self, request: web.BaseRequest, response: web.StreamResponse, time: float) -> None:
+        """Log one finished request."""
         if request.method == UNPARSED.method and request.version == UNPARSED.version:
             return  # a request aiohttp could not parse: BadRequestLogFilter's line stands for it
         # Page assets and health checks would drown the API lines: DEBUG, unless they failed.

@@ -119,7 +119,7 @@ def origin_allowed(request: web.Request, allowed: tuple[str, ...], trust_proxy: 
 
 
 def is_secure(request: web.Request, secure_cookies: str, trust_proxy: bool) -> bool:
-    """Whether the session cookie gets the Secure flag: always, never, or auto (served over HTTPS)."""
+    """Whether the session cookie gets the Secure flag: always, never, or auto (if over HTTPS)."""
     if secure_cookies in ("always", "true"):
         return True
     if secure_cookies in ("never", "false"):

@@ -20,6 +20,7 @@ from campfire.auth import hash_token
 from campfire.core import Core
 from campfire.errors import CampfireError
 from campfire.validate import check_name, is_uuid, new_id
+from campfire.views import Record
 
 SECRET_BYTES = 24  # 192 random bits per key
 WEBHOOK_SECRET_BYTES = 32
@@ -82,7 +83,7 @@ def check_webhook_url(url: object) -> str | None:
     return url
 
 
-def bot_json(row: Any, with_secret: bool = False) -> dict:
+def bot_json(row: Record, with_secret: bool = False) -> dict:
     """A bot as administrators see it; the webhook secret only when asked for."""
     data = {
         "id": row["id"],

@@ -16,7 +16,6 @@ from __future__ import annotations
 import logging
 import sqlite3
 import unicodedata
-from typing import Any
 
 from campfire import clock, errors, protocol, store
 from campfire.accounts import SessionUser
@@ -74,7 +73,7 @@ def _charge(core: Core, user: SessionUser) -> None:
 
 async def _visible_message(
     core: Core, user: SessionUser, message_id: object, join_open: bool = False, boost: str = ""
-) -> Any:
+) -> sqlite3.Row:
     """The message (store.message_for_change: with its room's facts and the user's boosts
     on it) if the user may see it, else MESSAGE_NOT_FOUND. Everyone may read an open room;
     with `join_open`, acting in one makes a non-member a member (as posting does)."""

@@ -7,7 +7,7 @@ import sqlite3
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import click
 from aiohttp import web
@@ -21,6 +21,9 @@ from campfire.errors import CampfireError
 from campfire.filestore import backup_files
 from campfire.keys import core_key, settings_key
 from campfire.validate import escape_controls
+
+# What a piece of administration work returns, handed back to its command.
+T = TypeVar("T")
 
 
 class DefaultGroup(click.Group):
@@ -58,10 +61,10 @@ def settings_from(ctx: click.Context, **flags: Any) -> Settings:
         raise click.ClickException(str(exc)) from None
 
 
-def run_with_core(settings: Settings, work: Callable[[Core], Awaitable[Any]]) -> Any:
+def run_with_core(settings: Settings, work: Callable[[Core], Awaitable[T]]) -> T:
     """Open the database, run one piece of work, close; user mistakes become clean errors."""
 
-    async def main() -> Any:
+    async def main() -> T:
         async with open_core(settings) as core:
             return await work(core)
 
@@ -173,7 +176,7 @@ def serve(ctx: click.Context, host: str | None, port: int | None, db: str | None
     except OSError as exc:
         raise click.ClickException(
             f"cannot serve on {settings.host}:{settings.port}: {exc.strerror}"
-        )
+        ) from exc
     except sqlite3.DatabaseError as exc:  # --db names something that is not a Campfire database
         raise click.ClickException(f"database {settings.db}: {exc}") from None
 
@@ -198,8 +201,8 @@ async def announce_setup(app: web.Application) -> None:
 
 
 def admin_core(
-    ctx: click.Context, db: str | None, work: Callable[[Core], Awaitable[Any]], create: bool = False
-) -> Any:
+    ctx: click.Context, db: str | None, work: Callable[[Core], Awaitable[T]], create: bool = False
+) -> T:
     """Run `work` against the configured database; only `create` commands may start a new one.
 
     A mistyped --db would otherwise silently create an empty database and report "no such user".
@@ -208,13 +211,14 @@ def admin_core(
     if not settings.db_path.exists():
         if not create:
             raise click.ClickException(
-                f"database {settings.db} does not exist (set --db, CAMPFIRE_DB or db in the config file)"
+                f"database {settings.db} does not exist"
+                " (set --db, CAMPFIRE_DB or db in the config file)"
             )
         click.echo(f"Creating a new database at {settings.db}", err=True)
     return run_with_core(settings, work)
 
 
-async def user_by_email(core: Core, email: str) -> Any:
+async def user_by_email(core: Core, email: str) -> sqlite3.Row:
     """The user with this email (case-insensitive), or a clear error."""
     row = await store.get_user_by_email(core.db, email.strip())
     if row is None:
@@ -411,6 +415,7 @@ def token_revoke(
         count = admin_core(ctx, db, revoke_all)
         click.echo(f"Revoked {count} session{'s' if count != 1 else ''} of {all_for.strip()}.")
         return
+    assert token_value is not None  # exactly one of TOKEN and --all-for (checked above)
     if token_value == "-":
         token_value = sys.stdin.read()
     token_value = token_value.strip()
@@ -585,8 +590,7 @@ def db_migrate(ctx: click.Context, db: str | None) -> None:
     """Apply pending schema migrations (serve does this too) and print the schema version."""
 
     async def work(core: Core) -> int:
-        row = await core.db.fetchone("PRAGMA user_version")
-        return row[0]
+        return await store.schema_version(core.db)
 
     click.echo(admin_core(ctx, db, work, create=True))
 

@@ -1,4 +1,4 @@
-"""SQLite access: one write connection (serialised), one read connection, migrations, group commit."""
+"""SQLite access: a serialised write connection, a read connection, migrations, group commit."""
 
 from __future__ import annotations
 
@@ -114,7 +114,7 @@ class Database:
             await asyncio.sleep(CHECKPOINT_PAUSE)
 
     async def _checkpoint(self) -> int:
-        """One passive checkpoint (never waits for readers or the writer); the WAL's size in pages."""
+        """One passive checkpoint (never waits for readers or writer); the WAL's size in pages."""
         assert self._checkpointer is not None
         rows = await self._checkpointer.execute_fetchall("PRAGMA wal_checkpoint(PASSIVE)")
         _busy, wal_frames, _copied = next(iter(rows))
@@ -124,7 +124,9 @@ class Database:
         """Apply the migrations newer than PRAGMA user_version, each in its own transaction."""
         assert self._writer is not None
         async with self._write_lock:
-            (version,) = await (await self._writer.execute("PRAGMA user_version")).fetchone()
+            row = await (await self._writer.execute("PRAGMA user_version")).fetchone()
+            assert row is not None  # a PRAGMA that reads a value always answers one row
+            (version,) = row
             for number, script in migration_scripts():
                 if number <= version:
                     continue
@@ -285,10 +287,11 @@ class GroupCommitter(Generic[T, R]):
             batch = [await self._queue.get()]
             while len(batch) < self._max_batch and not self._queue.empty():
                 batch.append(self._queue.get_nowait())
-            if self._order is not None:
+            order = self._order
+            if order is not None:
                 # The order write_batch numbers them in: callers then resume (and publish)
                 # in that order too.
-                batch.sort(key=lambda pending: self._order(pending.item))
+                batch.sort(key=lambda pending: order(pending.item))
             try:
                 await self._commit(batch)
             finally:

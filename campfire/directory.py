@@ -10,20 +10,19 @@ tables per re-check (every 30 s by default), small beside what a chat server hol
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from typing import Any
+from collections.abc import Iterable
 
 from campfire import store
 from campfire.core import Core
-from campfire.views import room_json, user_json
+from campfire.views import Record, room_json, user_json
 
 
-def user_state(row: Mapping[str, Any]) -> tuple:
+def user_state(row: Record) -> tuple:
     """What about a user, once changed, other people's pages must learn."""
     return ("user", row["name"], bool(row["is_active"]), bool(row["is_admin"]), row["avatar_key"])
 
 
-def room_state(row: Mapping[str, Any]) -> tuple:
+def room_state(row: Record) -> tuple:
     """What about a room, once changed, its members' pages must learn."""
     return ("room", row["name"], row["room_type"])
 

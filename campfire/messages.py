@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import logging
 import sqlite3
+from typing import Any
 
 from campfire import clock, errors, store
 from campfire.accounts import SessionUser
@@ -52,7 +53,7 @@ async def do_create_message(
     if not known_member:
         await access_room(core, user, room_id, join_open=True)
     mentioned = await mentions_in(core, room_id, content)
-    item = {
+    item: dict[str, Any] = {  # what the group committer hands store.write_batch_txn
         "id": message_id or new_time_ordered_id(),
         "room_id": room_id,
         "creator_id": user.id,
@@ -132,7 +133,8 @@ async def history(
     count = _rows_within(sizes, budget)
     rows = await store.page_messages(core.db, room_id, before_seq, after_seq, count)
     has_more = len(rows) > count
-    page, size = [], 0
+    page: list[dict] = []
+    size = 0
     for row in rows[:count]:  # in fetch order, so the next page continues where this stops
         message = message_json(row)
         size += len(json.dumps(message, ensure_ascii=False, separators=(",", ":")).encode())

@@ -98,7 +98,7 @@ Command = (
     | RemoveBoost
 )
 
-_ROOM_COMMANDS = {
+_ROOM_COMMANDS: dict[str, type[JoinRoom | LeaveRoom | StartTyping | StopTyping]] = {
     "JoinRoom": JoinRoom,
     "LeaveRoom": LeaveRoom,
     "StartTyping": StartTyping,

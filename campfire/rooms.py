@@ -18,7 +18,7 @@ from campfire.accounts import SessionUser
 from campfire.core import Core
 from campfire.errors import CampfireError
 from campfire.validate import check_name, check_room_type, check_uuid, new_id
-from campfire.views import room_json
+from campfire.views import Record, room_json
 
 MAX_DIRECT_USERS = 50
 LIMIT_WINDOW = timedelta(hours=1)  # the window of rooms_per_hour and direct_rooms_per_hour
@@ -49,14 +49,14 @@ async def access_room(
     return room
 
 
-def check_can_manage(user: SessionUser, room: sqlite3.Row) -> None:
+def check_can_manage(user: SessionUser, room: Record) -> None:
     """Only the room's creator or an administrator changes a room."""
     if not (user.is_admin or room["creator_id"] == user.id):
         raise errors.forbidden("Only the room's creator or an administrator can do that")
 
 
 async def access_managed_room(core: Core, user: SessionUser, room_id: str) -> sqlite3.Row:
-    """A room the user may change: any room for an administrator, else one they created and can use."""
+    """A room the user may change: any room for an administrator, else one they made and can use."""
     if user.is_admin:
         return await find_room(core, room_id)
     room = await access_room(core, user, room_id)
@@ -80,10 +80,9 @@ async def do_create_room(
     """
     name = check_name(name)
     room_type = check_room_type(room_type, ("open", "closed"))
-    limited = creator_id is not None and not creator_is_admin
     room_id, now = new_id(), clock.now_iso()
     async with core.db.transaction() as conn:
-        if limited:
+        if creator_id is not None and not creator_is_admin:
             await _check_hourly_limit_txn(
                 conn, creator_id, ("open", "closed"), core.settings.rooms_per_hour, "rooms"
             )
@@ -95,7 +94,7 @@ async def do_create_room(
         elif creator_id is not None:
             await store.add_member_txn(conn, room_id, creator_id, now)
     await directory.room_updated(core, room_id, await store.member_ids(core.db, room_id))
-    return await store.get_room(core.db, room_id)
+    return await find_room(core, room_id)
 
 
 async def do_find_or_create_direct(
@@ -128,7 +127,7 @@ async def do_find_or_create_direct(
     if existing is not None:
         return existing, False
     await directory.room_updated(core, room_id, ids)
-    return await store.get_room(core.db, room_id), True
+    return await find_room(core, room_id), True
 
 
 async def do_update_room(
@@ -161,7 +160,7 @@ async def do_update_room(
             if room_type == "open":
                 await store.add_active_users_to_room_txn(conn, room_id, now)
     await directory.room_updated(core, room_id, await store.member_ids(core.db, room_id))
-    return await store.get_room(core.db, room_id)
+    return await find_room(core, room_id)
 
 
 async def do_delete_room(core: Core, user: SessionUser | None, room_id: str) -> None:
@@ -275,7 +274,7 @@ async def do_set_involvement(
 ) -> dict:
     """Set how much a room may interrupt the user; direct rooms: everything, nothing, invisible."""
     room = await access_room(core, user, room_id)
-    allowed = accounts.INVOLVEMENTS
+    allowed: tuple[str, ...] = accounts.INVOLVEMENTS
     if room["room_type"] == "direct":
         allowed = ("everything", "nothing", "invisible")
     if involvement not in allowed:

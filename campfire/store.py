@@ -32,7 +32,7 @@ UNREAD_COUNT_CAP = 1000
 async def _one(conn: aiosqlite.Connection, sql: str, params: Any = ()) -> Row | None:
     """First row of a query on the write connection."""
     rows = await conn.execute_fetchall(sql, params)
-    return rows[0] if rows else None
+    return next(iter(rows), None)
 
 
 async def _fetch_in(db: Database, sql: str, values: list[Any], *params: Any) -> list[Row]:
@@ -48,7 +48,15 @@ async def _fetch_in(db: Database, sql: str, values: list[Any], *params: Any) -> 
 # --- users -------------------------------------------------------------------------------
 
 
-async def insert_user_txn(conn, user_id, name, email, password_hash, is_admin, created_at) -> None:
+async def insert_user_txn(
+    conn: aiosqlite.Connection,
+    user_id: str,
+    name: str,
+    email: str,
+    password_hash: str,
+    is_admin: bool,
+    created_at: str,
+) -> None:
     """Insert a user row (raises sqlite3.IntegrityError if the email is taken)."""
     await conn.execute(
         "INSERT INTO users (id, name, email, password_hash, is_admin, is_active, created_at)"
@@ -57,15 +65,17 @@ async def insert_user_txn(conn, user_id, name, email, password_hash, is_admin, c
     )
 
 
-async def count_users_txn(conn) -> int:
+async def count_users_txn(conn: aiosqlite.Connection) -> int:
     """How many users exist (inside a transaction, so first-run setup cannot race)."""
     row = await _one(conn, "SELECT COUNT(*) FROM users")
+    assert row is not None  # COUNT(*) always answers one row
     return row[0]
 
 
 async def count_users(db: Database) -> int:
     """How many users exist."""
     row = await db.fetchone("SELECT COUNT(*) FROM users")
+    assert row is not None  # COUNT(*) always answers one row
     return row[0]
 
 
@@ -100,7 +110,7 @@ async def list_users(db: Database, include_inactive: bool = False) -> list[Row]:
     )
 
 
-async def update_user_txn(conn, user_id: str, **fields: Any) -> bool:
+async def update_user_txn(conn: aiosqlite.Connection, user_id: str, **fields: Any) -> bool:
     """Set some of name, is_admin, is_active, password_hash; True if the user exists."""
     allowed = {"name", "is_admin", "is_active", "password_hash"}
     assert fields and set(fields) <= allowed, fields
@@ -143,14 +153,14 @@ async def get_session(db: Database, token_hash: str, now: str) -> Row | None:
     )
 
 
-async def touch_session_txn(conn, token_hash: str, now: str) -> None:
+async def touch_session_txn(conn: aiosqlite.Connection, token_hash: str, now: str) -> None:
     """Record that a session was used."""
     await conn.execute(
         "UPDATE sessions SET last_used_at = ? WHERE token_hash = ?", (now, token_hash)
     )
 
 
-async def revoke_session_txn(conn, token_hash: str, now: str) -> bool:
+async def revoke_session_txn(conn: aiosqlite.Connection, token_hash: str, now: str) -> bool:
     """Revoke one session; True if it was live."""
     cursor = await conn.execute(
         "UPDATE sessions SET revoked_at = ? WHERE token_hash = ? AND revoked_at IS NULL",
@@ -159,7 +169,7 @@ async def revoke_session_txn(conn, token_hash: str, now: str) -> bool:
     return cursor.rowcount > 0
 
 
-async def revoke_user_sessions_txn(conn, user_id: str, now: str) -> int:
+async def revoke_user_sessions_txn(conn: aiosqlite.Connection, user_id: str, now: str) -> int:
     """Revoke every live session of a user; how many there were."""
     cursor = await conn.execute(
         "UPDATE sessions SET revoked_at = ? WHERE user_id = ? AND revoked_at IS NULL",
@@ -171,7 +181,15 @@ async def revoke_user_sessions_txn(conn, user_id: str, now: str) -> int:
 # --- rooms and memberships ---------------------------------------------------------------
 
 
-async def insert_room_txn(conn, room_id, name, room_type, creator_id, direct_key, created_at):
+async def insert_room_txn(
+    conn: aiosqlite.Connection,
+    room_id: str,
+    name: str,
+    room_type: str,
+    creator_id: str | None,
+    direct_key: str | None,
+    created_at: str,
+) -> None:
     """Insert a room row."""
     await conn.execute(
         "INSERT INTO rooms (id, name, room_type, creator_id, direct_key, created_at)"
@@ -193,7 +211,7 @@ async def find_rooms_by_name(db: Database, name: str) -> list[Row]:
     )
 
 
-async def find_direct_room_txn(conn, direct_key: str) -> Row | None:
+async def find_direct_room_txn(conn: aiosqlite.Connection, direct_key: str) -> Row | None:
     """The direct room for this set of users, if it exists."""
     return await _one(conn, f"SELECT {ROOM_COLUMNS} FROM rooms WHERE direct_key = ?", (direct_key,))
 
@@ -215,7 +233,7 @@ async def list_rooms_of_user(db: Database, user_id: str) -> list[Row]:
 
 
 async def room_name_taken_txn(
-    conn, name: str, room_type: str, except_id: str | None = None
+    conn: aiosqlite.Connection, name: str, room_type: str, except_id: str | None = None
 ) -> bool:
     """Whether another room of this type has this name (case-insensitive)."""
     row = await _one(
@@ -262,12 +280,12 @@ async def room_ids_of_users(db: Database, user_ids: list[str]) -> dict[str, set[
     return rooms
 
 
-async def update_room_txn(conn, room_id: str, name: str) -> None:
+async def update_room_txn(conn: aiosqlite.Connection, room_id: str, name: str) -> None:
     """Rename a room."""
     await conn.execute("UPDATE rooms SET name = ? WHERE id = ?", (name, room_id))
 
 
-async def delete_room_txn(conn, room_id: str) -> None:
+async def delete_room_txn(conn: aiosqlite.Connection, room_id: str) -> None:
     """Delete a room with its memberships and messages."""
     await conn.execute("DELETE FROM rooms WHERE id = ?", (room_id,))
 
@@ -296,7 +314,7 @@ async def list_members(db: Database, room_id: str) -> list[Row]:
     )
 
 
-async def add_member_txn(conn, room_id: str, user_id: str, now: str) -> bool:
+async def add_member_txn(conn: aiosqlite.Connection, room_id: str, user_id: str, now: str) -> bool:
     """Make a user a member; False if they already were."""
     cursor = await conn.execute(
         "INSERT OR IGNORE INTO memberships (room_id, user_id, joined_at) VALUES (?, ?, ?)",
@@ -305,7 +323,7 @@ async def add_member_txn(conn, room_id: str, user_id: str, now: str) -> bool:
     return cursor.rowcount > 0
 
 
-async def remove_member_txn(conn, room_id: str, user_id: str) -> bool:
+async def remove_member_txn(conn: aiosqlite.Connection, room_id: str, user_id: str) -> bool:
     """End a membership; False if there was none."""
     cursor = await conn.execute(
         "DELETE FROM memberships WHERE room_id = ? AND user_id = ?", (room_id, user_id)
@@ -313,7 +331,7 @@ async def remove_member_txn(conn, room_id: str, user_id: str) -> bool:
     return cursor.rowcount > 0
 
 
-async def add_active_users_to_room_txn(conn, room_id: str, now: str) -> None:
+async def add_active_users_to_room_txn(conn: aiosqlite.Connection, room_id: str, now: str) -> None:
     """Make every active user a member of an (open) room."""
     await conn.execute(
         "INSERT OR IGNORE INTO memberships (room_id, user_id, joined_at)"
@@ -322,7 +340,9 @@ async def add_active_users_to_room_txn(conn, room_id: str, now: str) -> None:
     )
 
 
-async def add_user_to_open_rooms_txn(conn, user_id: str, now: str) -> list[str]:
+async def add_user_to_open_rooms_txn(
+    conn: aiosqlite.Connection, user_id: str, now: str
+) -> list[str]:
     """Make a user a member of every open room; the ids of the rooms they newly joined."""
     rows = await conn.execute_fetchall(
         "INSERT OR IGNORE INTO memberships (room_id, user_id, joined_at)"
@@ -332,7 +352,7 @@ async def add_user_to_open_rooms_txn(conn, user_id: str, now: str) -> list[str]:
     return [row[0] for row in rows]
 
 
-async def mark_seen_txn(conn, room_id: str, user_id: str, seq: int) -> bool:
+async def mark_seen_txn(conn: aiosqlite.Connection, room_id: str, user_id: str, seq: int) -> bool:
     """Move a member's last-seen mark forward to `seq`; never backwards."""
     cursor = await conn.execute(
         "UPDATE memberships SET last_seen_seq = ?"
@@ -345,7 +365,9 @@ async def mark_seen_txn(conn, room_id: str, user_id: str, seq: int) -> bool:
 # --- messages ----------------------------------------------------------------------------
 
 
-async def insert_messages_txn(conn, messages: list[dict]) -> list[tuple[Row, bool]]:
+async def insert_messages_txn(
+    conn: aiosqlite.Connection, messages: list[dict]
+) -> list[tuple[Row, bool]]:
     """Insert new messages in one statement; for each, (stored row, True if newly created).
 
     A message whose (room, creator, client_message_id) already exists is not inserted; the
@@ -383,6 +405,7 @@ async def insert_messages_txn(conn, messages: list[dict]) -> list[tuple[Row, boo
             " WHERE room_id = ? AND creator_id = ? AND client_message_id = ?",
             (m["room_id"], m["creator_id"], m["client_message_id"]),
         )
+        assert existing is not None  # the conflict that skipped the insert is this row
         results.append((existing, False))
     return results
 
@@ -397,7 +420,8 @@ async def get_message(db: Database, message_id: str) -> Row | None:
 def _page_query(room_id: str, before: int | None, after: int | None) -> tuple[str, list[Any], str]:
     """The WHERE clause, its parameters and the order of one history page (shared by the page
     and its sizes, so both always select the same messages)."""
-    conditions, params = ["room_id = ?"], [room_id]
+    conditions = ["room_id = ?"]
+    params: list[Any] = [room_id]  # the seq bounds are ints
     if before is not None:
         conditions.append("seq < ?")
         params.append(before)
@@ -526,6 +550,7 @@ async def live_session_hashes(db: Database, token_hashes: list[str], now: str) -
 async def schema_version(db: Database) -> int:
     """The number of the newest migration applied to this database (PRAGMA user_version)."""
     row = await db.fetchone("PRAGMA user_version")
+    assert row is not None  # a PRAGMA that reads a value always answers one row
     return row[0]
 
 
@@ -719,7 +744,7 @@ def is_plain_messages(items: list[dict]) -> bool:
     )
 
 
-async def write_batch_txn(conn, items: list[dict]) -> list[Any]:
+async def write_batch_txn(conn: aiosqlite.Connection, items: list[dict]) -> list[Any]:
     """Write a batch of new messages and changes to them; one result per item, in order.
 
     A new message (`kind` "message") gives (stored row, created) as insert_messages_txn, and
@@ -756,7 +781,9 @@ async def write_batch_txn(conn, items: list[dict]) -> list[Any]:
     return results
 
 
-async def _write_changes_txn(conn, items: list[dict], order: list[int], results: list) -> None:
+async def _write_changes_txn(
+    conn: aiosqlite.Connection, items: list[dict], order: list[int], results: list
+) -> None:
     """Apply the changes items[i] for i in `order`: each kind in one statement."""
     message_ids = sorted({items[i]["message_id"] for i in order})
     rows = await _rows_in(
@@ -778,6 +805,7 @@ async def _write_changes_txn(conn, items: list[dict], order: list[int], results:
     }
     seq = await allocate_seqs_txn(conn, len(order))
     edits, new_mentions, added, removed, deleted, log = [], {}, [], [], [], []
+    boost: dict[str, Any] | None
     for i in order:
         item, seq = items[i], seq + 1
         kind, message = item["kind"], messages.get(item["message_id"])
@@ -845,7 +873,7 @@ async def _write_changes_txn(conn, items: list[dict], order: list[int], results:
         )
 
 
-async def _rows_in(conn, sql: str, values: list[Any]) -> list[Row]:
+async def _rows_in(conn: aiosqlite.Connection, sql: str, values: list[Any]) -> list[Row]:
     """Rows of `sql` on the write connection, its `{marks}` an IN list of `values` (chunked)."""
     rows: list[Row] = []
     for start in range(0, len(values), 500):
@@ -854,7 +882,7 @@ async def _rows_in(conn, sql: str, values: list[Any]) -> list[Row]:
     return rows
 
 
-async def allocate_seqs_txn(conn, count: int) -> int:
+async def allocate_seqs_txn(conn: aiosqlite.Connection, count: int) -> int:
     """Take `count` numbers from the message sequence; the one before the first.
 
     The sequence is messages' AUTOINCREMENT counter (sqlite_sequence): raising it here

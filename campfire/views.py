@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Sequence
 from typing import Any, Protocol
 
 
-def user_json(row: Mapping[str, Any], with_email: bool = True) -> dict:
+class Record(Protocol):
+    """A row read by column name: a sqlite3.Row (which is no Mapping to mypy) or a dict."""
+
+    def __getitem__(self, key: str, /) -> Any: ...
+
+    def keys(self) -> Collection[str]: ...
+
+
+def user_json(row: Record, with_email: bool = True) -> dict:
     """A user as the API shows it (never the password hash)."""
     data = {
         "id": row["id"],
@@ -24,11 +32,15 @@ def user_json(row: Mapping[str, Any], with_email: bool = True) -> dict:
 class Viewer(Protocol):
     """Who is looking: enough of a signed-in user to decide what they may see."""
 
-    id: str
-    is_admin: bool
+    # Read-only properties, so that a frozen SessionUser is a Viewer.
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def is_admin(self) -> bool: ...
 
 
-def user_json_for(row: Mapping[str, Any], viewer: Viewer, emails_visible_to_members: bool) -> dict:
+def user_json_for(row: Record, viewer: Viewer, emails_visible_to_members: bool) -> dict:
     """A user as `viewer` sees them: the email only to its owner and administrators, unless
     the emails_visible_to_members setting shows it to everyone."""
     shown = emails_visible_to_members or viewer.is_admin or row["id"] == viewer.id
@@ -36,8 +48,8 @@ def user_json_for(row: Mapping[str, Any], viewer: Viewer, emails_visible_to_memb
 
 
 def room_json(
-    row: Mapping[str, Any],
-    members: list[Mapping[str, Any]] | None = None,
+    row: Record,
+    members: Sequence[Record] | None = None,
     viewer_id: str | None = None,
 ) -> dict:
     """A room; with a caller's view of it (last seen, involvement, newest message) when the
@@ -67,7 +79,7 @@ def room_json(
     return data
 
 
-def direct_room_name(members: list[Mapping[str, Any]], viewer_id: str | None) -> str:
+def direct_room_name(members: Sequence[Record], viewer_id: str | None) -> str:
     """The other members' current names (everyone's, for a viewer who is not in the room).
 
     Never stored: a rename shows at once, and clients never split it (a name may hold a comma).
@@ -76,7 +88,7 @@ def direct_room_name(members: list[Mapping[str, Any]], viewer_id: str | None) ->
     return ", ".join(sorted((member["name"] for member in others), key=str.casefold))
 
 
-def message_json(row: Mapping[str, Any], mentions: list[str] | None = None) -> dict:
+def message_json(row: Record, mentions: list[str] | None = None) -> dict:
     """A message in the spec's shape, plus (additions) `seq`, `edited_at` and `mentions`.
 
     `mentions` (user ids, sorted) defaults to the row's comma-separated `mention_ids`
@@ -97,7 +109,7 @@ def message_json(row: Mapping[str, Any], mentions: list[str] | None = None) -> d
     }
 
 
-def boost_json(row: Mapping[str, Any]) -> dict:
+def boost_json(row: Record) -> dict:
     """A boost: who stuck what to which message (an addition)."""
     return {
         "id": row["id"],
@@ -109,13 +121,13 @@ def boost_json(row: Mapping[str, Any]) -> dict:
     }
 
 
-def avatar_url(row: Mapping[str, Any]) -> str | None:
+def avatar_url(row: Record) -> str | None:
     """Where a user's avatar is (its version in the URL, so caches refresh), or None."""
     key = row["avatar_key"] if "avatar_key" in row.keys() else None
     return f"/api/users/{row['id']}/avatar?v={key}" if key else None
 
 
-def attachment_json(row: Mapping[str, Any]) -> dict:
+def attachment_json(row: Record) -> dict:
     """A message's attachment: what the file is and where to get it."""
     base = f"/api/attachments/{row['id']}"
     return {

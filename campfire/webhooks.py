@@ -15,12 +15,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import hashlib
 import hmac
 import json
 import logging
+import sqlite3
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import aiohttp
 
@@ -29,6 +31,7 @@ from campfire.config import Settings
 from campfire.db import Database
 from campfire.errors import CampfireError
 from campfire.validate import new_id
+from campfire.views import Record
 
 if TYPE_CHECKING:
     from campfire.core import Core
@@ -46,7 +49,7 @@ def signature(secret: str, body: bytes) -> str:
     return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
 
 
-def payload(row: Any) -> bytes:
+def payload(row: Record) -> bytes:
     """The JSON a webhook receives for a delivery (semantics.md, "Bots").
 
     Like once-campfire, the text comes without the mention of the bot being called. Unlike
@@ -192,9 +195,9 @@ class Webhooks:
             await self._limit.acquire()
             task = asyncio.create_task(self._deliver(row), name="webhook-delivery")
             self._inflight[row["id"]] = task
-            task.add_done_callback(lambda _t, key=row["id"]: self._done(key))
+            task.add_done_callback(functools.partial(self._done, row["id"]))
 
-    def _done(self, delivery_id: str) -> None:
+    def _done(self, delivery_id: str, _task: asyncio.Task[None]) -> None:
         """A send finished: free its slot and look at the outbox again."""
         self._inflight.pop(delivery_id, None)
         self._limit.release()
@@ -212,7 +215,7 @@ class Webhooks:
         seconds = (datetime.fromisoformat(due) - clock.now()).total_seconds()
         return max(0.0, min(poll, seconds))
 
-    async def _deliver(self, row: Any) -> None:
+    async def _deliver(self, row: sqlite3.Row) -> None:
         """One attempt at one delivery, and what follows from its answer."""
         if not row["webhook_url"] or not row["bot_active"]:
             async with self.db.transaction() as conn:
@@ -253,7 +256,7 @@ class Webhooks:
         if reply is not None and reply.strip():
             await self._post_reply(row, reply)
 
-    async def _failed(self, row: Any, error: str) -> None:
+    async def _failed(self, row: sqlite3.Row, error: str) -> None:
         """Record a failed attempt: retry later, or give up after the last one."""
         attempts = row["attempts"] + 1
         error = error[:MAX_ERROR_CHARS]
@@ -268,7 +271,7 @@ class Webhooks:
             await store.update_bot_txn(conn, row["bot_id"], last_error=error, last_error_at=now)
         log.info("webhook delivery %s of bot %s failed: %s", row["id"], row["bot_id"], error)
 
-    async def _post_reply(self, row: Any, text: str) -> None:
+    async def _post_reply(self, row: sqlite3.Row, text: str) -> None:
         """Post a webhook's text/plain answer as the bot's message in the room.
 
         The delivery id is the reply's client_message_id, so a delivery sent twice (at least

@@ -1,4 +1,4 @@
-"""Shared fixtures: a real app on a real SQLite file in tmp_path, real HTTP and WebSocket clients."""
+"""Shared fixtures: a real app on a real SQLite file (tmp_path), real HTTP and WebSocket clients."""
 
 from __future__ import annotations
 

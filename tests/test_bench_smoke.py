@@ -1,4 +1,4 @@
-"""The benchmark harness itself still runs: every scenario, tiny sizes, once (slow: `make bench`)."""
+"""The benchmark harness still runs: every scenario, tiny sizes, once (slow: `make bench`)."""
 
 import subprocess
 import sys

@@ -428,9 +428,11 @@ def test_room_add_rejects_a_bad_type_or_name(cli, db_path):
 def test_room_members_by_room_name_or_id(cli, db_path):
     ann = cli.user("ann@example.com")
     room_id = cli("room", "add", "Secrets", "--type", "closed").stdout.strip()
-    members = lambda: query(
-        db_path, "SELECT user_id FROM memberships WHERE room_id = ?", (room_id,)
-    )
+
+    def members() -> list:
+        """The room's members, as the database holds them."""
+        return query(db_path, "SELECT user_id FROM memberships WHERE room_id = ?", (room_id,))
+
     assert (
         "is now a member of 'Secrets'"
         in cli("room", "member", "add", "secrets", "ANN@example.com").stdout
@@ -691,7 +693,8 @@ def test_every_command_is_documented_with_its_real_help():
     if os.environ.get("UPDATE_CLI_DOCS") == "1":
         text = HELP_BLOCK.sub(
             lambda m: (
-                f"<!-- help: campfire {m['cmd']} -->\n```text\n{help_text(tuple(m['cmd'].split()))}```\n"
+                f"<!-- help: campfire {m['cmd']} -->\n"
+                f"```text\n{help_text(tuple(m['cmd'].split()))}```\n"
             ),
             text,
         )

@@ -59,5 +59,5 @@ def test_missing_config_file_is_a_clear_error(tmp_path):
 
 
 def test_bad_environment_value():
-    with pytest.raises(ConfigError, match="CAMPFIRE_PORT|port"):
+    with pytest.raises(ConfigError, match=r"CAMPFIRE_PORT|port"):
         load_settings(environ={"CAMPFIRE_PORT": "eighty"})

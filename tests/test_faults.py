@@ -117,10 +117,10 @@ async def _limit_pages(core, extra_pages: int | None) -> None:
 
 
 async def test_full_disk_fails_creation_clearly_broadcasts_nothing_and_recovers(client, core, api):
-    """SQLITE_FULL: the sender gets MESSAGE_CREATION_FAILED, nobody else sees a thing; then it heals."""
+    """SQLITE_FULL: the sender gets MESSAGE_CREATION_FAILED, nobody else sees a thing; it heals."""
     from wsutil import connect, create, join, recv_type, silent
 
-    alice, a = await api.user("Alice")
+    _alice, a = await api.user("Alice")
     bob, b = await api.user("Bob")
     room = (await api.room(a, "general", members=[bob]))["id"]
     wa, wb = await connect(client, a), await connect(client, b)
@@ -163,7 +163,7 @@ async def test_full_disk_fails_creation_clearly_broadcasts_nothing_and_recovers(
 
 
 async def test_backup_under_load_restores_everything_committed_before_it(tmp_path, template):
-    """`campfire db backup` during load; the copy serves every message acknowledged before it began."""
+    """`campfire db backup` during load; the copy serves every message acknowledged before it."""
     import asyncio
     import dataclasses
 

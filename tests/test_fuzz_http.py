@@ -110,7 +110,7 @@ def bodies(draw, ids: list[str]) -> tuple[bytes | None, str | None]:
     elif kind == "huge":
         body = json.dumps({"content": "z" * draw(st.integers(17_000, 40_000))}).encode()
     elif kind == "surrogate":
-        body = ('{"%s": "\\ud800x"}' % draw(st.sampled_from(FIELDS))).encode()
+        body = f'{{"{draw(st.sampled_from(FIELDS))}": "\\ud800x"}}'.encode()
     else:
         body = None
     return body, content_type

@@ -99,7 +99,7 @@ def field_values(room_ids: list[str]):
 
 @st.composite
 def frames(draw, room_ids: list[str]):
-    """One frame: ("text", str) with raw JSON text, ("bytes", b) as binary, ("raw", b) as a text frame."""
+    """One frame: ("text", str) raw JSON, ("bytes", b) as binary, ("raw", b) as a text frame."""
     kind = draw(
         st.sampled_from(
             [
@@ -183,7 +183,7 @@ class World:
 
     async def start(self, client, api) -> None:
         self.client, self.api = client, api
-        alice, self.a = await api.user("Alice")
+        _alice, self.a = await api.user("Alice")
         bob, self.b = await api.user("Bob")
         _, carol = await api.user("Carol")
         self.room = (await api.room(self.a, "fuzz", members=[bob]))["id"]

@@ -1,4 +1,4 @@
-"""HTTP API: posting messages (dedup, content rules) and paging a room's history by sequence number."""
+"""HTTP API: posting messages (dedup, content rules) and paging a room's history by sequence."""
 
 from __future__ import annotations
 
@@ -183,7 +183,7 @@ async def test_post_body_errors(client, chat):
     assert await row_counts(client) == before
 
 
-async def test_oversize_message_body_is_413(make_client):
+async def test_oversize_message_body_is_413(make_client):  # noqa: F811 (the fixture imported above)
     client = await make_client(max_body_bytes=4096)
     resp = await client.post(
         "/api/setup", json={"email": "ann@example.com", "name": "Ann", "password": "correct horse"}

@@ -12,9 +12,15 @@ from campfire import errors
 
 ROOM_FIELDS = ["created_at", "creator_id", "id", "name", "room_type"]
 LISTED_ROOM_FIELDS = sorted(
-    ROOM_FIELDS
-    + ["involvement", "last_message_at", "last_message_seq", "last_seen_seq", "unread_count"]
-    + ["unread_mentions"]
+    [
+        *ROOM_FIELDS,
+        "involvement",
+        "last_message_at",
+        "last_message_seq",
+        "last_seen_seq",
+        "unread_count",
+        "unread_mentions",
+    ]
 )
 
 
@@ -82,7 +88,7 @@ async def test_create_room_rejects_bad_fields_and_changes_nothing(client, api, b
 
 
 async def test_room_list_shows_my_rooms_with_their_newest_message_and_last_seen(client, api):
-    ann, ann_token = await api.user("Ann")
+    _ann, ann_token = await api.user("Ann")
     bob, bob_token = await api.user("Bob")
     shared = await api.room(ann_token, "Shared", members=[bob])
     await api.room(ann_token, "Ann only")
@@ -143,7 +149,7 @@ async def test_open_room_includes_everyone_even_users_created_later(client, api)
 
 
 async def test_reactivated_user_is_back_in_open_rooms_made_while_away(client, api):
-    ann, ann_token = await api.user("Ann")
+    ann, _ann_token = await api.user("Ann")
     resp = await client.patch(
         f"/api/users/{ann['id']}", headers=bearer(api.admin_token), json={"is_active": False}
     )
@@ -301,7 +307,7 @@ async def test_direct_room_rejects_bad_user_ids(client, api, user_ids, status, c
 
 
 async def test_creator_and_admin_rename_others_cannot(client, api):
-    ann, ann_token = await api.user("Ann")
+    _ann, ann_token = await api.user("Ann")
     bob, bob_token = await api.user("Bob")
     room = await api.room(ann_token, "Old", members=[bob])
     resp = await client.patch(
@@ -325,7 +331,7 @@ async def test_creator_and_admin_rename_others_cannot(client, api):
 
 async def test_admin_manages_a_closed_room_without_being_in_it(client, api):
     ann, ann_token = await api.user("Ann")
-    bob, bob_token = await api.user("Bob")
+    bob, _bob_token = await api.user("Bob")
     room = await api.room(ann_token, "Private")
     admin = bearer(api.admin_token)
     resp = await client.patch(f"/api/rooms/{room['id']}", headers=admin, json={"name": "Renamed"})
@@ -348,7 +354,7 @@ async def test_admin_manages_a_closed_room_without_being_in_it(client, api):
 
 
 async def test_delete_room_removes_it_with_its_messages(client, api):
-    ann, ann_token = await api.user("Ann")
+    _ann, ann_token = await api.user("Ann")
     bob, bob_token = await api.user("Bob")
     room = await api.room(ann_token, "Doomed", members=[bob])
     await api.post(bob_token, room["id"], "bye")
@@ -431,7 +437,7 @@ async def test_add_member_rejects_bad_users(client, api, body, status, code):
 
 
 async def test_leaving_an_open_room_and_coming_back_by_posting(client, api):
-    ann, ann_token = await api.user("Ann")
+    _ann, ann_token = await api.user("Ann")
     bob, bob_token = await api.user("Bob")
     lobby = await api.room(ann_token, "Lobby", "open")
     resp = await client.delete(

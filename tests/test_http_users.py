@@ -31,7 +31,7 @@ async def test_me_needs_a_session(client, api):
 
 async def test_list_users_shows_active_people_by_name(client, api):
     await api.user("cat")
-    bob, bob_token = await api.user("Bob")
+    _bob, bob_token = await api.user("Bob")
     resp = await client.get("/api/users", headers=bearer(bob_token))
     assert resp.status == 200
     users = (await resp.json())["users"]

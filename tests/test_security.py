@@ -134,14 +134,14 @@ async def test_outsider_can_do_nothing_to_a_closed_or_direct_room_over_websocket
     client, api, core, closed_world
 ):
     """Every client frame type, aimed at rooms Eve is not in: an Error each, nothing broadcast."""
-    eve, e = closed_world["eve"]
+    _eve, e = closed_world["eve"]
     _, b = closed_world["bob"]
     watcher = await connect(client, b)
     for room in closed_world["rooms"]:
         await join(watcher, room["id"])
     we = await connect(client, e)
     before = await snapshot(core)
-    for room, message in zip(closed_world["rooms"], closed_world["messages"]):
+    for room, message in zip(closed_world["rooms"], closed_world["messages"], strict=True):
         frames = [
             {"type": "JoinRoom", "room_id": room["id"]},
             {"type": "LeaveRoom", "room_id": room["id"]},
@@ -227,7 +227,7 @@ def _run_cli(db: str, *args: str) -> None:
     ],
 )
 async def test_cli_session_changes_close_open_sockets(aiohttp_client, settings, api, command):
-    """Password change, deactivation, revocation from the CLI reach open sockets within the re-check."""
+    """Password change, deactivation, revocation by CLI reach open sockets within the re-check."""
     client = await make_client(aiohttp_client, settings, api, ws_recheck_interval=0.1)
     _, token = await api.user("Ann")
     ws = await connect(client, token)
@@ -387,7 +387,7 @@ async def test_security_headers_on_static_files_and_every_kind_of_error(
 
 
 def test_web_client_satisfies_its_csp():
-    """No inline script or style and no event-handler attributes: script-src/style-src 'self' hold."""
+    """No inline script or style, no event-handler attributes: script-src/style-src 'self' hold."""
     for page in STATIC_DIR.glob("*.html"):
         html = page.read_text()
         assert not re.search(r"<script(?![^>]*\bsrc=)[^>]*>", html), page
@@ -417,7 +417,7 @@ async def test_no_token_or_password_in_log_lines(
     await client.post("/api/auth/login", json={"email": "ann.1@example.com", "password": secret})
     await client.post("/api/auth/login", json={"email": "ghost@example.com", "password": secret})
     ws = await client.ws_connect(f"/ws?token={token}")
-    await ws.send_str('{"type":"CreateMessage","room_id":"%s"}' % token)
+    await ws.send_str(f'{{"type":"CreateMessage","room_id":"{token}"}}')
     await ws.receive_json(timeout=3)
     await ws.send_bytes(token.encode())
     await ws.close()

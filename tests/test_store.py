@@ -106,7 +106,7 @@ async def test_only_newer_migrations_run_and_a_failing_one_changes_nothing(tmp_p
     shipped = migration_scripts()
     latest = shipped[-1][0]
 
-    added = shipped + [(latest + 1, "ALTER TABLE users ADD COLUMN nickname TEXT;")]
+    added = [*shipped, (latest + 1, "ALTER TABLE users ADD COLUMN nickname TEXT;")]
     monkeypatch.setattr(db_module, "migration_scripts", lambda: added)
     database = Database(path)
     await database.open()
@@ -115,7 +115,7 @@ async def test_only_newer_migrations_run_and_a_failing_one_changes_nothing(tmp_p
     assert tuple(row) == ("Ann", None)
     await database.close()
 
-    broken = added + [(latest + 2, "CREATE TABLE half (x); INSERT INTO nowhere VALUES (1);")]
+    broken = [*added, (latest + 2, "CREATE TABLE half (x); INSERT INTO nowhere VALUES (1);")]
     monkeypatch.setattr(db_module, "migration_scripts", lambda: broken)
     with pytest.raises(sqlite3.OperationalError):
         await Database(path).open()
@@ -212,7 +212,7 @@ async def busy_db(db):
     ann, bob = await add_user(db, "Ann"), await add_user(db, "Bob")
     big, small = await add_room(db, [ann, bob]), await add_room(db, [ann])
     async with db.transaction() as conn:
-        for start in range(0, 3000, 500):
+        for _ in range(0, 3000, 500):
             await store.insert_messages_txn(conn, [message(big, ann) for _ in range(500)])
         await store.insert_messages_txn(conn, [message(small, bob) for _ in range(5)])
         await store.mark_seen_txn(conn, big, ann, 2500)

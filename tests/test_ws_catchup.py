@@ -21,7 +21,7 @@ def settings(settings):
 @pytest.fixture
 async def pair(api):
     """Alice and Bob in one closed room."""
-    alice, a = await api.user("Alice")
+    _alice, a = await api.user("Alice")
     bob, b = await api.user("Bob")
     room = await api.room(a, "general", members=[bob])
     return a, b, room["id"]
@@ -40,7 +40,7 @@ async def test_missed_messages_arrive_oldest_first_before_ready(client, api, pai
     seen = await api.post(a, room, "seen")
     await mark_seen(client, b, seen["id"])
     missed = [await api.post(a, room, f"missed {i}") for i in range(3)]
-    ws, frames = await connect_and_catch_up(client, b)
+    _ws, frames = await connect_and_catch_up(client, b)
     assert [f["message"] for f in frames] == missed
     assert all(f["type"] == "NewMessage" for f in frames)
 
@@ -49,7 +49,7 @@ async def test_no_last_seen_mark_means_no_catch_up(client, api, pair):
     a, b, room = pair
     message = await api.post(a, room, "history is read over HTTP")
     await http_change(client, "PATCH", f"/api/messages/{message['id']}", a, {"content": "too"})
-    ws, frames = await connect_and_catch_up(client, b)
+    _ws, frames = await connect_and_catch_up(client, b)
     assert frames == []
 
 
@@ -57,19 +57,19 @@ async def test_nothing_missed_sends_nothing(client, api, pair):
     a, b, room = pair
     last = await api.post(a, room, "read")
     await mark_seen(client, b, last["id"])
-    ws, frames = await connect_and_catch_up(client, b)
+    _ws, frames = await connect_and_catch_up(client, b)
     assert frames == []
 
 
 async def test_more_than_the_cap_sends_the_newest_and_says_so(aiohttp_client, settings, api):
     client = await make_client(aiohttp_client, settings, api, catchup_limit=5)
-    alice, a = await api.user("Alice")
+    _alice, a = await api.user("Alice")
     bob, b = await api.user("Bob")
     room = (await api.room(a, "general", members=[bob]))["id"]
     seen = await api.post(a, room, "seen")
     await mark_seen(client, b, seen["id"])
     missed = [await api.post(a, room, f"missed {i}") for i in range(12)]
-    ws, frames = await connect_and_catch_up(client, b)
+    _ws, frames = await connect_and_catch_up(client, b)
     assert frames[0] == {
         "type": "MissedMessagesTruncated",
         "room_id": room,
@@ -103,7 +103,7 @@ async def test_catch_up_covers_every_room(client, api, pair):
         await api.post(a, second, "r2"),
         await api.post(a, room, "r1 again"),
     )
-    ws, frames = await connect_and_catch_up(client, b)
+    _ws, frames = await connect_and_catch_up(client, b)
     assert [f["message"]["id"] for f in frames] == [m1["id"], m2["id"], m3["id"]]
 
 
@@ -180,7 +180,7 @@ async def test_messages_published_during_a_slow_catch_up_reach_only_members_once
     from campfire import store
 
     a, b, room = pair
-    carol, c = await api.user("Carol")
+    _carol, c = await api.user("Carol")
     elsewhere = (await api.room(c, "carol only"))["id"]
     real = store.catch_up
 

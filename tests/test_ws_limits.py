@@ -114,7 +114,7 @@ async def test_slow_reader_is_disconnected_while_a_fast_one_gets_everything(
         user_messages_per_second=10_000.0,
         user_messages_burst=10_000,
     )
-    alice, a = await api.user("Alice")
+    _alice, a = await api.user("Alice")
     bob, b = await api.user("Bob")
     carol, c = await api.user("Carol")
     room = (await api.room(a, "busy", members=[bob, carol]))["id"]
@@ -172,7 +172,7 @@ async def test_shutdown_finishes_pending_writes_and_closes_with_1001(aiohttp_ser
     client = TestClient(server)
     await client.start_server()
     api.client = client
-    alice, a = await api.user("Alice")
+    _alice, a = await api.user("Alice")
     bob, b = await api.user("Bob")
     room = (await api.room(a, "general", members=[bob]))["id"]
     wb = await connect(client, b)

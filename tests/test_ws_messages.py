@@ -21,7 +21,7 @@ async def trio(api):
 
 
 async def test_message_goes_to_every_connection_of_every_member(client, trio):
-    (alice, a), (bob, b), (carol, c), room = trio["alice"], trio["bob"], trio["carol"], trio["room"]
+    (alice, a), (_, b), (_, c), room = trio["alice"], trio["bob"], trio["carol"], trio["room"]
     a1, a2, b1, c1 = [await connect(client, t) for t in (a, a, b, c)]
     cmid = str(uuid.uuid4())
     await a1.send_json(create(room, "hello <b>world</b>", cmid))
@@ -50,7 +50,7 @@ async def test_message_goes_to_every_connection_of_every_member(client, trio):
 async def test_retry_with_same_client_message_id_answers_only_the_retrying_connection(
     client, api, trio
 ):
-    (alice, a), (bob, b), room = trio["alice"], trio["bob"], trio["room"]
+    (_alice, a), (_bob, b), room = trio["alice"], trio["bob"], trio["room"]
     a1, a2, b1 = await connect(client, a), await connect(client, a), await connect(client, b)
     cmid = str(uuid.uuid4())
     await a1.send_json(create(room, "once", cmid))
@@ -66,14 +66,14 @@ async def test_retry_with_same_client_message_id_answers_only_the_retrying_conne
 
 
 async def test_messages_posted_over_http_are_broadcast(client, api, trio):
-    (alice, a), (bob, b), room = trio["alice"], trio["bob"], trio["room"]
+    (_alice, a), (_bob, b), room = trio["alice"], trio["bob"], trio["room"]
     b1 = await connect(client, b)
     message = await api.post(a, room, "from http")
     assert (await recv_type(b1, "NewMessage"))["message"] == message
 
 
 async def test_sequence_numbers_increase_in_commit_order(client, trio):
-    (alice, a), (bob, b), room = trio["alice"], trio["bob"], trio["room"]
+    (_alice, a), (_bob, b), room = trio["alice"], trio["bob"], trio["room"]
     a1, b1 = await connect(client, a), await connect(client, b)
     for i in range(20):
         await (a1 if i % 2 else b1).send_json(create(room, f"m{i}"))
@@ -93,7 +93,8 @@ async def test_sequence_numbers_increase_in_commit_order(client, trio):
         ('{"type": "JoinRoom", "room_id": "not-a-uuid"}', "VALIDATION_FAILED"),
         ('{"type": "UpdateLastSeen", "message_id": null}', "VALIDATION_FAILED"),
         (
-            '{"type": "CreateMessage", "room_id": "%s", "content": "   ", "client_message_id": "%s"}',
+            '{"type": "CreateMessage", "room_id": "%s", "content": "   ", '
+            '"client_message_id": "%s"}',
             "MESSAGE_CREATION_FAILED",
         ),
         (
@@ -102,13 +103,14 @@ async def test_sequence_numbers_increase_in_commit_order(client, trio):
         ),
         ('{"type": "CreateMessage", "room_id": "%s", "content": "hi"}', "MESSAGE_CREATION_FAILED"),
         (
-            '{"type": "CreateMessage", "room_id": "%s", "content": "hi", "client_message_id": "abc"}',
+            '{"type": "CreateMessage", "room_id": "%s", "content": "hi", '
+            '"client_message_id": "abc"}',
             "MESSAGE_CREATION_FAILED",
         ),
     ],
 )
 async def test_bad_frames_get_an_error_and_the_connection_stays_open(client, trio, frame, code):
-    (alice, a), room = trio["alice"], trio["room"]
+    (_alice, a), room = trio["alice"], trio["room"]
     ws = await connect(client, a)
     if "%s" in frame:
         frame = frame % ((room, str(uuid.uuid4()))[: frame.count("%s")])
@@ -120,7 +122,7 @@ async def test_bad_frames_get_an_error_and_the_connection_stays_open(client, tri
 
 
 async def test_content_limits(client, trio):
-    (alice, a), room = trio["alice"], trio["room"]
+    (_alice, a), room = trio["alice"], trio["room"]
     ws = await connect(client, a)
     await ws.send_json(create(room, "x" * 10_001))
     assert (await recv_type(ws, "Error"))["code"] == "MESSAGE_CREATION_FAILED"
@@ -135,7 +137,7 @@ async def test_binary_frames_get_an_error(client, trio):
 
 
 async def test_no_such_room_and_no_access(client, trio):
-    (carol, c), room = trio["carol"], trio["room"]
+    (_carol, c), room = trio["carol"], trio["room"]
     ws = await connect(client, c)
     await ws.send_json(create(NOWHERE, "hi"))
     assert (await recv_type(ws, "Error"))["code"] == "ROOM_NOT_FOUND"
@@ -146,7 +148,7 @@ async def test_no_such_room_and_no_access(client, trio):
 async def test_update_last_seen_is_durable_and_only_moves_forward(client, core, api, trio):
     from campfire import store
 
-    (alice, a), (bob, b), room = trio["alice"], trio["bob"], trio["room"]
+    (_alice, a), (bob, b), room = trio["alice"], trio["bob"], trio["room"]
     first = await api.post(a, room, "one")
     second = await api.post(a, room, "two")
     wb = await connect(client, b)
@@ -159,7 +161,7 @@ async def test_update_last_seen_is_durable_and_only_moves_forward(client, core, 
 
 
 async def test_update_last_seen_of_a_room_without_access(client, api, trio):
-    (alice, a), (carol, c), room = trio["alice"], trio["carol"], trio["room"]
+    (_alice, a), (_carol, c), room = trio["alice"], trio["carol"], trio["room"]
     message = await api.post(a, room, "secret")
     wc = await connect(client, c)
     await wc.send_json({"type": "UpdateLastSeen", "message_id": message["id"]})
@@ -167,7 +169,7 @@ async def test_update_last_seen_of_a_room_without_access(client, api, trio):
 
 
 async def test_added_member_receives_live_and_removed_member_stops(client, api, trio):
-    (alice, a), (carol, c), room = trio["alice"], trio["carol"], trio["room"]
+    (_alice, a), (carol, c), room = trio["alice"], trio["carol"], trio["room"]
     wc = await connect(client, c)
     resp = await client.post(
         f"/api/rooms/{room}/members", headers=api.auth(a), json={"user_id": carol["id"]}
@@ -187,7 +189,7 @@ async def test_added_member_receives_live_and_removed_member_stops(client, api, 
 
 
 async def test_new_open_room_reaches_connected_users(client, api, trio):
-    (alice, a), (carol, c) = trio["alice"], trio["carol"]
+    (_alice, a), (_carol, c) = trio["alice"], trio["carol"]
     wc = await connect(client, c)
     lobby = await api.room(a, "lobby", room_type="open")
     assert (await recv_type(wc, "RoomUpdated"))["room"]["id"] == lobby["id"]
@@ -211,7 +213,7 @@ async def test_deactivation_and_logout_close_open_sockets(client, api, trio, how
 
 
 async def test_deleted_room_stops_delivery(client, api, trio):
-    (alice, a), (bob, b), room = trio["alice"], trio["bob"], trio["room"]
+    (_alice, a), (_bob, b), room = trio["alice"], trio["bob"], trio["room"]
     wb = await connect(client, b)
     await join(wb, room)
     resp = await client.delete(f"/api/rooms/{room}", headers=api.auth(a))
@@ -225,15 +227,15 @@ async def test_a_frame_read_is_carried_out_even_if_the_sender_vanishes(client, c
     """The sender drops while its message waits to be committed: it is stored AND broadcast."""
     from wsutil import RawSocket
 
-    (alice, a), (bob, b), room = trio["alice"], trio["bob"], trio["room"]
+    (_alice, a), (_bob, b), room = trio["alice"], trio["bob"], trio["room"]
     wb = await connect(client, b)
     raw = await asyncio.to_thread(
         RawSocket, client.host, client.port, a
     )  # blocking I/O off the loop
     async with core.db.transaction():  # hold the writer: the message must wait for it
         raw.send_text(
-            '{"type":"CreateMessage","room_id":"%s","content":"last words","client_message_id":"%s"}'
-            % (room, uuid.uuid4())
+            f'{{"type":"CreateMessage","room_id":"{room}","content":"last words",'
+            f'"client_message_id":"{uuid.uuid4()}"}}'
         )
         for _ in range(200):  # until the server has read the frame and queued the message
             if core.message_writer._queue.qsize() or core.db._write_lock._waiters:

@@ -85,8 +85,8 @@ async def test_closing_the_socket_ends_presence(client, room_with_two):
 
 
 async def test_join_checks_existence_and_access(client, api, room_with_two):
-    alice, a_token, bob, b_token, room = room_with_two
-    carol, c_token = await api.user("Carol")
+    _alice, _a_token, _bob, _b_token, room = room_with_two
+    _carol, c_token = await api.user("Carol")
     wc = await connect(client, c_token)
     await wc.send_json({"type": "JoinRoom", "room_id": room})
     assert await recv(wc) == {
@@ -114,7 +114,7 @@ async def test_join_open_room_makes_a_non_member_a_member(client, api):
 
 
 async def test_typing_start_repeat_stop(client, room_with_two):
-    alice, a_token, bob, b_token, room = room_with_two
+    alice, a_token, _bob, b_token, room = room_with_two
     wa, wb = await both_viewing(client, a_token, b_token, room)
     await wa.send_json({"type": "StartTyping", "room_id": room})
     assert await recv(wb) == {"type": "TypingStart", "user_id": alice["id"], "room_id": room}
@@ -128,7 +128,7 @@ async def test_typing_start_repeat_stop(client, room_with_two):
 
 
 async def test_typing_expires_through_the_sweep(client, settings, room_with_two):
-    alice, a_token, bob, b_token, room = room_with_two
+    alice, a_token, _bob, b_token, room = room_with_two
     wa, wb = await both_viewing(client, a_token, b_token, room)
     started = asyncio.get_running_loop().time()
     await wa.send_json({"type": "StartTyping", "room_id": room})
@@ -148,7 +148,7 @@ async def test_typing_expires_through_the_sweep(client, settings, room_with_two)
 
 @pytest.mark.parametrize("ending", ["message", "leave", "disconnect"])
 async def test_typing_ends_on_message_leave_and_disconnect(client, room_with_two, ending):
-    alice, a_token, bob, b_token, room = room_with_two
+    alice, a_token, _bob, b_token, room = room_with_two
     wa, wb = await both_viewing(client, a_token, b_token, room)
     await wa.send_json({"type": "StartTyping", "room_id": room})
     await recv_type(wb, "TypingStart")
@@ -167,12 +167,12 @@ async def test_typing_ends_on_message_leave_and_disconnect(client, room_with_two
 
 
 async def test_typing_requires_being_in_the_room(client, api, room_with_two):
-    alice, a_token, bob, b_token, room = room_with_two
+    _alice, a_token, _bob, _b_token, room = room_with_two
     wa = await connect(client, a_token)
     for kind in ("StartTyping", "StopTyping"):
         await wa.send_json({"type": kind, "room_id": room})
         assert (await recv(wa))["code"] == "NOT_IN_ROOM"
-    carol, c_token = await api.user("Carol")
+    _carol, c_token = await api.user("Carol")
     wc = await connect(client, c_token)
     await wc.send_json({"type": "StartTyping", "room_id": room})
     assert (await recv(wc))["code"] == "ROOM_ACCESS_DENIED"
@@ -181,7 +181,7 @@ async def test_typing_requires_being_in_the_room(client, api, room_with_two):
 async def test_leave_room_not_joined_is_harmless_but_unknown_room_is_an_error(
     client, room_with_two
 ):
-    alice, a_token, bob, b_token, room = room_with_two
+    _alice, a_token, _bob, _b_token, room = room_with_two
     wa = await connect(client, a_token)
     await wa.send_json({"type": "LeaveRoom", "room_id": room})
     await silent(wa)

@@ -24,7 +24,7 @@ async def cli(settings, *args: str) -> str:
 
 
 async def test_cli_membership_changes_reach_open_sockets(client, api, settings):
-    alice, a = await api.user("Alice")
+    _alice, a = await api.user("Alice")
     bob, b = await api.user("Bob")
     room = await api.room(a, "plans")
     wb = await connect(client, b)

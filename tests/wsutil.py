@@ -112,7 +112,7 @@ async def closed_with(ws, timeout: float = 5.0) -> int:
 
 
 class RawSocket:
-    """A blocking WebSocket client on a bare TCP socket (create it in a thread): reads only when told to, can vanish."""
+    """A blocking WebSocket client on a bare TCP socket (made in a thread): reads when told to."""
 
     def __init__(self, host: str, port: int, token: str, rcvbuf: int | None = None):
         import base64
@@ -126,7 +126,8 @@ class RawSocket:
         key = base64.b64encode(os.urandom(16)).decode()
         self.sock.sendall(
             f"GET /ws?token={token} HTTP/1.1\r\nHost: {host}:{port}\r\nUpgrade: websocket\r\n"
-            f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n".encode()
+            f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
+            "Sec-WebSocket-Version: 13\r\n\r\n".encode()
         )
         response = b""
         while b"\r\n\r\n" not in response:

@@ -17,7 +17,7 @@ from campfire.api.common import (
 )
 from campfire.auth import client_address, request_origin, token_from_request
 from campfire.keys import settings_key
-from campfire.views import user_json
+from campfire.views import Record, user_json
 
 routes = web.RouteTableDef()
 
@@ -40,14 +40,14 @@ def _user_agent(request: web.Request) -> str:
     return request.headers.get("User-Agent", "")
 
 
-def account_json(request: web.Request, row: object, level: str) -> dict:
+def account_json(request: web.Request, row: Record, level: str) -> dict:
     """The account as `level` (public, member, admin) may see it: only admins see the code."""
-    data = {"name": row["name"]}  # type: ignore[index]
+    data = {"name": row["name"]}
     if level in ("member", "admin"):
-        data["members_can_create_open_rooms"] = bool(row["members_can_create_open_rooms"])  # type: ignore[index]
+        data["members_can_create_open_rooms"] = bool(row["members_can_create_open_rooms"])
     if level == "admin":
-        data["join_code"] = row["join_code"]  # type: ignore[index]
-        data["join_url"] = public_base(request) + JOIN_PATH + row["join_code"]  # type: ignore[index]
+        data["join_code"] = row["join_code"]
+        data["join_url"] = public_base(request) + JOIN_PATH + row["join_code"]
     return data
 
 

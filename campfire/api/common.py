@@ -147,7 +147,7 @@ _HTTP_CODES = {
 
 
 @web.middleware
-async def error_middleware(request: web.Request, handler) -> web.StreamResponse:
+async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Render every failure as the one JSON error shape; log bugs, never leak them."""
     try:
         return await handler(request)

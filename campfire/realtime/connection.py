@@ -161,19 +161,22 @@ class Connection:
 
     def _wake_writer(self) -> None:
         """Wake the writer task, starting it the first time it is needed."""
-        if self._writer is None:
+        wakeup = self._wakeup
+        if wakeup is None:  # made together with the writer task
             if self.closed:
                 return
-            self._wakeup = asyncio.Event()
+            wakeup = self._wakeup = asyncio.Event()
             self._writer = asyncio.create_task(self._write_loop(), name=f"ws-writer-{self.id}")
-        self._wakeup.set()
+        wakeup.set()
 
     async def _write_loop(self) -> None:
         """Drain the queue whenever the socket can take more; close when told to."""
+        wakeup = self._wakeup
+        assert wakeup is not None  # _wake_writer makes it before starting this task
         try:
             while True:
-                await self._wakeup.wait()
-                self._wakeup.clear()
+                await wakeup.wait()
+                wakeup.clear()
                 queue = self._queue
                 while queue:
                     if self._protocol.writing_paused:

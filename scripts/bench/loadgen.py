@@ -362,7 +362,7 @@ async def fanout(gen: LoadGen, cfg: dict) -> dict:
     cpu1, t1 = cpu_seconds(gen.pid), time.monotonic()
     gen.recording = False
     rss = rss_kb(gen.pid)
-    await gen.close_all(clients + [sender])
+    await gen.close_all([*clients, sender])
     cpu = cpu1 - cpu0
     return {
         "deliveries": gen.delivered,
@@ -389,7 +389,7 @@ async def latency(gen: LoadGen, cfg: dict) -> dict:
     await asyncio.sleep(1.5)
     gen.recording = False
     rss = rss_kb(gen.pid)
-    await gen.close_all(clients + [sender])
+    await gen.close_all([*clients, sender])
     return {"connect_s": connect_s, "rss_kb": rss, **gen.lat(count * n)}
 
 

@@ -27,6 +27,7 @@ import tempfile
 import time
 import urllib.request
 from pathlib import Path
+from typing import ClassVar
 
 import files_scenarios
 
@@ -151,7 +152,7 @@ class Campfire:
         return out.stdout.strip()
 
     def prepare(self) -> None:
-        """Admin, token and open room with the CLI; the users, each with a closed room, over HTTP."""
+        """Admin, token and open room by the CLI; the users, each with a closed room, over HTTP."""
         self.cli("user", "add", "admin@bench.example", "--name", "Admin", "--admin")
         admin = self.cli("token", "issue", "admin@bench.example")
         room = self.cli("room", "add", "Bench", "--type", "open")
@@ -215,7 +216,7 @@ class Baseline:
     """scripts/bench/baseline_server.py."""
 
     kind = "baseline"
-    info: dict = {}
+    info: ClassVar[dict] = {}  # nothing to report about the baseline; never written
 
     def start(self) -> tuple[subprocess.Popen, int]:
         """Start the baseline on core 0."""
@@ -656,7 +657,7 @@ def main() -> None:
     parser.add_argument("--profile", type=Path, help="record py-spy profiles of the servers here")
     parser.add_argument("--no-doc", action="store_true", help="do not rewrite docs/performance.md")
     args = parser.parse_args()
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))  # 10,000 sockets each side
     sizes = {
         k: v for k, v in (QUICK if args.quick else FULL).items() if not args.only or k in args.only

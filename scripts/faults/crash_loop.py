@@ -31,7 +31,8 @@ async def main(rounds: int, clients: int, seconds: float) -> None:
         for number in range(1, rounds + 1):
             acked, stored = await crash_round(world, server, clients, seconds)
             print(
-                f"round {number}: {acked} acknowledged before SIGKILL, {stored} in history, all present once"
+                f"round {number}: {acked} acknowledged before SIGKILL, {stored} in history,"
+                " all present once"
             )
         print(f"ok: {rounds} rounds")
 

@@ -20,7 +20,7 @@ from harness import Server, make_world, reconnect_storm
 
 
 async def main(clients: int, timeout: float) -> None:
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))  # the server inherits it
     with tempfile.TemporaryDirectory() as tmp:
         world = make_world(Path(tmp), users=10, ws_max_connections_per_user=clients, ws_heartbeat=0)

@@ -51,7 +51,7 @@ def test_first_run_setup_creates_the_admin_then_shows_login(server, pages):
 
 
 def test_two_users_chat_live(server, pages):
-    room, (ann, ann_token, a), (bob, _, b) = chat_pair(server, pages)
+    room, (_ann, ann_token, a), (_bob, _, b) = chat_pair(server, pages)
     send(a, "Hello Bob")
     expect(message(b, "Hello Bob")).to_have_count(1)
     expect(message(b, "Hello Bob").locator(".author")).to_have_text("Ann")
@@ -77,7 +77,7 @@ def test_two_users_chat_live(server, pages):
 
 
 def test_unread_marker_appears_and_clears(server, pages):
-    ann, ann_token = server.user("Ann")
+    _ann, ann_token = server.user("Ann")
     bob, bob_token = server.user("Bob")
     general = server.room(ann_token, "general", members=[bob])
     random = server.room(ann_token, "random", members=[bob])
@@ -137,7 +137,7 @@ def test_typing_indicator_shows_and_goes_away(server, pages):
 
 
 def test_presence_shows_who_is_here(server, pages):
-    ann, ann_token = server.user("Ann")
+    _ann, ann_token = server.user("Ann")
     bob, bob_token = server.user("Bob")
     room = server.room(ann_token, "general", members=[bob])
     a = pages.chat(ann_token)
@@ -172,12 +172,13 @@ def test_html_in_messages_is_shown_as_text_and_runs_nothing(server, pages):
         assert page.evaluate("window.pwned") is None
         # The 400-character word wraps instead of widening the page.
         assert page.evaluate(
-            "document.getElementById('scroller').scrollWidth <= document.getElementById('scroller').clientWidth"
+            "document.getElementById('scroller').scrollWidth"
+            " <= document.getElementById('scroller').clientWidth"
         )
 
 
 def test_history_loads_older_pages_on_scroll_up(server, pages):
-    ann, ann_token = server.user("Ann")
+    _ann, ann_token = server.user("Ann")
     room = server.room(ann_token, "general")
     for i in range(120):
         server.post(ann_token, room["id"], f"message {i:03}")
@@ -195,8 +196,8 @@ def test_history_loads_older_pages_on_scroll_up(server, pages):
 
 
 def test_direct_conversation_and_new_room_from_the_sidebar(server, pages):
-    ann, ann_token = server.user("Ann")
-    bob, bob_token = server.user("Bob")
+    _ann, ann_token = server.user("Ann")
+    _bob, bob_token = server.user("Bob")
     a, b = pages.chat(ann_token), pages.chat(bob_token)
 
     a.get_by_role("button", name="Message Bob").click()
@@ -216,7 +217,7 @@ def test_direct_conversation_and_new_room_from_the_sidebar(server, pages):
 
 
 def test_phone_layout_collapses_the_sidebar(server, pages):
-    ann, ann_token = server.user("Ann")
+    _ann, ann_token = server.user("Ann")
     room = server.room(ann_token, "general")
     a = pages.chat(ann_token, viewport=(390, 780))
     menu = a.get_by_role("button", name="Show rooms")
@@ -233,7 +234,7 @@ def test_phone_layout_collapses_the_sidebar(server, pages):
 
 def test_reconnects_after_a_restart_and_catches_up_exactly_once(server, pages):
     pages.tolerate_offline = True
-    room, (ann, ann_token, a), (bob, bob_token, _) = chat_pair(server, pages)
+    room, (_ann, ann_token, a), (_bob, bob_token, _) = chat_pair(server, pages)
     first = server.post(bob_token, room["id"], "before the restart")
     expect(message(a, "before the restart")).to_have_count(1)
     # Wait until Ann's last-seen mark is stored, so the server's catch-up path runs too.
