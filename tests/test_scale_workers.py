@@ -24,6 +24,7 @@ from scripts.faults.harness import (
     Server,
     check_acked_once,
     child_pids,
+    clone_world,
     history,
     make_world,
     worker_of,
@@ -61,10 +62,16 @@ def redis(tmp_path: Path):
     server.stop()
 
 
+@pytest.fixture(scope="module")
+def template(tmp_path_factory: pytest.TempPathFactory):
+    """Users, tokens and a room made once through the CLI (seconds), copied by each test."""
+    return make_world(tmp_path_factory.mktemp("scale"), users=3)
+
+
 @pytest.fixture
-async def cluster(tmp_path: Path, redis: RedisServer):
+async def cluster(tmp_path: Path, redis: RedisServer, template):
     """A world served by 2 workers sharing the database and Redis."""
-    world = make_world(tmp_path, users=3, redis_url=redis.url, workers=2, **FAST)
+    world = clone_world(template, tmp_path, redis_url=redis.url, workers=2, **FAST)
     server = Server(world, tmp_path / "server.log")
     await server.start()
     yield world, server
@@ -363,9 +370,7 @@ async def test_presence_across_workers_one_user_left(cluster) -> None:
             await tab.ws.send_json({"type": "JoinRoom", "room_id": room})
             await asyncio.sleep(0.2)
         user1 = (await whoami(session, world, world.tokens[1]))["id"]
-        await until(
-            lambda: all(user1 in last_presence(w, room) for w in watchers), what="presence"
-        )
+        await until(lambda: all(user1 in last_presence(w, room) for w in watchers), what="presence")
         for w in watchers:
             assert len([f for f in w.of("UserJoined") if f["user_id"] == user1]) == 1
         await tabs[0].close()
@@ -398,7 +403,8 @@ async def test_removed_member_stops_receiving_on_the_other_worker(cluster) -> No
             headers=admin,
         ) as resp:
             assert resp.status in (200, 201), await resp.text()
-            room = (await resp.json())["id"]
+            body = await resp.json()
+            room = body.get("room", body)["id"]
         user2 = (await whoami(session, world, world.tokens[2]))["id"]
         async with session.post(
             f"{world.base}/api/rooms/{room}/members", json={"user_id": user2}, headers=admin
