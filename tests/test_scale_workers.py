@@ -129,7 +129,7 @@ async def connect_on(
             first = await ws.receive_json(timeout=5)
             client = Client(ws, pid)
             client.frames.append(first)
-            await until(lambda: client.of("Ready"))
+            await until(lambda c=client: c.of("Ready"))
             return client
         await ws.close()
         await asyncio.sleep(0.01)
