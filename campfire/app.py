@@ -27,7 +27,7 @@ from campfire.api.openapi import describe
 from campfire.bots import loggable_path
 from campfire.config import Settings
 from campfire.core import open_core
-from campfire.keys import core_key, settings_key
+from campfire.keys import core_key, settings_key, worker_index_key
 from campfire.realtime import ws
 
 STATIC_DIR = Path(__file__).parent / "static"
@@ -51,21 +51,42 @@ def tune_gc_for_serving() -> None:
 
 
 async def core_ctx(app: web.Application) -> AsyncIterator[None]:
-    """Open the database and the message writer for the app's lifetime."""
-    async with open_core(app[settings_key]) as core:
+    """Open the database and the message writer for the app's lifetime (with Redis, a worker
+    among several: its hub reaches the other workers' connections)."""
+    settings = app[settings_key]
+    async with open_core(settings, cluster=bool(settings.redis_url)) as core:
         app[core_key] = core
         core.files.open()  # the data directory, emptied of partial uploads
         await attachment_files.sweep_orphans(core)
-        yield
+        cluster = None
+        if settings.redis_url:  # imported only then: one process never loads Redis code
+            from campfire.realtime.cluster import ClusterHub
+
+            assert isinstance(core.hub, ClusterHub)  # open_core(cluster=True) made one
+            cluster = core.hub
+            with cluster.local_only():  # the task below inherits it: its findings stay here
+                await cluster.start(core.db, lambda: ws.recheck_once(core))
+        try:
+            yield
+        finally:
+            if cluster is not None:
+                await cluster.stop()
 
 
 async def notifications_ctx(app: web.Application) -> AsyncIterator[None]:
-    """Run the Web Push sender and the webhook outbox sender while the server runs."""
+    """Run the Web Push sender and the webhook outbox sender while the server runs.
+
+    Pushes go out from the worker that committed the message (each worker has its queue);
+    the webhook outbox has one sender, on worker 0 (the others' rows wait for its next look).
+    """
     core = app[core_key]
+    singleton = app[worker_index_key] == 0
     await core.push.start()
-    await core.webhooks.start(core)
+    if singleton:
+        await core.webhooks.start(core)
     yield
-    await core.webhooks.stop()
+    if singleton:
+        await core.webhooks.stop()
     await core.push.stop()
 
 
@@ -75,8 +96,11 @@ async def index(request: web.Request) -> web.FileResponse:
     return web.FileResponse(STATIC_DIR / "index.html", headers={"Cache-Control": "no-cache"})
 
 
-def create_app(settings: Settings) -> web.Application:
-    """Wire the whole server for these settings (nothing is opened until the app starts)."""
+def create_app(settings: Settings, worker_index: int = 0) -> web.Application:
+    """Wire the whole server for these settings (nothing is opened until the app starts).
+
+    `worker_index`: which of the supervisor's workers this is; worker 0 runs the jobs that
+    must run once (the webhook outbox sender)."""
     body_deadline = body_deadline_middleware(
         settings.request_body_timeout,
         settings.pending_requests_per_address,
@@ -95,6 +119,7 @@ def create_app(settings: Settings) -> web.Application:
         handler_args={"lingering_time": LINGERING_SECONDS},
     )
     app[settings_key] = settings
+    app[worker_index_key] = worker_index
     app.on_startup.append(quiet_accept_errors)
     app.cleanup_ctx.append(core_ctx)
     app.cleanup_ctx.append(notifications_ctx)

@@ -10,10 +10,11 @@ builds on rooms).
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from campfire import store
+from campfire import clock, store
 from campfire.core import Core
 
 log = logging.getLogger(__name__)
@@ -40,8 +41,12 @@ async def delete_files_of_room(core: Core, room_id: str) -> int:
 
 
 async def sweep_orphans(core: Core) -> int:
-    """At start: remove the files of attachments whose message is gone (after a crash)."""
-    removed = await _remove(core, await store.orphan_attachments(core.db))
+    """At start: remove the files of attachments whose message is gone (after a crash).
+
+    Only those recorded over a minute ago: with several workers, another one may be between
+    recording an upload and committing its message right now."""
+    made_before = clock.iso(clock.now() - timedelta(minutes=1))
+    removed = await _remove(core, await store.orphan_attachments(core.db, made_before=made_before))
     if removed:
         log.info("removed the files of %d attachments whose messages are gone", removed)
     return removed

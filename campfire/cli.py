@@ -153,17 +153,52 @@ def db_option(func: Callable) -> Callable:
 @click.option("--host", help="Address to listen on (default 127.0.0.1). Env: CAMPFIRE_HOST.")
 @click.option("--port", type=int, help="Port to listen on (default 3000). Env: CAMPFIRE_PORT.")
 @db_option
+@click.option(
+    "--workers",
+    type=click.IntRange(1, 64),
+    help="Worker processes on the one port (default 1; more need --redis). Env: CAMPFIRE_WORKERS.",
+)
+@click.option(
+    "--redis",
+    "redis_url",
+    help="Redis URL the workers share, redis://host:port/db. Env: CAMPFIRE_REDIS_URL.",
+)
+@click.option("--worker-index", type=int, hidden=True, help="Set by the supervisor.")
 @click.pass_context
-def serve(ctx: click.Context, host: str | None, port: int | None, db: str | None) -> None:
+def serve(
+    ctx: click.Context,
+    host: str | None,
+    port: int | None,
+    db: str | None,
+    workers: int | None = None,
+    redis_url: str | None = None,
+    worker_index: int | None = None,
+) -> None:
     """Run the server: HTTP API, WebSocket API at /ws, and the web client at /."""
-    settings = settings_from(ctx, host=host, port=port, db=db)
+    settings = settings_from(ctx, host=host, port=port, db=db, workers=workers, redis_url=redis_url)
     configure_logging(settings.log_level)
-    click.echo(
-        f"Campfire on http://{settings.host}:{settings.port}/ (database {settings.db})", err=True
-    )
+    if settings.redis_url:
+        check_redis_installed()
+    if worker_index is None and settings.workers > 1:
+        if not settings.redis_url:
+            raise click.ClickException("--workers above 1 needs --redis (the workers share it)")
+        from campfire.supervisor import Supervisor
+
+        click.echo(
+            f"Campfire on http://{settings.host}:{settings.port}/ with {settings.workers} workers"
+            f" (database {settings.db}, Redis {redact_url(settings.redis_url)})",
+            err=True,
+        )
+        sys.exit(Supervisor(settings).run())
+    if worker_index is None:
+        click.echo(
+            f"Campfire on http://{settings.host}:{settings.port}/ (database {settings.db})",
+            err=True,
+        )
     tune_gc_for_serving()
-    app = create_app(settings)
-    app.on_startup.append(announce_setup)  # after the database is open
+    app = create_app(settings, worker_index or 0)
+    if not worker_index:
+        app.on_startup.append(announce_setup)  # after the database is open
     try:
         web.run_app(
             app,
@@ -172,6 +207,8 @@ def serve(ctx: click.Context, host: str | None, port: int | None, db: str | None
             access_log_class=AccessLogger,
             shutdown_timeout=settings.shutdown_timeout,
             print=None,
+            # Workers share the port: the kernel spreads new connections between them.
+            reuse_port=True if worker_index is not None else None,
         )
     except OSError as exc:
         raise click.ClickException(
@@ -179,6 +216,24 @@ def serve(ctx: click.Context, host: str | None, port: int | None, db: str | None
         ) from exc
     except sqlite3.DatabaseError as exc:  # --db names something that is not a Campfire database
         raise click.ClickException(f"database {settings.db}: {exc}") from None
+
+
+def check_redis_installed() -> None:
+    """A clear error when --redis is used without the redis package."""
+    try:
+        import redis  # noqa: F401
+    except ImportError:
+        raise click.ClickException(
+            "--redis needs the redis package: pip install 'campfire[redis]'"
+        ) from None
+
+
+def redact_url(url: str) -> str:
+    """A URL without its password, for the console."""
+    scheme, sep, rest = url.partition("://")
+    if "@" in rest:
+        rest = "***@" + rest.split("@", 1)[1]
+    return scheme + sep + rest
 
 
 async def announce_setup(app: web.Application) -> None:

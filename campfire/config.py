@@ -78,6 +78,14 @@ class Settings:
     webhook_retry_seconds: float = 10.0
     webhook_concurrency: int = 8
     webhook_poll_seconds: float = 5.0
+    # Several workers on one box, sharing the database and Redis (docs/operations.md).
+    workers: int = 1
+    redis_url: str = ""
+    worker_recheck_interval: float = 1.0
+    relay_gap_wait: float = 0.025
+    relay_check_interval: float = 1.0
+    redis_probe_interval: float = 1.0
+    redis_stall_seconds: float = 2.5
 
     files_dir: str = ""
     max_upload_bytes: int = 100 * 1024 * 1024

@@ -19,7 +19,9 @@ from campfire.webhooks import Webhooks
 class Core:
     """What every use case needs; created once per process (server or CLI command)."""
 
-    def __init__(self, settings: Settings, db: Database, passwords: Passwords) -> None:
+    def __init__(
+        self, settings: Settings, db: Database, passwords: Passwords, cluster: bool = False
+    ) -> None:
         self.settings = settings
         self.db = db
         self.passwords = passwords
@@ -27,6 +29,10 @@ class Core:
             typing_timeout=settings.typing_timeout,
             presence_coalesce=settings.presence_coalesce_seconds,
         )
+        if cluster:  # a worker among several (--workers N --redis ...): imports redis
+            from campfire.realtime.cluster import ClusterHub
+
+            self.hub = ClusterHub(settings)
         # New messages and changes to them share one queue and transaction (and so one
         # sequence, numbered in commit order).
         self.message_writer = GroupCommitter(
@@ -52,7 +58,12 @@ class Core:
         bucket = self.message_buckets.get(user_id)
         if bucket is None:
             settings = self.settings
-            bucket = TokenBucket(settings.user_messages_per_second, settings.user_messages_burst)
+            # With N workers each keeps its own allowance: 1/N of it, so the sum stays the same.
+            workers = max(1, settings.workers)
+            bucket = TokenBucket(
+                settings.user_messages_per_second / workers,
+                max(1, settings.user_messages_burst // workers),
+            )
             self.message_buckets[user_id] = bucket
         return bucket.allow()
 
@@ -72,7 +83,7 @@ class Core:
 
 
 @contextlib.asynccontextmanager
-async def open_core(settings: Settings) -> AsyncIterator[Core]:
+async def open_core(settings: Settings, cluster: bool = False) -> AsyncIterator[Core]:
     """Open the database (applying migrations), start the writer; close both on exit."""
     db = Database(settings.db_path)
     await db.open()
@@ -83,7 +94,7 @@ async def open_core(settings: Settings) -> AsyncIterator[Core]:
         await db.close()
         raise
     passwords = Passwords(settings.hash_workers, max_pending=settings.hash_queue)
-    core = Core(settings, db, passwords)
+    core = Core(settings, db, passwords, cluster)
     core.message_writer.start()
     try:
         yield core

@@ -121,6 +121,8 @@ class FileStore:
         for folder in (self.tmp, self.attachments, self.avatars):
             folder.mkdir(parents=True, exist_ok=True)
         for leftover in self.tmp.iterdir():
+            if _writer_alive(leftover.name):
+                continue  # another worker's upload under way (campfire serve --workers)
             log.info("removing a partial upload left by an earlier run: %s", leftover.name)
             if leftover.is_dir():
                 shutil.rmtree(leftover, ignore_errors=True)
@@ -142,7 +144,8 @@ class FileStore:
 
     def temp_path(self, suffix: str = "") -> Path:
         """A fresh name under tmp/."""
-        return self.tmp / f"{uuid.uuid4().hex}{suffix}"
+        # The writer's pid first: a worker starting beside others clears only the dead's files.
+        return self.tmp / f"{os.getpid()}-{uuid.uuid4().hex}{suffix}"
 
     async def receive(self, chunks: AsyncIterator[bytes], limit: int) -> Upload:
         """Stream chunks to a temporary file, hashing them, never more than `limit` bytes.
@@ -271,3 +274,17 @@ def _files_of(conn: sqlite3.Connection) -> list[str]:
     ):
         names.append(f"avatars/{user_id}-{key}.webp")
     return names
+
+
+def _writer_alive(name: str) -> bool:
+    """Whether the process that named this temporary file (`<pid>-...`) still runs."""
+    pid, _, _ = name.partition("-")
+    if not pid.isdigit() or int(pid) == os.getpid():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # alive, as another user
+    return True

@@ -7,3 +7,4 @@ from campfire.core import Core
 
 settings_key = web.AppKey("settings", Settings)
 core_key = web.AppKey("core", Core)
+worker_index_key = web.AppKey("worker_index", int)  # 0..N-1 under the supervisor; 0 alone

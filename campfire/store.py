@@ -523,10 +523,67 @@ async def catch_up(db: Database, user_id: str, cap: int) -> CatchUp:
                 result.truncated[room_id] = cutoff
             if last_seen is not None and change_cutoff is not None and change_cutoff > last_seen:
                 result.changes_truncated.add(room_id)
+            if last_seen is not None:
+                # Seen already: a late live copy (another worker's relay) is not sent again.
+                result.seen[room_id] = max(result.seen.get(room_id, 0), last_seen)
             continue
         (result.messages if part == 1 else result.changes).append(row)
         result.seen[room_id] = max(result.seen.get(room_id, 0), row["seq"])
     return result
+
+
+class SequenceRead(NamedTuple):
+    """Messages and changes after a position, read in one statement (one snapshot)."""
+
+    position: int  # every number up to it is in `messages`/`changes`, or gone, or never used
+    messages: list[Row]  # in sequence order
+    changes: list[Row]  # in sequence order, with the current state they touch (as catch_up)
+
+
+async def sequence_since(db: Database, after: int, limit: int) -> SequenceRead:
+    """The messages and changes numbered after `after` (at most `limit`), and the position
+    they cover: the sequence counter read in the same statement (commit-ordered on SQLite,
+    so the read is prefix-closed), or the last number read when the limit cut it short.
+    The relay of several workers (realtime/relay.py) repairs gaps and polls with it."""
+    rows = await db.fetchall(
+        "SELECT * FROM ("
+        " SELECT 0 AS part, (SELECT seq FROM sqlite_sequence WHERE name = 'messages') AS seq,"
+        "  NULL AS room_id, NULL AS kind, NULL AS id, NULL AS creator_id, NULL AS content,"
+        "  NULL AS client_message_id, NULL AS created_at, NULL AS edited_at,"
+        "  NULL AS mention_ids, NULL AS message_seq, NULL AS boost_id, NULL AS booster_id,"
+        "  NULL AS boost_content, NULL AS boost_created_at"
+        " UNION ALL"
+        " SELECT * FROM (SELECT 1, m.seq, m.room_id, NULL, m.id, m.creator_id, m.content,"
+        "  m.client_message_id, m.created_at, m.edited_at,"
+        "  (SELECT group_concat(mention.user_id) FROM mentions mention"
+        "   WHERE mention.message_seq = m.seq),"
+        "  m.seq, NULL, NULL, NULL, NULL"
+        "  FROM messages m WHERE m.seq > :after ORDER BY m.seq LIMIT :limit)"
+        " UNION ALL"
+        " SELECT * FROM (SELECT 2, c.seq, c.room_id, c.kind, c.message_id, m.creator_id,"
+        "  m.content, m.client_message_id, m.created_at, m.edited_at,"
+        "  (SELECT group_concat(mention.user_id) FROM mentions mention"
+        "   WHERE mention.message_seq = m.seq),"
+        "  m.seq, c.boost_id, b.booster_id, b.content, b.created_at"
+        "  FROM changes c LEFT JOIN messages m ON m.id = c.message_id"
+        "  LEFT JOIN boosts b ON b.id = c.boost_id"
+        "  WHERE c.seq > :after ORDER BY c.seq LIMIT :limit)"
+        ") ORDER BY part, seq",
+        {"after": after, "limit": limit},
+    )
+    position = (rows[0]["seq"] or 0) if rows else 0
+    messages = [row for row in rows if row["part"] == 1]
+    changes = [row for row in rows if row["part"] == 2]
+    # A limit that cut either list short: the read covers only up to the smaller of their
+    # last numbers (beyond it, rows of the other list may be missing).
+    for part in (messages, changes):
+        if len(part) >= limit:
+            position = min(position, part[-1]["seq"])
+    return SequenceRead(
+        position,
+        [row for row in messages if row["seq"] <= position],
+        [row for row in changes if row["seq"] <= position],
+    )
 
 
 async def health_check(db: Database) -> None:
@@ -1298,9 +1355,13 @@ async def attachments_of_messages(db: Database, message_ids: list[str]) -> list[
 
 
 async def orphan_attachments(
-    db: Database, message_ids: list[str] | None = None, room_id: str | None = None
+    db: Database,
+    message_ids: list[str] | None = None,
+    room_id: str | None = None,
+    made_before: str = "",
 ) -> list[Row]:
-    """Attachments whose message no longer exists: of these messages, of a room, or all."""
+    """Attachments whose message no longer exists: of these messages, of a room, or all those
+    recorded before `made_before` (younger ones may be uploads whose message is on its way)."""
     orphan = "NOT EXISTS (SELECT 1 FROM messages m WHERE m.id = a.message_id)"
     if message_ids is not None:
         sql = (
@@ -1313,7 +1374,10 @@ async def orphan_attachments(
             f"SELECT a.id, a.has_thumbnail FROM attachments a WHERE a.room_id = ? AND {orphan}",
             (room_id,),
         )
-    return await db.fetchall(f"SELECT a.id, a.has_thumbnail FROM attachments a WHERE {orphan}")
+    return await db.fetchall(
+        f"SELECT a.id, a.has_thumbnail FROM attachments a WHERE {orphan} AND a.created_at < ?",
+        (made_before,),
+    )
 
 
 async def delete_orphan_attachment_txn(conn: aiosqlite.Connection, attachment_id: str) -> None:

@@ -8,6 +8,7 @@ room's viewers, to a user), the one seam where a broker could later stand.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable, Iterable
 
@@ -73,6 +74,16 @@ class Hub:
         connections as NewMessage, numbered in the same sequence (held while catching up)."""
         if room_id in self.members or self.catching_up:
             self._send_in_sequence(room_id, change_seq, event_frame(event))
+
+    def deliver(self, room_id: str, seq: int, frame: bytes) -> None:
+        """A numbered frame, in sequence order, from a worker's relay (realtime/relay.py)."""
+        if room_id in self.members or self.catching_up:
+            self._send_in_sequence(room_id, seq, frame)
+
+    def local_only(self) -> contextlib.AbstractContextManager[None]:
+        """A block whose hub calls stay in this process: always so in one process
+        (cluster.ClusterHub keeps them from the other workers)."""
+        return contextlib.nullcontext()
 
     def _send_in_sequence(self, room_id: str, seq: int, frame: bytes) -> None:
         """A frame numbered `seq` to the room's members and to every connection catching up."""

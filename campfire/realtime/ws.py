@@ -286,9 +286,15 @@ async def _recheck_connections(core: Core, interval: float) -> None:
     while True:
         await asyncio.sleep(interval)
         try:
-            await _recheck_once(core)
+            await recheck_once(core)
         except Exception:
             log.exception("re-checking open connections failed")
+
+
+async def recheck_once(core: Core) -> None:
+    """One pass of _recheck_connections: for this process's connections only."""
+    with core.hub.local_only():
+        await _recheck_once(core)
 
 
 async def _recheck_once(core: Core) -> None:
@@ -316,7 +322,14 @@ async def realtime_ctx(app: web.Application) -> AsyncIterator[None]:
             _sweep_typing(core, settings.typing_sweep_interval), name="typing-sweep"
         ),
         asyncio.create_task(
-            _recheck_connections(core, settings.ws_recheck_interval), name="recheck-connections"
+            # With workers, what another worker changed and Redis lost is found this way.
+            _recheck_connections(
+                core,
+                settings.worker_recheck_interval
+                if settings.redis_url
+                else settings.ws_recheck_interval,
+            ),
+            name="recheck-connections",
         ),
     ]
     yield

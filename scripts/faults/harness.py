@@ -347,3 +347,93 @@ def clone_world(world: World, directory: Path, **settings: object) -> World:
     for name, value in settings.items():
         env["CAMPFIRE_" + name.upper()] = str(value)
     return World(env, port, list(world.tokens), world.room_id)
+
+
+# --- several workers and Redis (tests/test_scale_workers.py) -----------------------------
+
+
+class RedisServer:
+    """A private `redis-server` on a free port, in a directory of its own (no persistence)."""
+
+    def __init__(self, directory: Path, binary: str = "redis-server") -> None:
+        self.directory = directory
+        self.binary = binary
+        self.port = free_port()
+        self.proc: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self, timeout: float = 10.0) -> None:
+        """Start it (again, on the same port) and wait until it answers PING."""
+        self.proc = subprocess.Popen(
+            [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+             "--appendonly", "no", "--dir", str(self.directory)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), 0.2) as s:
+                    s.sendall(b"PING\r\n")
+                    if s.recv(16).startswith(b"+PONG"):
+                        return
+            except OSError:
+                pass
+            time.sleep(0.02)
+        raise RuntimeError("redis-server did not start")
+
+    def signal(self, sig: int) -> None:
+        """SIGKILL, SIGSTOP, SIGCONT..."""
+        assert self.proc is not None
+        self.proc.send_signal(sig)
+        if sig == signal.SIGKILL:
+            self.proc.wait(5)
+
+    def stop(self) -> None:
+        """Stop it for good (continuing it first if it was frozen)."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGCONT)
+            self.proc.kill()
+            self.proc.wait(5)
+
+
+def child_pids(pid: int) -> list[int]:
+    """The direct children of a process (a supervisor's workers), from /proc."""
+    found = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        with open(task / "children") as fh:
+            found += [int(p) for p in fh.read().split()]
+    return sorted(found)
+
+
+def _socket_inodes(pid: int) -> set[str]:
+    """The inodes of the sockets a process holds open."""
+    inodes = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        try:
+            target = os.readlink(fd)
+        except OSError:
+            continue
+        if target.startswith("socket:["):
+            inodes.add(target[8:-1])
+    return inodes
+
+
+def worker_of(client_port: int, server_port: int, pids: list[int]) -> int | None:
+    """Which of these processes holds the server side of the TCP connection from client_port."""
+    wanted = f"0100007F:{server_port:04X}"
+    peer = f"0100007F:{client_port:04X}"
+    inode = None
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        parts = line.split()
+        if parts[1] == wanted and parts[2] == peer:
+            inode = parts[9]
+    if inode is None:
+        return None
+    for pid in pids:
+        if inode in _socket_inodes(pid):
+            return pid
+    return None
