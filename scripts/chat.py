@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """A terminal chat client for Campfire: the WebSocket API from a shell, for demos and debugging.
 
-    .venv/bin/python scripts/chat.py --token TOKEN --room general
+    .venv/bin/python scripts/chat.py --token=TOKEN --room general
 
 Lines you type are sent to the room; everything the room says is printed as it happens.
 """
@@ -123,7 +123,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--url", default="http://127.0.0.1:3000", help="the server's base URL")
     parser.add_argument(
-        "--token", required=True, help="a session token (campfire token issue EMAIL)"
+        "--token",
+        required=True,
+        help="a session token (campfire token issue EMAIL); write --token=TOKEN, as one may start with -",
     )
     parser.add_argument("--room", required=True, help="room name or id")
     args = parser.parse_args()

@@ -357,8 +357,7 @@ async def test_chat_script_escapes_names_and_content(client, api, settings):
         str(ROOT / "scripts" / "chat.py"),
         "--url",
         str(client.make_url("")).rstrip("/"),
-        "--token",
-        token,
+        f"--token={token}",  # with "=": a token may start with "-"
         "--room",
         "general",
         stdin=subprocess.DEVNULL,
