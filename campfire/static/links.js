@@ -60,7 +60,8 @@ export async function openLink(roomId, messageId = null) {
 /** Follow the link in the page's address, if any, then drop it (so the same link works twice). */
 export async function followLink() {
   const link = parseLink();
-  if (!link || !state.me) return;
+  // Not before the chat has started (rooms loaded, socket made): startChat follows it then.
+  if (!link || !state.me || !state.socket) return;
   history.replaceState(null, '', location.pathname + location.search);
   await openLink(link.roomId, link.messageId);
 }
