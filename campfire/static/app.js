@@ -5,6 +5,8 @@ import { checkAuth, showAuth, signedOut, failed, wireAuth } from './auth.js';
 import { restoreSaved, wireComposer } from './composer.js';
 import { dispatch, on } from './events.js';
 import { catchUp, loadLatest, markSeenSoon, refreshPendingLabels, wireMessages } from './messages.js';
+import { followLink, linkedRoomId } from './links.js';
+import { wireNotifications } from './notifications.js';
 import { loadUsers, renderPresence, renderTyping } from './people.js';
 import { loadRooms, openRoom, savedRoomId, setSidebar, wireRooms } from './rooms.js';
 import { ChatSocket } from './socket.js';
@@ -79,7 +81,7 @@ async function startChat(user) {
   } });
   restoreSaved(); // drafts, and unsent messages: queued before connecting, sent on Ready
   state.socket.connect();
-  const first = savedRoomId() ?? state.rooms.keys().next().value;
+  const first = linkedRoomId() ?? savedRoomId() ?? state.rooms.keys().next().value;
   $('sidebar').inert = phone.matches;
   if (first) await openRoom(first);
   else {
@@ -89,6 +91,7 @@ async function startChat(user) {
     $('empty-room').hidden = false;
     if (phone.matches) setSidebar(true);
   }
+  await followLink(); // /#room=ID&message=ID: its room is open now; show the message
 }
 
 async function boot() {
@@ -97,6 +100,7 @@ async function boot() {
   wireMessages();
   wireComposer();
   wireSwitcher();
+  wireNotifications();
   $('reconnect-now').addEventListener('click', () => state.socket && state.socket.reconnectNow());
   for (let attempt = 0; ; attempt++) {
     try {

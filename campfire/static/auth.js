@@ -6,6 +6,8 @@ let authMode = 'login';
 let onSignedIn = null;
 const ENDED_KEY = 'campfire.session-ended';
 const MIN_PASSWORD_CHARS = 8;
+const logoutHooks = []; // work to finish while the session still exists (see beforeLogout)
+const LOGOUT_HOOK_MS = 3000;
 
 /**
  * Back to the sign-in page. `ended`: the session ended by itself (revoked, expired), so the
@@ -106,7 +108,14 @@ export async function checkAuth() {
   }
 }
 
+/** Run `hook()` (async) on Log out, before the session ends; it gets 3 s at most. */
+export function beforeLogout(hook) {
+  logoutHooks.push(hook);
+}
+
 async function logout() {
+  const timeout = new Promise((resolve) => { setTimeout(resolve, LOGOUT_HOOK_MS); });
+  await Promise.race([Promise.allSettled(logoutHooks.map(async (hook) => hook())), timeout]);
   try {
     await api.logout();
   } catch {

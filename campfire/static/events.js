@@ -4,6 +4,7 @@
 //   'status'     {status: 'connecting' | 'online' | 'offline'}
 //   'ready'      {reconnect: boolean}    after the socket's Ready (and the page's own refresh)
 //   'room-opened' {roomId}               after a room became the open one
+//   'unread'     {total}                 after the room list's unread counts were redrawn
 
 const handlers = new Map(); // type -> [handler]
 

@@ -17,6 +17,7 @@ export async function loadRooms() {
   const { rooms } = await api.rooms();
   state.rooms = new Map(rooms.map((room) => {
     room.unreadCount = room.id === state.currentId ? 0 : room.unread_count ?? 0;
+    room.unreadMentions = room.id === state.currentId ? 0 : room.unread_mentions ?? 0;
     return [room.id, room];
   }));
   renderRooms();
@@ -61,6 +62,12 @@ function roomItem(room) {
     icon.append(lock);
   }
   button.append(icon, el('span', 'room-name', roomName(room)));
+  if (room.unreadMentions) {
+    const n = room.unreadMentions;
+    const at = el('span', 'mention-count', `@${countText(n)}`);
+    at.setAttribute('aria-hidden', 'true');
+    button.append(at, el('span', 'visually-hidden', `, ${countText(n)} mention${n === 1 ? '' : 's'} of you`));
+  }
   if (room.unreadCount) {
     const badge = el('span', 'unread-count', countText(room.unreadCount));
     badge.setAttribute('aria-hidden', 'true');
@@ -96,6 +103,7 @@ function renderTotals() {
   const marker = $('menu-unread');
   marker.hidden = !total;
   marker.textContent = countText(total);
+  dispatch({ type: 'unread', total }); // the favicon shows it too (notifications.js)
   const open = $('chat-view').classList.contains('sidebar-open');
   $('menu-toggle').setAttribute('aria-label', `${open ? 'Hide' : 'Show'} rooms${total ? ` (${countText(total)} unread)` : ''}`);
 }
@@ -107,6 +115,7 @@ export function countUnread(message) {
   if (!room || (room.last_message_seq != null && message.seq <= room.last_message_seq)) return;
   room.last_message_seq = message.seq;
   room.unreadCount = (room.unreadCount || 0) + 1;
+  if ((message.mentions || []).includes(state.me.id)) room.unreadMentions = (room.unreadMentions || 0) + 1;
   renderRooms();
 }
 
@@ -168,6 +177,7 @@ export async function openRoom(roomId) {
   state.currentId = roomId;
   localStorage.setItem(ROOM_KEY, roomId);
   room.unreadCount = 0;
+  room.unreadMentions = 0;
   renderRooms();
   $('room-title').textContent = roomName(room);
   $('room-title').title = roomName(room);

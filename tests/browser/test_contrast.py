@@ -41,6 +41,13 @@ CHAT_PAIRS = [
     ("composer edge", "#composer-input", None, "border-top-color"),
     ("sidebar field edge", "#new-room-name", None, "border-top-color"),
     ("menu button edge", "#menu-toggle", None, "border-top-color"),
+    # Notifications (notify-client): the sidebar's settings and the mentions badge.
+    ("notifications summary", "#notify-settings summary", None, "color"),
+    ("notifications state", "#notify-desktop-state", None, "color"),
+    ("notifications button", "#notify-desktop", None, "color"),
+    ("notifications button edge", "#notify-desktop", None, "border-top-color"),
+    ("sound setting", ".notify-check", None, "color"),
+    ("mentions badge", ".mention-count", None, "color"),
 ]
 AUTH_PAIRS = [
     ("sign-in intro", "#auth-intro", None, "color"),
@@ -121,6 +128,10 @@ def test_the_main_colour_pairs_meet_wcag_aa(shared_server, shared_pages):
     a.get_by_role("button", name="Show rooms").click()
     open_room(a, room)
     server.post(bob_token, other["id"], "unread elsewhere")
+    server.post(bob_token, other["id"], "@Ann and a mention")
+    a.locator("#notify-settings").evaluate("(d) => { d.open = true; }")
+    expect(a.locator("#notify-desktop-state")).not_to_be_empty()
+    expect(a.locator(".mention-count")).to_be_visible()
     expect(a.locator(".unread-count")).to_be_visible()
     b = shared_pages.chat(bob_token)
     open_room(b, room)
