@@ -125,7 +125,7 @@ def main() -> None:
     parser.add_argument(
         "--token",
         required=True,
-        help="a session token (campfire token issue EMAIL); write --token=TOKEN, as one may start with -",
+        help="a session token (campfire token issue EMAIL); as --token=TOKEN: it may start with -",
     )
     parser.add_argument("--room", required=True, help="room name or id")
     args = parser.parse_args()
