@@ -5,7 +5,7 @@
 import MarkdownIt from './markdown-it.esm.min.js';
 import { state } from './state.js';
 
-const md = new MarkdownIt('default', { html: false, linkify: true, breaks: true });
+const md = new MarkdownIt('default', { html: false, linkify: true });
 // Chat, not documents: "# 1" is not a title, "---" under a line is not one either, tables
 // need too much care to type, and pictures from elsewhere are refused by the CSP anyway.
 md.disable(['heading', 'lheading', 'table', 'image']);
@@ -84,7 +84,7 @@ function appendInline(parent, tokens, mentions) {
       code.textContent = token.content;
       into.append(code);
     } else if (token.type === 'softbreak' || token.type === 'hardbreak') {
-      into.append(document.createElement('br'));
+      into.append('\n'); // shown as a line break (pre-wrap), and kept in copied text
     } else if (token.type === 'link_open') {
       const node = link(token, tokens[i + 1]);
       into.append(node);

@@ -173,6 +173,12 @@ function openPicker(li) {
   li.append(picker);
   li.classList.add('picking');
   picker.hidden = false;
+  // Near the bottom of the list it opens upwards, so the list's edge does not cut it.
+  picker.classList.remove('above');
+  const room = $('scroller').getBoundingClientRect();
+  const spot = li.getBoundingClientRect();
+  const below = room.bottom - spot.top;
+  if (below < picker.offsetHeight + 40 && spot.top - room.top > below) picker.classList.add('above');
   picker.querySelector('.quick-boost').focus();
 }
 
@@ -244,7 +250,7 @@ function startEdit(li, fromComposer = false) {
   const form = el('form', 'edit-form');
   const box = el('textarea', 'edit-box');
   box.value = record.message.content;
-  box.rows = Math.min(8, record.message.content.split('\n').length);
+  box.rows = 1;
   box.setAttribute('aria-label', 'Edit message');
   const save = el('button', 'primary compact', 'Save');
   save.type = 'submit';
@@ -260,6 +266,7 @@ function startEdit(li, fromComposer = false) {
   });
   form.addEventListener('click', (event) => event.stopPropagation());
   cancel.addEventListener('click', () => cancelEdit());
+  box.addEventListener('input', () => fitHeight(box));
   box.addEventListener('keydown', (event) => {
     if (event.key === 'Enter' && !event.shiftKey && !event.isComposing) {
       event.preventDefault();
@@ -273,9 +280,16 @@ function startEdit(li, fromComposer = false) {
   li.classList.add('editing');
   li.querySelector('.content').after(form);
   editing = { li, form, fromComposer };
+  fitHeight(box);
   box.focus();
   box.setSelectionRange(box.value.length, box.value.length);
   form.scrollIntoView({ block: 'nearest' });
+}
+
+/** Grow the edit box with its text, up to a third of the window (then it scrolls). */
+function fitHeight(box) {
+  box.style.height = 'auto';
+  box.style.height = `${Math.min(box.scrollHeight + 2, window.innerHeight / 3)}px`;
 }
 
 /** Leave edit mode; focus goes back where the edit started. */
@@ -435,10 +449,10 @@ on('compose-up', () => {
 export function wireMessageActions() {
   $('messages').addEventListener('click', (event) => {
     const li = event.target.closest('li.message');
-    if (event.target.closest('a, button, input, textarea, form')) return;
     for (const open of $('messages').querySelectorAll('li.actions-open')) {
       if (open !== li) open.classList.remove('actions-open');
     }
+    if (event.target.closest('a, button, input, textarea, form')) return;
     if (li && records.has(li)) li.classList.toggle('actions-open');
   });
   document.addEventListener('click', (event) => {
