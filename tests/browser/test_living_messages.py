@@ -330,3 +330,49 @@ def test_changes_made_while_offline_appear_after_reconnecting(shared_server, sha
         "eyes gone",
         "new while away",
     ]
+
+
+def test_change_frames_applied_twice_or_out_of_place_are_harmless(shared_server, shared_pages):
+    server = shared_server
+    _ann, ann_token, _bob, bob_token, room = two_people(server, "twice")
+    message = server.post(ann_token, room["id"], "original")
+    b = shared_pages.chat(bob_token)
+    open_room(b, room)
+    li = stored(b, "original")
+    edit = server.ok("PATCH", f"/api/messages/{message['id']}", {"content": "newer"}, ann_token)
+    expect(li.locator(".content")).to_have_text(re.compile(r"^newer"))
+    boost = server.ok("POST", f"/api/messages/{message['id']}/boosts", {"content": "🎉"}, ann_token)
+    expect(li.locator(".boost-count")).to_have_text("1")
+    # The same frames again, an older edit after the newer one, and changes to messages this
+    # page does not show (one never loaded, one unknown): nothing changes, nothing breaks.
+    older = {**edit["message"], "content": "older"}
+    b.evaluate(
+        """async ([edit, older, boost]) => {
+          const { dispatch } = await import('/static/events.js');
+          dispatch({ type: 'MessageUpdated', message: edit.message, change_seq: edit.change_seq });
+          dispatch({ type: 'MessageUpdated', message: older, change_seq: edit.change_seq - 1 });
+          dispatch({ type: 'BoostAdded', boost: boost.boost, change_seq: boost.change_seq });
+          dispatch({ type: 'BoostAdded', boost: boost.boost, change_seq: boost.change_seq });
+          const elsewhere = { ...edit.message, id: crypto.randomUUID(), content: 'ghost' };
+          dispatch({ type: 'MessageUpdated', message: elsewhere, change_seq: 1e9 });
+          dispatch({ type: 'MessageDeleted', message_id: elsewhere.id,
+                     room_id: edit.message.room_id, change_seq: 1e9 });
+          dispatch({ type: 'BoostRemoved', boost_id: crypto.randomUUID(),
+                     message_id: edit.message.id, room_id: edit.message.room_id, change_seq: 1e9 });
+        }""",
+        [edit, older, boost],
+    )
+    expect(li.locator(".content")).to_have_text(re.compile(r"^newer\s*\(edited\)$"))
+    expect(li.locator(".boost-count")).to_have_text("1")
+    expect(b.locator("#messages li.message")).to_have_count(1)
+    expect(item(b, "ghost")).to_have_count(0)
+    # A deletion applied twice: gone once, and the page goes on (its last-seen mark too).
+    server.ok("DELETE", f"/api/messages/{message['id']}", token=ann_token)
+    expect(b.locator("#messages li.message")).to_have_count(0)
+    b.evaluate(
+        """async ([id, roomId]) => (await import('/static/events.js')).dispatch(
+          { type: 'MessageDeleted', message_id: id, room_id: roomId, change_seq: 1 })""",
+        [message["id"], room["id"]],
+    )
+    send(b, "still here")
+    expect(stored(b, "still here")).to_be_visible()
