@@ -2,6 +2,7 @@
 // the mark on a message that mentions you, and the changes others make, live and caught up.
 import * as api from './api.js';
 import { failed } from './auth.js';
+import { MAX_CONTENT_CHARS } from './composer.js';
 import { on } from './events.js';
 import { isEmojiOnly, renderContent } from './markdown.js';
 import { decorate, isNearBottom, loadLatest, newView, scrollToBottom } from './messages.js';
@@ -11,7 +12,6 @@ import { $, showNotice, state } from './state.js';
 
 const QUICK_BOOSTS = ['👍', '❤️', '😂', '🎉', '🙏', '👀', '🔥', '✅'];
 const MAX_BOOST_CHARS = 16; // the server counts code points, as here
-const MAX_CONTENT_CHARS = 10000;
 const records = new WeakMap(); // message item -> {message, boosts: Map(id -> boost), editSeq}
 let removedBoosts = new Set(); // boost ids known to be gone: a late BoostAdded stays gone
 let editing = null; // {li, form, fromComposer} while a message is being edited
