@@ -49,3 +49,15 @@ export function messages(roomId, { before, after, limit = 50 } = {}) {
   if (after != null) query.set('after', String(after));
   return request('GET', `/api/rooms/${encodeURIComponent(roomId)}/messages?${query}`);
 }
+
+// Messages that live (addition): edits, deletions, boosts, and the @ autocomplete.
+const messagePath = (id) => `/api/messages/${encodeURIComponent(id)}`;
+export const editMessage = (id, content) => request('PATCH', messagePath(id), { content });
+export const deleteMessage = (id) => request('DELETE', messagePath(id));
+export const addBoost = (id, content) => request('POST', `${messagePath(id)}/boosts`, { content });
+export const removeBoost = (id, boostId) =>
+  request('DELETE', `${messagePath(id)}/boosts/${encodeURIComponent(boostId)}`);
+
+/** Up to 20 members of a room whose name, or a word of it, starts with `query`. */
+export const members = (roomId, query) =>
+  request('GET', `/api/rooms/${encodeURIComponent(roomId)}/members?${new URLSearchParams({ query })}`);

@@ -4,6 +4,8 @@ import * as api from './api.js';
 import { checkAuth, showAuth, signedOut, failed, wireAuth } from './auth.js';
 import { restoreSaved, wireComposer } from './composer.js';
 import { dispatch, on } from './events.js';
+import { wireMentionAutocomplete } from './mention-autocomplete.js';
+import { wireMessageActions } from './message-actions.js';
 import { catchUp, loadLatest, markSeenSoon, refreshPendingLabels, wireMessages } from './messages.js';
 import { followLink, linkedRoomId } from './links.js';
 import { wireNotifications } from './notifications.js';
@@ -101,6 +103,8 @@ async function boot() {
   wireComposer();
   wireSwitcher();
   wireNotifications();
+  wireMessageActions();
+  wireMentionAutocomplete();
   $('reconnect-now').addEventListener('click', () => state.socket && state.socket.reconnectNow());
   for (let attempt = 0; ; attempt++) {
     try {

@@ -8,7 +8,7 @@ import { createDraftDirect } from './rooms.js';
 import { $, loadSaved, save, showNotice, state, uuid4 } from './state.js';
 
 const TYPING_REPEAT_MS = 3000;
-const MAX_CONTENT_CHARS = 10000; // the server counts code points: an emoji is one
+export const MAX_CONTENT_CHARS = 10000; // the server counts code points: an emoji is one
 let draftKey = null; // the room (or draft conversation) whose text is in the box
 let drafts = {}; // draftKey -> text
 

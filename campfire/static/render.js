@@ -1,7 +1,5 @@
 // DOM builders. User data only ever goes in through textContent and attributes, never HTML.
-
-const LINK = /\bhttps?:\/\/[^\s<>"]+/gi;
-const TRAILING = /[.,;:!?'")\]}]+$/;
+import { isEmojiOnly, renderContent } from './markdown.js';
 
 /** Create an element with a class and optional text. */
 export function el(tag, className, text) {
@@ -9,38 +7,6 @@ export function el(tag, className, text) {
   if (className) node.className = className;
   if (text != null) node.textContent = text;
   return node;
-}
-
-/** A safe http(s) URL for a link, or null. */
-function safeUrl(text) {
-  try {
-    const url = new URL(text);
-    return url.protocol === 'http:' || url.protocol === 'https:' ? url.href : null;
-  } catch {
-    return null;
-  }
-}
-
-/** Message text as DOM nodes: plain text, with http(s) URLs as links that open safely. */
-export function linkify(text) {
-  const fragment = document.createDocumentFragment();
-  let last = 0;
-  for (const match of text.matchAll(LINK)) {
-    let url = match[0];
-    const trailing = url.match(TRAILING);
-    if (trailing) url = url.slice(0, -trailing[0].length);
-    const href = safeUrl(url);
-    if (!href) continue;
-    fragment.append(text.slice(last, match.index));
-    const a = el('a', null, url);
-    a.href = href;
-    a.target = '_blank';
-    a.rel = 'noopener noreferrer';
-    fragment.append(a);
-    last = match.index + url.length;
-  }
-  fragment.append(text.slice(last));
-  return fragment;
 }
 
 /** "14:05" today, "3 Mar 14:05" on another day. */
@@ -124,11 +90,19 @@ export function messageItem(message, authorName, state = '') {
     meta.append(time);
   }
   meta.append(el('span', 'state'));
-  const content = el('p', 'content');
-  content.append(linkify(message.content));
+  const content = el('div', 'content');
+  content.append(renderContent(message.content, message.mentions));
+  content.classList.toggle('emoji-only', isEmojiOnly(message.content));
   li.append(avatar, meta, content);
   setPending(li, state);
+  for (const hook of itemHooks) hook(li, message);
   return li;
+}
+
+const itemHooks = [];
+/** Call `hook(li, message)` on every message item built (to add actions, boosts, marks). */
+export function onMessageItem(hook) {
+  itemHooks.push(hook);
 }
 
 /** Mark a message item as sending / queued, or stored (''). */

@@ -79,7 +79,8 @@ def test_a_session_that_ends_says_so_and_keeps_the_draft(shared_server, shared_p
 
 
 def test_up_arrow_in_an_empty_composer_is_offered_to_an_editing_module(shared_server, shared_pages):
-    # Editing is not built yet: the composer dispatches 'compose-up' and does nothing else.
+    # The composer dispatches 'compose-up' (message-actions.js takes it to edit the newest own
+    # message: see test_living_messages.py) only when the box is empty.
     server = shared_server
     _, token = server.user("Ann")
     room = server.room(token, unique("hook"))

@@ -155,3 +155,58 @@ def test_the_main_colour_pairs_meet_wcag_aa(shared_server, shared_pages):
     expect(auth.locator("#auth-submit")).to_be_visible()
     failures += check(auth, AUTH_PAIRS)
     assert not failures, "below WCAG AA:\n" + "\n".join(failures)
+
+
+# Messages that live (issue 13): Markdown, mentions, boosts, the toolbar and its dialogs.
+LIVING_PAIRS = [
+    ("mention", "#messages .mention:not(.mention-me)", None, "color"),
+    ("mention of me", "#messages .mention-me", None, "color"),
+    ("text of a message that mentions me", "#messages li.mentions-me .content", None, "color"),
+    ("(edited)", "#messages .edited", None, "color"),
+    ("inline code", "#messages .content p code", None, "color"),
+    ("code block", "#messages .content pre code", None, "color"),
+    ("quote", "#messages .content blockquote", None, "color"),
+    ("link", "#messages .content a", None, "color"),
+    ("boost count", '#messages .boost[aria-pressed="false"] .boost-count', None, "color"),
+    ("my boost's count", '#messages .boost[aria-pressed="true"] .boost-count', None, "color"),
+    ("boost edge", '#messages .boost[aria-pressed="false"]', None, "border-top-color"),
+    ("my boost's edge", '#messages .boost[aria-pressed="true"]', None, "border-top-color"),
+    ("toolbar edge", "#messages li.picking .actions", None, "border-top-color"),
+    ("toolbar button", "#messages li.picking .action-boost", None, "color"),
+    ("boost field edge", ".boost-picker input", None, "border-top-color"),
+    ("boost field placeholder", ".boost-picker input", "::placeholder", "color"),
+    ("edit hint", ".edit-hint", None, "color"),
+    ("edit box edge", ".edit-box", None, "border-top-color"),
+    ("mention option", ".mention-option:not([aria-selected=true])", None, "color"),
+    ("chosen mention option", ".mention-option[aria-selected=true]", None, "color"),
+]
+
+
+def test_the_colours_of_living_messages_meet_wcag_aa(shared_server, shared_pages):
+    server = shared_server
+    _, token = server.user("Ann")
+    bob, bob_token = server.user("Bob")
+    cat, _ = server.user("Cat")
+    room = server.room(token, unique("contrast living"), members=[bob, cat])
+    content = "hi @Ann and @Bob, `code` and www.example.com\n> quoted\n```\nx\n```"
+    message = server.post(bob_token, room["id"], content)
+    path = f"/api/messages/{message['id']}"
+    server.ok("PATCH", path, {"content": content + "\n\nedited"}, bob_token)
+    for who, boost in [(token, "🎉"), (bob_token, "ok")]:
+        server.ok("POST", f"{path}/boosts", {"content": boost}, who)
+    server.post(token, room["id"], "mine")
+    a = shared_pages.chat(token)
+    open_room(a, room)
+    a.locator("#messages li.message").filter(has_text="mine").hover()
+    a.get_by_role("button", name="Edit").click()
+    shown = a.locator(f'#messages li.message[data-id="{message["id"]}"]')
+    shown.hover()
+    shown.get_by_role("button", name="Boost", exact=True).click()
+    failures = check(a, [pair for pair in LIVING_PAIRS if "mention option" not in pair[0]])
+    a.keyboard.press("Escape")
+    box = a.get_by_label("Message", exact=True)
+    box.click()
+    box.press_sequentially("@")
+    expect(a.locator(".mention-option")).to_have_count(2)  # Bob and Cat: never oneself
+    failures += check(a, [pair for pair in LIVING_PAIRS if "mention option" in pair[0]])
+    assert not failures, "below WCAG AA:\n" + "\n".join(failures)
