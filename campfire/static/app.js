@@ -9,6 +9,7 @@ import { loadUsers, renderPresence, renderTyping } from './people.js';
 import { loadRooms, openRoom, savedRoomId, setSidebar, wireRooms } from './rooms.js';
 import { ChatSocket } from './socket.js';
 import { wireSwitcher } from './switcher.js';
+import { wireTeam } from './team.js';
 import { $, phone, show, showNotice, state } from './state.js';
 
 on('MissedMessagesTruncated', () => {
@@ -97,6 +98,7 @@ async function boot() {
   wireMessages();
   wireComposer();
   wireSwitcher();
+  wireTeam();
   $('reconnect-now').addEventListener('click', () => state.socket && state.socket.reconnectNow());
   for (let attempt = 0; ; attempt++) {
     try {

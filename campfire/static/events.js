@@ -4,6 +4,7 @@
 //   'status'     {status: 'connecting' | 'online' | 'offline'}
 //   'ready'      {reconnect: boolean}    after the socket's Ready (and the page's own refresh)
 //   'room-opened' {roomId}               after a room became the open one
+//   'draft-opened' {userId}              a conversation with one person, made by its first message
 
 const handlers = new Map(); // type -> [handler]
 
