@@ -12,7 +12,7 @@ const MIN_PASSWORD_CHARS = 8;
 export function describeAgent(agent) {
   if (!agent) return 'Unknown browser or app';
   const browser = [['Edg/', 'Edge'], ['Firefox/', 'Firefox'], ['Chrome/', 'Chrome'], ['Chromium/', 'Chromium'],
-    ['Safari/', 'Safari'], ['curl/', 'curl'], ['python', 'Python']].find(([mark]) => agent.includes(mark));
+    ['Safari/', 'Safari'], ['curl/', 'curl'], ['Python', 'Python']].find(([mark]) => agent.includes(mark));
   const system = [['Android', 'Android'], ['iPhone', 'iPhone'], ['iPad', 'iPad'], ['Windows', 'Windows'],
     ['Mac OS', 'macOS'], ['Linux', 'Linux']].find(([mark]) => agent.includes(mark));
   if (!browser) return agent.slice(0, 60);
