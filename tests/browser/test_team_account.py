@@ -64,7 +64,9 @@ def test_my_account_changes_name_and_password_and_ends_sessions(shared_server, s
     expect(panel.locator("#my-password-status")).to_contain_text("Every other session has ended")
     expect(panel.locator("#my-sessions li")).to_have_count(1)
     expect(elsewhere.locator("#auth-view")).to_be_visible()  # the other device is signed out
-    status, _ = server.call("POST", "/api/auth/login", {"email": ann["email"], "password": NEW_PASSWORD})
+    status, _ = server.call(
+        "POST", "/api/auth/login", {"email": ann["email"], "password": NEW_PASSWORD}
+    )
     assert status == 200
 
     # That login is a new session: it shows in the list, and "End" ends it.
