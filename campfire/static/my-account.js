@@ -20,12 +20,11 @@ export function describeAgent(agent) {
 }
 
 async function open() {
-  $('my-name').value = state.me.name;
-  say($('my-name-status'), '');
-  say($('my-password-status'), '');
-  $('my-password-form').reset();
-  $('my-login-link-out').hidden = true;
   openPanel('my-account');
+  $('my-name-form').addEventListener('submit', saveName);
+  $('my-password-form').addEventListener('submit', savePassword);
+  $('my-login-link').addEventListener('click', makeLink);
+  $('my-name').value = state.me.name;
   await loadSessions();
 }
 
@@ -37,6 +36,7 @@ async function loadSessions() {
   } catch (err) {
     return failed(err, 'Could not load your sessions');
   }
+  if (!list.isConnected) return; // the panel closed meanwhile
   list.replaceChildren();
   for (const session of sessions) {
     const li = el('li', session.current ? 'current' : '');
@@ -100,9 +100,9 @@ async function savePassword(event) {
   }
   try {
     await api.changePassword(current, password);
-    $('my-password-form').reset();
+    status.closest('form').reset();
     say(status, 'Password changed. Every other session has ended.', true);
-    await loadSessions();
+    if (status.isConnected) await loadSessions();
   } catch (err) {
     if (err.status === 401) return failed(err, '');
     say(status, err.code === 'WRONG_PASSWORD' ? 'Your current password is not right.' : err.message);
@@ -113,6 +113,7 @@ async function makeLink() {
   const box = $('my-login-link-out');
   try {
     const { url, expires_at: expires } = await api.loginLink('me');
+    if (!box.isConnected) return;
     box.replaceChildren();
     showCopyBox(box, 'Login link', url, `Works once, until ${new Date(expires).toLocaleString([], { dateStyle: 'medium', timeStyle: 'short' })}.`);
   } catch (err) {
@@ -120,10 +121,7 @@ async function makeLink() {
   }
 }
 
-/** Wire the My account button and panel. */
+/** Wire the My account button (the panel is wired each time it opens). */
 export function wireMyAccount() {
   $('open-my-account').addEventListener('click', open);
-  $('my-name-form').addEventListener('submit', saveName);
-  $('my-password-form').addEventListener('submit', savePassword);
-  $('my-login-link').addEventListener('click', makeLink);
 }

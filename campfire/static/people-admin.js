@@ -31,6 +31,7 @@ function button(text, label, onClick, className = 'small-button') {
 
 function renderPeople() {
   const list = $('people-table');
+  if (!list) return; // the panel is closed
   list.replaceChildren();
   const people = [...state.users.values()].sort((a, b) =>
     (a.is_active === false) - (b.is_active === false) || a.name.localeCompare(b.name));
@@ -96,6 +97,7 @@ async function makeLoginLink(user) {
   const box = $('people-out');
   try {
     const { url, expires_at: expires } = await api.loginLink(user.id === state.me.id ? 'me' : user.id);
+    if (!box.isConnected) return;
     box.replaceChildren();
     const until = new Date(expires).toLocaleString([], { dateStyle: 'medium', timeStyle: 'short' });
     showCopyBox(box, `Login link for ${user.name}`, url,
@@ -118,7 +120,7 @@ async function addPerson(event) {
   try {
     const { user } = await api.createUser(fields);
     state.users.set(user.id, { last_active_at: null, ...user });
-    $('add-person-form').reset();
+    error.closest('form').reset();
     say(error, `${user.name} was added. They can sign in with that email and password.`, true);
     renderPeople();
   } catch (err) {
@@ -134,6 +136,7 @@ async function newJoinLink() {
   try {
     const { account } = await api.newJoinCode();
     state.account = account;
+    if (!$('people-admin').open) return;
     $('join-url').value = account.join_url;
     say($('join-status'), 'A new join link is ready; the old one no longer works.', true);
   } catch (err) {
@@ -154,7 +157,7 @@ async function saveAccount(event) {
     state.account = account;
     state.accountName = account.name;
     showAccount();
-    say($('account-status'), 'Saved.', true);
+    if ($('people-admin').open) say($('account-status'), 'Saved.', true);
   } catch (err) {
     if (err.status === 401) return failed(err, '');
     say($('account-status'), err.message);
@@ -175,6 +178,7 @@ async function loadBots() {
 
 function renderBots() {
   const list = $('bot-list');
+  if (!list) return;
   list.replaceChildren();
   for (const bot of bots) {
     const li = el('li', 'person-row bot-row');
@@ -207,6 +211,7 @@ function renderBots() {
 /** Show a bot's key (once) and its webhook secret, to copy. */
 function showBotSecrets(bot, key) {
   const box = $('bot-out');
+  if (!box) return;
   box.replaceChildren();
   if (key) {
     showCopyBox(box, `Key of ${bot.name}`, key,
@@ -226,6 +231,7 @@ async function addBot(event) {
   if (!name) return say($('add-bot-error'), 'Please enter a name for the bot.');
   try {
     const { bot, bot_key: key } = await api.createBot(name, webhook);
+    if (!$('people-admin').open) return;
     $('add-bot-form').reset();
     say($('add-bot-error'), `${bot.name} was added.`, true);
     showBotSecrets(bot, key);
@@ -281,7 +287,7 @@ async function removeBot(bot) {
   if (!(await confirmAction(`Remove ${bot.name}? Its key and webhook stop working; its messages stay.`, 'Remove bot'))) return;
   try {
     await api.removeBot(bot.id);
-    $('bot-out').hidden = true;
+    if ($('bot-out')) $('bot-out').hidden = true;
     await loadBots();
   } catch (err) {
     failed(err, 'Could not remove the bot');
@@ -302,14 +308,12 @@ function selectTab(name, focus = false) {
 
 async function open() {
   if (!state.me.is_admin) return;
-  selectTab('people');
-  $('people-out').hidden = true;
-  $('bot-out').hidden = true;
-  for (const id of ['join-status', 'add-person-error', 'account-status', 'add-bot-error']) say($(id), '');
   openPanel('people-admin');
+  wirePanel();
   renderPeople();
   try {
     const [{ account }, { users }] = await Promise.all([api.account(), api.users()]);
+    if (!$('people-admin').open) return;
     state.account = account;
     $('join-url').value = account.join_url || '';
     $('account-name-input').value = account.name;
@@ -321,9 +325,8 @@ async function open() {
   await loadBots();
 }
 
-/** Wire the People & settings button and panel. */
-export function wirePeopleAdmin() {
-  $('open-people-admin').addEventListener('click', open);
+/** Wire the panel's controls (fresh from its template each time it opens). */
+function wirePanel() {
   $('join-copy').addEventListener('click', async () => {
     const copied = await copyText($('join-url').value, $('join-url'));
     say($('join-status'), copied ? 'Copied the join link.' : 'Selected: press Ctrl+C to copy.', copied);
@@ -339,6 +342,11 @@ export function wirePeopleAdmin() {
       if (step) selectTab(TABS[(i + step + TABS.length) % TABS.length], true);
     });
   });
+}
+
+/** Wire the People & settings button, and follow people's changes while the panel is open. */
+export function wirePeopleAdmin() {
+  $('open-people-admin').addEventListener('click', open);
   on('UserUpdated', () => {
     if ($('people-admin').open) renderPeople();
   });

@@ -93,6 +93,12 @@ async function openSettings() {
   if (!room) return;
   const manager = canManage(room);
   const direct = room.room_type === 'direct';
+  openPanel('room-settings');
+  $('room-manage-form').addEventListener('submit', saveSettings);
+  $('room-leave').addEventListener('click', leaveRoom);
+  $('room-delete').addEventListener('click', deleteRoom);
+  wirePicker($('room-member-search'), $('room-member-matches'),
+    () => otherActivePeople().filter((u) => !members.some((m) => m.id === u.id)), addMember);
   $('room-settings-title').textContent = `${direct ? 'Conversation' : 'Room'} settings: ${roomName(room)}`;
   $('room-manage-form').hidden = !manager || direct;
   $('room-name-input').value = room.name;
@@ -103,7 +109,6 @@ async function openSettings() {
   $('room-leave').hidden = direct;
   $('room-delete').hidden = !manager;
   $('room-delete').textContent = direct ? 'Delete conversation…' : 'Delete room…';
-  openPanel('room-settings');
   members = [];
   renderMembers(room);
   await loadMembers(room);
@@ -119,6 +124,7 @@ async function loadMembers(room) {
 }
 
 function renderMembers(room) {
+  if (!$('room-settings').open) return; // closed while the members were loading
   const list = $('room-members');
   list.replaceChildren();
   const removable = canManage(room) && room.room_type === 'closed';
@@ -157,6 +163,7 @@ async function saveSettings(event) {
     Object.assign(room, changed); // RoomUpdated follows with the same
     renderRooms();
     $('room-title').textContent = roomName(room);
+    if (!$('room-settings').open) return;
     $('room-settings-title').textContent = `Room settings: ${roomName(room)}`;
     $('room-settings-status').textContent = 'Saved.';
     $('room-add-member').hidden = room.room_type === 'open';
@@ -172,6 +179,7 @@ async function addMember(user) {
   const room = state.rooms.get(state.currentId);
   try {
     await api.addMember(room.id, user.id);
+    if (!$('room-settings').open) return;
     $('room-settings-status').textContent = `${user.name} was added.`;
     await loadMembers(room);
   } catch (err) {
@@ -182,6 +190,7 @@ async function addMember(user) {
 async function removeMember(room, member) {
   try {
     await api.removeMember(room.id, member.id);
+    if (!$('room-settings').open) return;
     $('room-settings-status').textContent = `${member.name} was removed.`;
     await loadMembers(room);
   } catch (err) {
@@ -258,7 +267,21 @@ async function startDirect() {
   }
 }
 
-/** Wire the bell, the settings panel and the new-conversation panel. */
+/** The panel that starts a conversation with one or several people. */
+function openNewDirect() {
+  chosen = [];
+  openPanel('new-direct-dialog');
+  wirePicker($('direct-search'), $('direct-matches'),
+    () => otherActivePeople().filter((u) => !chosen.includes(u)), (user) => {
+      chosen.push(user);
+      renderChosen();
+    });
+  $('direct-start').addEventListener('click', startDirect);
+  renderChosen();
+  $('direct-search').focus();
+}
+
+/** Wire the bell, and the buttons that open the settings and new-conversation panels. */
 export function wireRoomSettings() {
   $('involvement-button').addEventListener('click', () => {
     if ($('involvement-menu').hidden) openMenu();
@@ -275,24 +298,7 @@ export function wireRoomSettings() {
     if (!$('involvement-menu').hidden && !event.target.closest('#involvement-menu, #involvement-button')) closeMenu();
   });
   $('room-settings-button').addEventListener('click', openSettings);
-  $('room-manage-form').addEventListener('submit', saveSettings);
-  $('room-leave').addEventListener('click', leaveRoom);
-  $('room-delete').addEventListener('click', deleteRoom);
-  wirePicker($('room-member-search'), $('room-member-matches'),
-    () => otherActivePeople().filter((u) => !members.some((m) => m.id === u.id)), addMember);
-  $('new-direct').addEventListener('click', () => {
-    chosen = [];
-    renderChosen();
-    $('new-direct-error').textContent = '';
-    openPanel('new-direct-dialog');
-    $('direct-search').focus();
-  });
-  wirePicker($('direct-search'), $('direct-matches'),
-    () => otherActivePeople().filter((u) => !chosen.includes(u)), (user) => {
-      chosen.push(user);
-      renderChosen();
-    });
-  $('direct-start').addEventListener('click', startDirect);
+  $('new-direct').addEventListener('click', openNewDirect);
   for (const type of ['room-opened', 'draft-opened', 'RoomUpdated', 'RoomRemoved', 'ready']) {
     on(type, () => {
       renderControls();

@@ -3,22 +3,29 @@
 import { el, fullTime } from './render.js';
 import { $, state } from './state.js';
 
-/** Open a panel (a <dialog>) as a modal; its [data-close] buttons and Escape close it. */
+/**
+ * Open a panel (a <dialog>) as a modal, its content fresh from its template (`tpl-<id>`): the
+ * forms exist only while the panel is open, and it opens in its first state every time. Its
+ * [data-close] buttons, Escape and a click on the backdrop close it.
+ */
 export function openPanel(id) {
   const dialog = $(id);
-  if (!dialog.open) dialog.showModal();
+  if (dialog.open) return dialog;
+  dialog.replaceChildren($(`tpl-${id}`).content.cloneNode(true));
+  for (const button of dialog.querySelectorAll('[data-close]')) {
+    button.addEventListener('click', () => dialog.close());
+  }
+  dialog.showModal();
   return dialog;
 }
 
-/** Wire every panel's close buttons, and closing by a click on the backdrop. */
+/** Empty panels when they close, and close them by a click on the backdrop. */
 export function wirePanels() {
   for (const dialog of document.querySelectorAll('dialog.panel')) {
-    for (const button of dialog.querySelectorAll('[data-close]')) {
-      button.addEventListener('click', () => dialog.close());
-    }
     dialog.addEventListener('click', (event) => {
       if (event.target === dialog) dialog.close(); // the backdrop, outside the panel's box
     });
+    if (dialog.id !== 'confirm-dialog') dialog.addEventListener('close', () => dialog.replaceChildren());
   }
   $('confirm-ok').addEventListener('click', () => $('confirm-dialog').close('ok'));
   $('confirm-cancel').addEventListener('click', () => $('confirm-dialog').close('cancel'));
@@ -172,6 +179,7 @@ export function otherActivePeople() {
 
 /** Say how something went under a form: a problem (red) or, with `ok`, that it worked. */
 export function say(node, text, ok = false) {
+  if (!node) return; // its panel closed meanwhile
   node.textContent = text;
   node.classList.toggle('ok', ok);
 }
