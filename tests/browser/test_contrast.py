@@ -184,12 +184,11 @@ def test_the_team_screens_meet_wcag_aa(shared_server, shared_pages):
     expect(admin.locator("#messages .inactive-tag")).to_be_visible()
     admin.evaluate(
         """() => {
-          const li = document.createElement('li');
-          li.className = 'message failed';
-          const state = document.createElement('span');
-          state.className = 'state';
-          state.textContent = 'Not sent';
-          li.append(state);
+          // A message on its way to a room that went away, as directory.js shows it.
+          const li = document.querySelector('#messages li.message').cloneNode(true);
+          li.classList.add('failed');
+          li.removeAttribute('data-id');
+          li.querySelector('.state').textContent = 'Not sent';
           document.getElementById('messages').append(li);
         }"""
     )
