@@ -58,6 +58,39 @@ export const addBoost = (id, content) => request('POST', `${messagePath(id)}/boo
 export const removeBoost = (id, boostId) =>
   request('DELETE', `${messagePath(id)}/boosts/${encodeURIComponent(boostId)}`);
 
-/** Up to 20 members of a room whose name, or a word of it, starts with `query`. */
+/** A room's members; with `query`, up to 20 whose name, or a word of it, starts with it. */
 export const members = (roomId, query) =>
-  request('GET', `/api/rooms/${encodeURIComponent(roomId)}/members?${new URLSearchParams({ query })}`);
+  request(
+    'GET',
+    `/api/rooms/${encodeURIComponent(roomId)}/members` +
+      (query === undefined ? '' : `?${new URLSearchParams({ query })}`),
+  );
+// --- Team: the account, people, my account, room settings, involvement, bots ------------
+const room = (id) => `/api/rooms/${encodeURIComponent(id)}`;
+const user = (id) => `/api/users/${encodeURIComponent(id)}`;
+const bot = (id) => `/api/bots/${encodeURIComponent(id)}`;
+export const account = () => request('GET', '/api/account');
+export const updateAccount = (changes) => request('PATCH', '/api/account', changes);
+export const newJoinCode = () => request('POST', '/api/account/join_code');
+export const createUser = (fields) => request('POST', '/api/users', fields);
+export const updateUser = (id, changes) => request('PATCH', user(id), changes);
+export const loginLink = (id) => request('POST', `${user(id)}/login_link`);
+export const renameMe = (name) => request('PATCH', '/api/users/me', { name });
+export const changePassword = (current, password) =>
+  request('PUT', '/api/users/me/password', { current_password: current, password });
+export const sessions = () => request('GET', '/api/users/me/sessions');
+export const endSession = (id) => request('DELETE', `/api/users/me/sessions/${encodeURIComponent(id)}`);
+export const updateRoom = (id, changes) => request('PATCH', room(id), changes);
+export const deleteRoom = (id) => request('DELETE', room(id));
+export const addMember = (id, userId) => request('POST', `${room(id)}/members`, { user_id: userId });
+export const removeMember = (id, userId) =>
+  request('DELETE', `${room(id)}/members/${encodeURIComponent(userId)}`);
+export const setInvolvement = (id, involvement) =>
+  request('PUT', `${room(id)}/involvement`, { involvement });
+export const bots = () => request('GET', '/api/bots');
+export const getBot = (id) => request('GET', bot(id));
+export const createBot = (name, webhookUrl) =>
+  request('POST', '/api/bots', webhookUrl ? { name, webhook_url: webhookUrl } : { name });
+export const updateBot = (id, changes) => request('PATCH', bot(id), changes);
+export const resetBotKey = (id) => request('POST', `${bot(id)}/key`);
+export const removeBot = (id) => request('DELETE', bot(id));

@@ -13,6 +13,7 @@ import { loadUsers, renderPresence, renderTyping } from './people.js';
 import { loadRooms, openRoom, savedRoomId, setSidebar, wireRooms } from './rooms.js';
 import { ChatSocket } from './socket.js';
 import { wireSwitcher } from './switcher.js';
+import { wireTeam } from './team.js';
 import { $, phone, show, showNotice, state } from './state.js';
 
 on('MissedMessagesTruncated', () => {
@@ -105,6 +106,7 @@ async function boot() {
   wireNotifications();
   wireMessageActions();
   wireMentionAutocomplete();
+  wireTeam();
   $('reconnect-now').addEventListener('click', () => state.socket && state.socket.reconnectNow());
   for (let attempt = 0; ; attempt++) {
     try {

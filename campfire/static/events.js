@@ -5,6 +5,7 @@
 //   'ready'      {reconnect: boolean}    after the socket's Ready (and the page's own refresh)
 //   'room-opened' {roomId}               after a room became the open one
 //   'unread'     {total}                 after the room list's unread counts were redrawn
+//   'draft-opened' {userId}              a conversation with one person, made by its first message
 
 const handlers = new Map(); // type -> [handler]
 

@@ -16,7 +16,12 @@ export function nameOf(userId) {
 export async function loadUsers() {
   const { users } = await api.users();
   state.users = new Map(users.map((u) => [u.id, u]));
-  setPeople(users);
+  refreshNames();
+}
+
+/** Redraw every name shown (people list, messages, presence, typing) from state.users. */
+export function refreshNames() {
+  setPeople([...state.users.values()]);
   renderUsers();
   for (const li of $('messages').querySelectorAll('li.message')) {
     const name = nameOf(li.dataset.userId);
@@ -41,7 +46,7 @@ export function refreshUsersSoon() {
 function renderUsers() {
   const list = $('user-list');
   list.replaceChildren();
-  const others = [...state.users.values()].filter((u) => u.id !== state.me.id);
+  const others = [...state.users.values()].filter((u) => u.id !== state.me.id && u.is_active !== false);
   others.sort((a, b) => a.name.localeCompare(b.name));
   for (const user of others) {
     const button = el('button');

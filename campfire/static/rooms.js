@@ -23,13 +23,22 @@ export async function loadRooms() {
   renderRooms();
 }
 
-/** A room's name as this user sees it: a direct room is named after the others in it. */
+/**
+ * A room's name as this user sees it. A direct room is named after the others in it, from its
+ * `member_ids` and the people's current names (a name may hold a comma: `name` is never split);
+ * the server's `name` is the fallback while someone in it is not known yet.
+ */
 export function roomName(room) {
-  if (room.room_type !== 'direct') return room.name;
-  const names = room.name.split(', ');
-  const mine = names.indexOf(state.me.name);
-  if (mine >= 0 && names.length > 1) names.splice(mine, 1);
-  return names.join(', ');
+  if (room.room_type !== 'direct' || !room.member_ids) return room.name;
+  const others = room.member_ids.filter((id) => id !== state.me.id);
+  const people = (others.length ? others : room.member_ids).map((id) => state.users.get(id));
+  if (!people.length || people.some((user) => !user)) return room.name;
+  return people.map((user) => user.name).sort((a, b) => a.localeCompare(b)).join(', ');
+}
+
+/** Whether a room shows in the sidebar: a room set to `invisible` is hidden (Ctrl+K finds it). */
+export function listed(room) {
+  return room.involvement !== 'invisible';
 }
 
 /** Rooms in sidebar order: open and closed rooms by name, then direct rooms by name. */
@@ -82,7 +91,7 @@ function roomItem(room) {
 
 /** Redraw the room lists, the tab title and the phone's menu marker from state.rooms. */
 export function renderRooms() {
-  const rooms = orderedRooms();
+  const rooms = orderedRooms().filter(listed);
   const groups = [
     ['room-list', rooms.filter((r) => r.room_type !== 'direct'), 'No rooms yet: create one below.'],
     ['direct-list', rooms.filter((r) => r.room_type === 'direct'), 'Pick someone under People to talk to.'],
@@ -96,9 +105,10 @@ export function renderRooms() {
 
 /** The unread total in the tab title and on the phone's menu button. */
 function renderTotals() {
-  const total = [...state.rooms.values()].reduce((sum, r) => sum + (r.unreadCount || 0), 0);
+  const total = [...state.rooms.values()].filter(listed).reduce((sum, r) => sum + (r.unreadCount || 0), 0);
   const room = state.rooms.get(state.currentId);
-  const title = room ? `${roomName(room)} · Campfire` : state.draftDirect ? `${state.draftDirect.name} · Campfire` : 'Campfire';
+  const site = state.accountName || 'Campfire';
+  const title = room ? `${roomName(room)} · ${site}` : state.draftDirect ? `${state.draftDirect.name} · ${site}` : site;
   document.title = total ? `(${countText(total)}) ${title}` : title;
   const marker = $('menu-unread');
   marker.hidden = !total;
@@ -208,6 +218,7 @@ export async function openDirect(user) {
   renderTyping();
   enableComposer(`Message ${user.name}`, `direct:${user.id}`);
   showDraftDirect(user);
+  dispatch({ type: 'draft-opened', userId: user.id });
 }
 
 /** Create the draft conversation's room (on its first message) and open it. */
@@ -230,7 +241,7 @@ function enableComposer(placeholder, draftKey) {
 
 /** Alt+Up / Alt+Down: the previous or next room in the sidebar's order. */
 function moveRoom(step) {
-  const rooms = orderedRooms();
+  const rooms = orderedRooms().filter(listed);
   if (!rooms.length) return;
   const at = rooms.findIndex((r) => r.id === state.currentId);
   const next = at < 0 ? (step > 0 ? 0 : rooms.length - 1) : (at + step + rooms.length) % rooms.length;

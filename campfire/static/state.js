@@ -20,6 +20,8 @@ export const state = {
   everReady: false,
   leaving: false, // navigating away on purpose (signed out): no "unsent messages" prompt
   seenSent: null,
+  account: null, // GET /api/account: name, and for signed-in people its settings
+  accountName: null, // the Campfire's name, shown in the title and on the sign-in page
 };
 
 /** A UUID v4 (crypto.randomUUID needs a secure context; plain-HTTP deployments lack one). */

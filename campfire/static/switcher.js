@@ -11,12 +11,14 @@ let active = 0;
 function find(query) {
   const q = query.trim().toLocaleLowerCase();
   const rooms = orderedRooms().map((room) => ({
-    label: roomName(room), kind: room.room_type === 'direct' ? 'Direct message' : 'Room',
+    label: roomName(room),
+    kind: `${room.involvement === 'invisible' ? 'Hidden ' : ''}${room.room_type === 'direct' ? 'direct message' : 'room'}`
+      .replace(/^./, (c) => c.toUpperCase()),
     open: () => openRoom(room.id),
   }));
   const direct = new Set(orderedRooms().filter((r) => r.room_type === 'direct').map(roomName));
   const people = [...state.users.values()]
-    .filter((u) => u.id !== state.me.id && !direct.has(u.name))
+    .filter((u) => u.id !== state.me.id && u.is_active !== false && !direct.has(u.name))
     .sort((a, b) => a.name.localeCompare(b.name))
     .map((user) => ({ label: user.name, kind: 'Person', open: () => openDirect(user) }));
   return [...rooms, ...people].filter((m) => m.label.toLocaleLowerCase().includes(q));
