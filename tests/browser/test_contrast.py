@@ -209,6 +209,8 @@ def test_the_colours_of_living_messages_meet_wcag_aa(shared_server, shared_pages
     box.press_sequentially("@")
     expect(a.locator(".mention-option")).to_have_count(2)  # Bob and Cat: never oneself
     failures += check(a, [pair for pair in LIVING_PAIRS if "mention option" in pair[0]])
+
+
 # Team screens (people & settings, room settings, my account, the bell): measured in place.
 TEAM_PAIRS = [
     ("People & settings button", "#open-people-admin", None, "color"),
