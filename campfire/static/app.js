@@ -9,6 +9,9 @@ import { loadUsers, renderPresence, renderTyping } from './people.js';
 import { loadRooms, openRoom, savedRoomId, setSidebar, wireRooms } from './rooms.js';
 import { ChatSocket } from './socket.js';
 import { wireSwitcher } from './switcher.js';
+import { wireAttachments } from './attachments.js';
+import { wireAvatars } from './avatars.js';
+import { wireSearch } from './search.js';
 import { $, phone, show, showNotice, state } from './state.js';
 
 on('MissedMessagesTruncated', () => {
@@ -97,6 +100,9 @@ async function boot() {
   wireMessages();
   wireComposer();
   wireSwitcher();
+  wireAttachments(); // files, avatars and search (issue 14)
+  wireAvatars();
+  wireSearch();
   $('reconnect-now').addEventListener('click', () => state.socket && state.socket.reconnectNow());
   for (let attempt = 0; ; attempt++) {
     try {

@@ -1,4 +1,6 @@
 // DOM builders. User data only ever goes in through textContent and attributes, never HTML.
+import { attachmentView } from './attachments.js';
+import { fillAvatar } from './avatars.js';
 
 const LINK = /\bhttps?:\/\/[^\s<>"]+/gi;
 const TRAILING = /[.,;:!?'")\]}]+$/;
@@ -109,9 +111,9 @@ export function messageItem(message, authorName, state = '') {
   if (message.seq != null) li.dataset.seq = String(message.seq);
   li.dataset.clientId = message.client_message_id || '';
   li.dataset.userId = message.creator_id;
-  const avatar = el('span', 'avatar', initials(authorName));
+  const avatar = el('span', 'avatar');
   avatar.setAttribute('aria-hidden', 'true');
-  avatar.style.background = colourFor(message.creator_id);
+  fillAvatar(avatar, message.creator_id, authorName);
   const meta = el('div', 'meta');
   const author = el('span', 'author', authorName);
   author.dataset.userId = message.creator_id;
@@ -125,8 +127,11 @@ export function messageItem(message, authorName, state = '') {
   }
   meta.append(el('span', 'state'));
   const content = el('p', 'content');
-  content.append(linkify(message.content));
+  const file = message.attachment;
+  // Without a caption the server sends the file name as content: the file part shows it.
+  if (!file || message.content !== file.filename) content.append(linkify(message.content));
   li.append(avatar, meta, content);
+  if (file) li.append(attachmentView(file));
   setPending(li, state);
   return li;
 }
