@@ -169,7 +169,7 @@ export function decorate() {
       breaks = true;
     }
     const grouped = !breaks && previous && previous.userId === li.dataset.userId
-      && !li.classList.contains('pending')
+      && !li.classList.contains('pending') && !li.classList.contains('highlight')
       && new Date(at) - new Date(previous.at) < GROUP_WITHIN_MS;
     li.classList.toggle('grouped', Boolean(grouped));
     previous = { at, userId: li.dataset.userId };
@@ -342,11 +342,15 @@ export async function loadAround(view, seq) {
     view.loaded = true;
     if (!view.hasNewer) goLive(view);
     else {
-      $('jump-latest').textContent = 'Reading older messages - jump to latest';
+      $('jump-latest').textContent = 'Jump to the latest messages';
       $('jump-latest').hidden = false;
     }
-    decorate();
-    highlight(seq);
+    const found = markFound(seq);
+    decorate(); // the found message shows its author and time, even within a group
+    if (found) {
+      found.scrollIntoView({ block: 'center' });
+      found.focus({ preventScroll: true });
+    }
   } catch (err) {
     if (state.view === view) failed(err, 'Could not load that part of the history');
   } finally {
@@ -356,15 +360,13 @@ export async function loadAround(view, seq) {
   fillScreen(view);
 }
 
-/** Mark one message as the one looked for, and bring it to the middle of the view. */
-function highlight(seq) {
-  for (const old of $('messages').querySelectorAll('li.highlight')) old.classList.remove('highlight');
+/** Mark the message looked for (focusable, for keyboard and screen-reader users); null if absent. */
+function markFound(seq) {
   const li = $('messages').querySelector(`li.message[data-seq="${Number(seq)}"]`);
-  if (!li) return;
+  if (!li) return null;
   li.classList.add('highlight');
   li.tabIndex = -1;
-  li.scrollIntoView({ block: 'center' });
-  li.focus({ preventScroll: true });
+  return li;
 }
 
 /** Newer history, appended below (the view stays where it is). */
