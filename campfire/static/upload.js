@@ -12,7 +12,7 @@ export function formatBytes(n) {
     value /= 1024;
     unit += 1;
   }
-  const text = value >= 100 || Number.isInteger(value) ? String(Math.round(value)) : value.toFixed(1);
+  const text = value >= 100 ? String(Math.round(value)) : String(Number(value.toFixed(1))); // 2, not 2.0
   return `${text} ${units[unit]}`;
 }
 

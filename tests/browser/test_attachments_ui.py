@@ -146,6 +146,30 @@ def test_a_pdf_sent_with_the_picker_downloads_with_the_same_bytes(shared_server,
         assert saved.read() == PDF
 
 
+def test_a_video_gets_a_player_and_a_download_link(shared_server, shared_pages):
+    server = shared_server
+    _, token = server.user("Ann")
+    room = server.room(token, unique("videos"))
+    a = shared_pages.chat(token)
+    open_room(a, room)
+    # An MP4's first box (ftyp): enough for the server to read it as video/mp4.
+    mp4 = b"\x00\x00\x00\x18ftypisom\x00\x00\x02\x00isomiso2" + bytes(2000)
+    a.get_by_label("Message", exact=True).fill("the launch")
+    a.locator("#attach-file").set_input_files(
+        {"name": "launch.mp4", "mimeType": "video/mp4", "buffer": mp4}
+    )
+    item = a.locator("#messages li.message:not(.pending)")
+    expect(item.locator(".content")).to_have_text("the launch")
+    video = item.locator("video")
+    expect(video).to_have_attribute("preload", "metadata")
+    assert video.evaluate(
+        "v => v.controls && v.getAttribute('src').startsWith('/api/attachments/')"
+    )
+    expect(item.locator("a.attachment-file .attachment-meta")).to_have_text(
+        "MP4 video · 2 KB"  # 2,024 bytes
+    )
+
+
 def test_upload_errors_are_said_in_plain_words_and_cancel_stops_an_upload(
     tmp_path, browser, monkeypatch
 ):
