@@ -5,7 +5,10 @@ and avatars set, shown live and removed."""
 from __future__ import annotations
 
 import base64
+import functools
 import io
+import resource
+import subprocess
 
 import pytest
 from conftest import Pages, Server, unique
@@ -276,3 +279,37 @@ def test_avatars_change_live_for_everyone_and_go_back_to_initials(shared_server,
     a.keyboard.press("Escape")
     expect(a.locator("#avatar-menu")).to_be_hidden()
     expect(a.locator("#my-avatar")).to_be_focused()
+
+
+def test_a_full_disk_is_said_in_plain_words(tmp_path, browser, monkeypatch):
+    # The edge of the world: the server's files may not grow past 3 MB (RLIMIT_FSIZE), so
+    # writing a bigger upload fails with EFBIG, which the server reports as 507 STORAGE_FULL.
+    limit = 3 * 1024 * 1024
+    monkeypatch.setattr(
+        subprocess,
+        "Popen",
+        functools.partial(
+            subprocess.Popen,
+            preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit)),
+        ),
+    )
+    server = Server(tmp_path)
+    server.start()
+    pages = Pages(browser, server)
+    try:
+        _, token = server.user("Ann")
+        room = server.room(token, unique("full"))
+        a = pages.chat(token)
+        open_room(a, room)
+        a.locator("#attach-file").set_input_files(
+            {"name": "backup.tar", "mimeType": "application/x-tar", "buffer": bytes(4_000_000)}
+        )
+        expect(a.locator("#messages li.message.failed .upload-error")).to_have_text(
+            "The server's disk is full, so “backup.tar” was not saved. "
+            "Please tell your administrator."
+        )
+        assert server.messages(token, room["id"]) == []
+        pages.errors = [e for e in pages.errors if "status of 507" not in e]
+    finally:
+        pages.close()
+        server.stop()
