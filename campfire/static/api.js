@@ -94,3 +94,20 @@ export const createBot = (name, webhookUrl) =>
 export const updateBot = (id, changes) => request('PATCH', bot(id), changes);
 export const resetBotKey = (id) => request('POST', `${bot(id)}/key`);
 export const removeBot = (id) => request('DELETE', bot(id));
+// Files, avatars and search (issue 14). Uploads with progress are in upload.js.
+
+/** The page of a room's history centred on `seq`: {messages, has_more, has_more_after}. */
+export function messagesAround(roomId, seq, limit = 50) {
+  const query = new URLSearchParams({ around: String(seq), limit: String(limit) });
+  return request('GET', `/api/rooms/${encodeURIComponent(roomId)}/messages?${query}`);
+}
+
+/** Full-text search, newest first: {results: [{message, snippet}], has_more, next_before}. */
+export function search({ q, roomId, before, limit = 20 }) {
+  const query = new URLSearchParams({ q, limit: String(limit) });
+  if (roomId) query.set('room_id', roomId);
+  if (before != null) query.set('before', String(before));
+  return request('GET', `/api/search?${query}`);
+}
+
+export const removeAvatar = () => request('DELETE', '/api/users/me/avatar');

@@ -14,6 +14,9 @@ import { loadRooms, openRoom, savedRoomId, setSidebar, wireRooms } from './rooms
 import { ChatSocket } from './socket.js';
 import { wireSwitcher } from './switcher.js';
 import { wireTeam } from './team.js';
+import { wireAttachments } from './attachments.js';
+import { wireAvatars } from './avatars.js';
+import { wireSearch } from './search.js';
 import { $, phone, show, showNotice, state } from './state.js';
 
 on('MissedMessagesTruncated', () => {
@@ -107,6 +110,9 @@ async function boot() {
   wireMessageActions();
   wireMentionAutocomplete();
   wireTeam();
+  wireAttachments(); // files, avatars and search (issue 14)
+  wireAvatars();
+  wireSearch();
   $('reconnect-now').addEventListener('click', () => state.socket && state.socket.reconnectNow());
   for (let attempt = 0; ; attempt++) {
     try {

@@ -17,7 +17,7 @@ const GROUP_WITHIN_MS = 5 * 60 * 1000; // one person's messages this close share
 export function newView(roomId, unread = 0) {
   return { roomId, ids: new Set(), oldestSeq: null, newestSeq: null, newestId: null,
     hasMore: false, loading: false, loaded: false, resumeSeq: null, unread, newFromSeq: null,
-    newBelow: 0 };
+    newBelow: 0, hasNewer: false, held: [] };
 }
 
 /** The newest page of the open room, merged into what is shown. */
@@ -88,6 +88,8 @@ function fillScreen(view) {
   const scroller = $('scroller');
   if (state.view === view && view.hasMore && scroller.scrollHeight <= scroller.clientHeight + 100) {
     loadOlder(view);
+  } else if (state.view === view && view.hasNewer && isNearBottom()) {
+    loadNewer(view);
   }
 }
 
@@ -95,15 +97,14 @@ function fillScreen(view) {
 export async function catchUp(view) {
   const after = view.resumeSeq ?? view.newestSeq;
   view.resumeSeq = null;
+  if (view.hasNewer) return; // reading old history: paging forward brings what was missed
   if (after == null || !view.loaded) return loadLatest(view);
   try {
     const page = await api.messages(view.roomId, { after, limit: CATCH_UP_LIMIT });
     if (state.view !== view) return;
     if (page.has_more) {
       // Too far behind to fill the gap page by page: start again from the newest page.
-      state.view = newView(view.roomId);
-      $('messages').replaceChildren();
-      return loadLatest(state.view);
+      return reloadView();
     }
     const follow = isNearBottom();
     const added = page.messages.filter(insertMessage);
@@ -168,7 +169,7 @@ export function decorate() {
       breaks = true;
     }
     const grouped = !breaks && previous && previous.userId === li.dataset.userId
-      && !li.classList.contains('pending')
+      && !li.classList.contains('pending') && !li.classList.contains('highlight')
       && new Date(at) - new Date(previous.at) < GROUP_WITHIN_MS;
     li.classList.toggle('grouped', Boolean(grouped));
     previous = { at, userId: li.dataset.userId };
@@ -267,7 +268,7 @@ export function flushSeen() {
 
 function markSeen() {
   const view = state.view;
-  if (!view || !view.newestId || document.visibilityState !== 'visible') return;
+  if (!view || !view.newestId || view.hasNewer || document.visibilityState !== 'visible') return;
   if (state.seenSent === view.newestId) return;
   if (state.socket.send({ type: 'UpdateLastSeen', message_id: view.newestId })) {
     state.seenSent = view.newestId;
@@ -277,6 +278,9 @@ function markSeen() {
 on('NewMessage', ({ message }) => {
   const mine = message.creator_id === state.me.id;
   if (!state.users.has(message.creator_id)) refreshUsersSoon();
+  if (state.view && message.room_id === state.view.roomId && state.view.hasNewer) {
+    return holdBack(message); // beyond the older stretch of history being read
+  }
   if (state.view && message.room_id === state.view.roomId) {
     const follow = isNearBottom() || mine;
     if (insertMessage(message)) {
@@ -299,11 +303,109 @@ on('NewMessage', ({ message }) => {
 export function wireMessages() {
   $('scroller').addEventListener('scroll', () => {
     if (state.view && $('scroller').scrollTop < 100) loadOlder(state.view);
-    if (isNearBottom()) hideNewBelow();
+    if (state.view && state.view.hasNewer && isNearBottom()) loadNewer(state.view);
+    else if (isNearBottom()) hideNewBelow();
   });
   $('jump-latest').addEventListener('click', () => {
-    scrollToBottom();
+    if (state.view && state.view.hasNewer) reloadView(); // reading old history: go to the newest
+    else scrollToBottom();
     $('composer-input').focus();
   });
   document.addEventListener('visibilitychange', markSeenSoon);
+}
+
+// Reading old history (a search result): the page around one message, then paging both ways.
+// While newer messages exist beyond what is shown (`view.hasNewer`), live ones are held back
+// instead of shown after a gap; paging forward reaches them, and at the end the room is live.
+
+const HELD_MAX = 200; // live messages kept while reading old history (the newest ones)
+
+/** Show the open room afresh: at message `seq`, or (null) its newest page. */
+export function reloadView(seq = null) {
+  const view = newView(state.currentId);
+  state.view = view;
+  $('messages').replaceChildren();
+  hideNewBelow();
+  return seq == null ? loadLatest(view) : loadAround(view, seq);
+}
+
+/** The page of history around message `seq`, that message highlighted in the middle of the view. */
+export async function loadAround(view, seq) {
+  view.loading = true;
+  renderHistoryStatus();
+  try {
+    const page = await api.messagesAround(view.roomId, seq, PAGE_SIZE);
+    if (state.view !== view) return;
+    page.messages.forEach(insertMessage);
+    view.hasMore = page.has_more;
+    view.hasNewer = page.has_more_after;
+    view.loaded = true;
+    if (!view.hasNewer) goLive(view);
+    else {
+      $('jump-latest').textContent = 'Jump to the latest messages';
+      $('jump-latest').hidden = false;
+    }
+    const found = markFound(seq);
+    decorate(); // the found message shows its author and time, even within a group
+    if (found) {
+      found.scrollIntoView({ block: 'center' });
+      found.focus({ preventScroll: true });
+    }
+  } catch (err) {
+    if (state.view === view) failed(err, 'Could not load that part of the history');
+  } finally {
+    view.loading = false;
+    renderHistoryStatus();
+  }
+  fillScreen(view);
+}
+
+/** Mark the message looked for (focusable, for keyboard and screen-reader users); null if absent. */
+function markFound(seq) {
+  const li = $('messages').querySelector(`li.message[data-seq="${Number(seq)}"]`);
+  if (!li) return null;
+  li.classList.add('highlight');
+  li.tabIndex = -1;
+  return li;
+}
+
+/** Newer history, appended below (the view stays where it is). */
+async function loadNewer(view) {
+  if (view.loading || !view.hasNewer || !view.loaded) return;
+  view.loading = true;
+  try {
+    const page = await api.messages(view.roomId, { after: view.newestSeq, limit: PAGE_SIZE });
+    if (state.view !== view) return;
+    page.messages.forEach(insertMessage);
+    view.hasNewer = page.has_more;
+    if (!view.hasNewer) goLive(view);
+    decorate();
+  } catch (err) {
+    if (state.view === view && err.status !== 0) failed(err, 'Could not load newer messages');
+  } finally {
+    view.loading = false;
+    renderHistoryStatus();
+  }
+  fillScreen(view);
+}
+
+/** The newest message is shown: add what arrived meanwhile, and read live from now on. */
+function goLive(view) {
+  view.held.forEach(insertMessage); // by id, in seq order: the last page and these overlap
+  view.held = [];
+  showPendingOf(view.roomId);
+  hideNewBelow();
+  markSeenSoon();
+}
+
+/** A live message while reading old history: keep it for later, and say it came. */
+function holdBack(message) {
+  const view = state.view;
+  if (message.creator_id === state.me.id) {
+    reloadView(); // one's own message: show it where it belongs, at the newest end
+    return;
+  }
+  view.held.push(message);
+  if (view.held.length > HELD_MAX) view.held.shift(); // older ones come with paging forward
+  noteNewBelow(1);
 }

@@ -2,7 +2,8 @@
 import * as api from './api.js';
 import { failed } from './auth.js';
 import { on } from './events.js';
-import { colourFor, el, initials, setPeople, typingText } from './render.js';
+import { avatarFor, refreshAvatars } from './avatars.js';
+import { el, setPeople, typingText } from './render.js';
 import { openDirect } from './rooms.js';
 import { $, state } from './state.js';
 
@@ -27,9 +28,8 @@ export function refreshNames() {
     const name = nameOf(li.dataset.userId);
     li.querySelector('.author').textContent = name;
     li.querySelector('.author').title = name;
-    li.querySelector('.avatar').textContent = initials(name);
-    li.querySelector('.avatar').style.background = colourFor(li.dataset.userId);
   }
+  refreshAvatars(); // names, colours and pictures, wherever a person shows
   renderPresence();
   renderTyping();
 }
@@ -54,9 +54,7 @@ function renderUsers() {
     button.dataset.userId = user.id;
     button.setAttribute('aria-label', `Message ${user.name}`);
     button.title = user.name;
-    const icon = el('span', 'room-icon', '@');
-    icon.setAttribute('aria-hidden', 'true');
-    button.append(icon, el('span', 'room-name', user.name));
+    button.append(avatarFor(user.id, user.name, 'avatar avatar-small'), el('span', 'room-name', user.name));
     button.addEventListener('click', () => openDirect(user));
     const li = el('li');
     li.append(button);
@@ -75,10 +73,11 @@ export function renderPresence() {
     return;
   }
   box.append(el('span', null, 'Here now:'));
-  const names = state.present.map(nameOf).sort((a, b) => a.localeCompare(b));
-  for (const name of names) {
-    const person = el('span', 'person', name);
+  const people = state.present.map((id) => [id, nameOf(id)]).sort((a, b) => a[1].localeCompare(b[1]));
+  for (const [id, name] of people) {
+    const person = el('span', 'person');
     person.title = name;
+    person.append(avatarFor(id, name, 'avatar avatar-tiny'), el('span', null, name));
     box.append(person);
   }
 }

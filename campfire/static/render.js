@@ -1,5 +1,7 @@
 // DOM builders. User data only ever goes in through textContent and attributes, never HTML.
 import { isEmojiOnly, renderContent } from './markdown.js';
+import { attachmentView } from './attachments.js';
+import { fillAvatar } from './avatars.js';
 
 /** Create an element with a class and optional text. */
 export function el(tag, className, text) {
@@ -75,9 +77,9 @@ export function messageItem(message, authorName, state = '') {
   if (message.seq != null) li.dataset.seq = String(message.seq);
   li.dataset.clientId = message.client_message_id || '';
   li.dataset.userId = message.creator_id;
-  const avatar = el('span', 'avatar', initials(authorName));
+  const avatar = el('span', 'avatar');
   avatar.setAttribute('aria-hidden', 'true');
-  avatar.style.background = colourFor(message.creator_id);
+  fillAvatar(avatar, message.creator_id, authorName);
   const meta = el('div', 'meta');
   const author = el('span', 'author', authorName);
   author.dataset.userId = message.creator_id;
@@ -91,9 +93,14 @@ export function messageItem(message, authorName, state = '') {
   }
   meta.append(el('span', 'state'));
   const content = el('div', 'content');
-  content.append(renderContent(message.content, message.mentions));
-  content.classList.toggle('emoji-only', isEmojiOnly(message.content));
+  const file = message.attachment;
+  // Without a caption the server sends the file name as content: the file part shows it.
+  if (!file || message.content !== file.filename) {
+    content.append(renderContent(message.content, message.mentions));
+    content.classList.toggle('emoji-only', isEmojiOnly(message.content));
+  }
   li.append(avatar, meta, content);
+  if (file) li.append(attachmentView(file));
   setPending(li, state);
   for (const hook of itemHooks) hook(li, message);
   return li;

@@ -4,7 +4,7 @@ import * as api from './api.js';
 import { failed } from './auth.js';
 import { restoreDraft, stopTyping } from './composer.js';
 import { dispatch } from './events.js';
-import { flushSeen, loadLatest, newView, showDraftDirect } from './messages.js';
+import { flushSeen, loadAround, loadLatest, newView, showDraftDirect } from './messages.js';
 import { renderPresence, renderTyping } from './people.js';
 import { el } from './render.js';
 import { $, phone, state } from './state.js';
@@ -177,9 +177,10 @@ function leaveCurrent() {
   $('jump-latest').hidden = true;
 }
 
-/** Make a room the open one: leave the old one, join the new one, load its newest page. */
-export async function openRoom(roomId) {
-  if (state.currentId === roomId && state.view) return closeSidebar();
+/** Make a room the open one: leave the old one, join the new one, load its newest page (or,
+ * given `aroundSeq`, the history around that message). */
+export async function openRoom(roomId, aroundSeq = null) {
+  if (state.currentId === roomId && state.view && aroundSeq == null) return closeSidebar();
   const room = state.rooms.get(roomId);
   if (!room) return;
   leaveCurrent();
@@ -198,7 +199,8 @@ export async function openRoom(roomId) {
   state.view = newView(roomId, unread);
   state.socket.send({ type: 'JoinRoom', room_id: roomId });
   dispatch({ type: 'room-opened', roomId });
-  await loadLatest(state.view);
+  if (aroundSeq != null) await loadAround(state.view, aroundSeq);
+  else await loadLatest(state.view);
 }
 
 /** Talk to one person: their direct room if it exists, else a draft created on the first message. */

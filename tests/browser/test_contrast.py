@@ -209,6 +209,7 @@ def test_the_colours_of_living_messages_meet_wcag_aa(shared_server, shared_pages
     box.press_sequentially("@")
     expect(a.locator(".mention-option")).to_have_count(2)  # Bob and Cat: never oneself
     failures += check(a, [pair for pair in LIVING_PAIRS if "mention option" in pair[0]])
+    assert not failures, "below WCAG AA:\n" + "\n".join(failures)
 
 
 # Team screens (people & settings, room settings, my account, the bell): measured in place.
@@ -263,4 +264,63 @@ def test_the_team_screens_meet_wcag_aa(shared_server, shared_pages):
     admin.locator("#add-person-error").evaluate("(el) => { el.textContent = 'Added.'; }")
     admin.locator("#add-person-error").evaluate("(el) => el.classList.add('ok')")
     failures = check(admin, TEAM_PAIRS)
+    assert not failures, "below WCAG AA:\n" + "\n".join(failures)
+
+
+# Files, avatars and search (issue 14).
+FILES_PAIRS = [
+    ("file name", "#messages a.attachment-file .attachment-name", None, "color"),
+    ("file kind and size", "#messages a.attachment-file .attachment-meta", None, "color"),
+    ("file link edge", "#messages a.attachment-file", None, "border-top-color"),
+    ("file icon", "#messages .attachment-icon", None, "color"),
+    ("attach button edge", "#attach", None, "border-top-color"),
+    ("search placeholder", "#search-input", "::placeholder", "color"),
+    ("search box edge", "#search-input", None, "border-top-color"),
+    ("search status", "#search-status", None, "color"),
+    ("result room", "#search-results .search-room", None, "color"),
+    ("result author and time", "#search-results .search-meta time", None, "color"),
+    ("matched word", "#search-results mark", None, "color"),
+    ("found message", "#messages li.highlight .content", None, "color"),
+    ("picture menu button", "#avatar-change", None, "color"),
+    ("lightbox caption", "#lightbox-name", None, "color"),
+]
+
+
+def test_the_files_and_search_colour_pairs_meet_wcag_aa(shared_server, shared_pages):
+    server = shared_server
+    _, token = server.user("Ann")
+    room = server.room(token, unique("contrast files"))
+    server.post(token, room["id"], "the contrast of a marked word")
+    a = shared_pages.chat(token)
+    open_room(a, room)
+    a.locator("#attach-file").set_input_files(
+        {"name": "notes.pdf", "mimeType": "application/pdf", "buffer": b"%PDF-1.4\n%%EOF\n"}
+    )
+    expect(a.locator("#messages li.message:not(.pending) a.attachment-file")).to_be_visible()
+    box = a.get_by_role("searchbox", name="Search messages")
+    box.fill("marked")
+    box.press("Enter")
+    expect(a.locator("#search-results mark")).to_have_text(["marked"])
+    later = ("found message", "picture menu button", "lightbox caption")
+    failures = check(a, [p for p in FILES_PAIRS if p[0] not in later])
+    a.locator("#search-results button").first.click()
+    expect(a.locator("#messages li.highlight")).to_be_visible()
+    a.get_by_role("button", name="Your picture: change or remove it").click()
+    a.evaluate(
+        """() => {  // the lightbox's caption, as a picture would show it
+          const box = document.createElement('dialog');
+          box.className = 'lightbox';
+          const figure = document.createElement('figure');
+          const caption = document.createElement('figcaption');
+          const name = document.createElement('span');
+          name.id = 'lightbox-name';
+          name.textContent = 'x.png';
+          caption.append(name);
+          figure.append(caption);
+          box.append(figure);
+          document.body.append(box);
+          box.show();
+        }"""
+    )
+    failures += check(a, [p for p in FILES_PAIRS if p[0] in later])
     assert not failures, "below WCAG AA:\n" + "\n".join(failures)
