@@ -91,6 +91,12 @@ async def update_room(request: web.Request) -> web.Response:
 
 
 @routes.put("/api/rooms/{room_id}/involvement")
+@describe(
+    "Set how much a room may interrupt the caller (direct rooms: not `mentions`)",
+    body=obj(involvement={"enum": ["everything", "mentions", "nothing", "invisible"]}),
+    responses={200: obj(room=ref("Room"))},
+    errors=[404],
+)
 async def set_involvement(request: web.Request) -> web.Response:
     """Set how much a room may interrupt the caller: everything, mentions, nothing, invisible."""
     user = await current_user(request)
