@@ -62,11 +62,12 @@ class Media:
 
     types: tuple[str, ...]
     description: str = "OK"
+    schema: Schema = field(default_factory=lambda: {"type": "string"})
 
 
-def media(*types: str, description: str = "OK") -> Media:
-    """A non-JSON response body of one of `types`."""
-    return Media(types, description)
+def media(*types: str, description: str = "OK", schema: Schema | None = None) -> Media:
+    """A non-JSON response body of one of `types` (`schema`: for a JSON-based one, +json)."""
+    return Media(types, description, schema or {"type": "string"})
 
 
 def header(description: str, required: bool = True, schema: Schema | None = None) -> Schema:
@@ -216,6 +217,7 @@ ERROR_STATUSES: dict[int, str] = {
     401: "No valid session (UNAUTHORIZED), or login failed (INVALID_CREDENTIALS)",
     403: "Signed in but not allowed (FORBIDDEN, ROOM_ACCESS_DENIED)",
     404: "No such object (ROOM_NOT_FOUND, USER_NOT_FOUND, NOT_FOUND, ...)",
+    408: "The request body did not arrive in time (REQUEST_TIMEOUT); the connection closes",
     409: "Conflicts with what exists (EMAIL_TAKEN, SETUP_ALREADY_DONE, ...)",
     410: "Existed, but is no longer usable (LOGIN_LINK_USED, LOGIN_LINK_EXPIRED)",
     413: "The body is larger than max_body_bytes (PAYLOAD_TOO_LARGE)",
@@ -226,6 +228,9 @@ ERROR_STATUSES: dict[int, str] = {
 }
 
 AUTH_KINDS = ("none", "session", "admin")
+# Any request may carry a body, and the body_deadline middleware reads every body before its
+# handler runs: too slow (408), too large (413), one of too many from one address (429).
+BODY_STATUSES = frozenset({408, 413, 429})
 UNSAFE_METHODS = ("POST", "PUT", "PATCH", "DELETE")
 
 
@@ -266,7 +271,8 @@ def describe(
       unsafe methods) or "admin" (adds 401 and 403).
     body: the JSON Schema of an application/json body (adds 400, 413 and 415);
       content: other request media types -> schema (adds 413 and 415).
-    errors: further error statuses this route answers (400, 403, 404, 409, 429, 503...).
+    errors: further error statuses this route answers (400, 403, 404, 409, 429, 503...);
+      every route answers 408, 413 and 429 to a request body (BODY_STATUSES).
     query / path: schemas of query parameters (all optional) / path parameters by name.
     headers: status -> response header name -> `header(...)`, for headers a success carries.
     """
@@ -379,7 +385,7 @@ def _operation(method: str, path: str, handler: Callable[..., Any], op: Operatio
     ]
     if parameters:
         result["parameters"] = parameters
-    statuses = set(op.errors)
+    statuses = set(op.errors) | BODY_STATUSES
     content: dict[str, Schema] = {}
     if op.body is not None:
         content["application/json"] = {"schema": op.body}
@@ -414,7 +420,7 @@ def _success(status: int, body: str | Schema | Media | None) -> Schema:
     if isinstance(body, str):
         return {"description": body, "content": {body: {"schema": {"type": "string"}}}}
     if isinstance(body, Media):
-        content = {kind: {"schema": {"type": "string"}} for kind in body.types}
+        content = {kind: {"schema": body.schema} for kind in body.types}
         return {"description": body.description, "content": content}
     return {"description": "OK", "content": {"application/json": {"schema": body}}}
 

@@ -7,7 +7,7 @@ from pathlib import Path
 from aiohttp import web
 
 from campfire.api.common import core_of, current_user, json_body, ok
-from campfire.api.openapi import STRING, describe, obj
+from campfire.api.openapi import STRING, describe, media, obj
 
 routes = web.RouteTableDef()
 
@@ -72,7 +72,16 @@ async def service_worker(request: web.Request) -> web.FileResponse:
 @describe(
     "The web app manifest",
     auth="none",
-    responses={200: "application/manifest+json", 304: None},
+    responses={
+        200: media(
+            "application/manifest+json",
+            schema={
+                **obj(name=STRING, start_url=STRING, scope=STRING),
+                "additionalProperties": True,
+            },
+        ),
+        304: None,
+    },
 )
 async def manifest(request: web.Request) -> web.FileResponse:
     """The web app manifest (lets the client be installed)."""
