@@ -480,8 +480,10 @@ async def list_sessions(core: Core, user: SessionUser) -> list[dict]:
 async def do_end_session(core: Core, user: SessionUser, public_id: str) -> None:
     """End one of the user's own sessions by its public id; its sockets close."""
     rows = await store.list_user_sessions(core.db, user.id, clock.now_iso())
+    # Compared as bytes: compare_digest refuses str with non-ASCII characters (a TypeError).
+    wanted = public_id.encode("utf-8", "replace")
     for row in rows:
-        if hmac.compare_digest(session_id(row["token_hash"]), public_id):
+        if hmac.compare_digest(session_id(row["token_hash"]).encode(), wanted):
             await do_logout(core, row["token_hash"])
             return
     raise CampfireError(errors.NOT_FOUND, "No such session", 404)

@@ -22,6 +22,7 @@ from typing import Any
 from urllib.parse import unquote
 
 from aiohttp import BodyPartReader, MultipartReader
+from aiohttp.http_exceptions import BadHttpMessage
 
 from campfire import clock, errors, images, store
 from campfire.accounts import SessionUser
@@ -118,7 +119,8 @@ async def receive_multipart(
     except BaseException as exc:
         if got.upload is not None:
             await core.files.discard(got.upload.path)
-        if isinstance(exc, (ValueError, AssertionError)):  # aiohttp's word for a broken body
+        # aiohttp's words for a broken body (BadHttpMessage: a part's headers are malformed)
+        if isinstance(exc, (ValueError, AssertionError, BadHttpMessage)):
             raise errors.bad_request("The multipart/form-data body is malformed") from None
         raise
     if got.upload is None:

@@ -578,6 +578,12 @@ async def test_malformed_multipart_bodies_are_clear_400s(client, core, people):
         ("multipart/form-data; boundary=abc", b"--abc\r\nContent-Disposition: form-data\r\n\r\nx"),
         ("multipart/form-data; boundary=abc", b"--abc\r\n\r\n\r\n--abc--\r\n"),
         ("multipart/mixed; boundary=abc", b"--abc--\r\n"),
+        # a part header that is no header (once a 500: aiohttp raises InvalidHeader)
+        ("multipart/form-data; boundary=abc", b"--abc\r\n: x\r\n\r\nx\r\n--abc--\r\n"),
+        (
+            "multipart/form-data; boundary=abc",
+            b"--abc\r\nBad Header\x01: x\r\n\r\nx\r\n--abc--\r\n",
+        ),
     ]
     for content_type, body in cases:
         resp = await client.post(url, headers={**auth, "Content-Type": content_type}, data=body)

@@ -418,8 +418,9 @@ async def test_i_see_my_sessions_and_end_one(client, api):
     assert resp.status == 401
     resp, data = await call(client, "GET", "/api/users/me/sessions", here)
     assert [s["current"] for s in data["sessions"]] == [True]
-    resp, _ = await call(client, "DELETE", "/api/users/me/sessions/nonsense", here)
-    await assert_error(resp, 404, errors.NOT_FOUND)
+    for nonsense in ("nonsense", "%C3%87", "caf%C3%A9" + "0" * 28):  # not ASCII: no 500
+        resp, _ = await call(client, "DELETE", f"/api/users/me/sessions/{nonsense}", here)
+        await assert_error(resp, 404, errors.NOT_FOUND)
 
 
 # --- people (administrators) -------------------------------------------------------------

@@ -15,6 +15,7 @@ from campfire.api.common import (
     ok,
     set_session_cookie,
 )
+from campfire.api.openapi import BOOLEAN, EMAIL, NAME, PASSWORD, TIMESTAMP, UUID, describe, obj, ref
 from campfire.auth import client_address, request_origin, token_from_request
 from campfire.keys import settings_key
 from campfire.views import Record, user_json
@@ -52,6 +53,11 @@ def account_json(request: web.Request, row: Record, level: str) -> dict:
 
 
 @routes.get("/api/account")
+@describe(
+    "The account: its name for anyone, settings for members, join link for administrators",
+    auth="none",
+    responses={200: obj(account=ref("Account"))},
+)
 async def get_account(request: web.Request) -> web.Response:
     """The account's name for anyone (the sign-in page shows it); its settings for members;
     its join code and link for administrators."""
@@ -63,6 +69,20 @@ async def get_account(request: web.Request) -> web.Response:
 
 
 @routes.patch("/api/account")
+@describe(
+    "Rename the account or set whether members may create open rooms",
+    auth="admin",
+    body={
+        **obj(
+            ["name", "members_can_create_open_rooms"],
+            name=NAME,
+            members_can_create_open_rooms=BOOLEAN,
+        ),
+        "minProperties": 1,
+        "additionalProperties": False,
+    },
+    responses={200: obj(account=ref("Account"))},
+)
 async def update_account(request: web.Request) -> web.Response:
     """Administrators rename the account or decide whether members may create open rooms."""
     await admin_user(request)
@@ -77,6 +97,11 @@ async def update_account(request: web.Request) -> web.Response:
 
 
 @routes.post("/api/account/join_code")
+@describe(
+    "Replace the join code; the old join link stops working",
+    auth="admin",
+    responses={200: obj(account=ref("Account"))},
+)
 async def new_join_code(request: web.Request) -> web.Response:
     """Administrators replace the join code; the old link stops working."""
     await admin_user(request)
@@ -85,6 +110,12 @@ async def new_join_code(request: web.Request) -> web.Response:
 
 
 @routes.get("/api/join/{code}")
+@describe(
+    "Whether a join code is valid: the account's name, else 404 INVALID_JOIN_CODE",
+    auth="none",
+    responses={200: obj(account=obj(name={"type": "string"}))},
+    errors=[404, 429],
+)
 async def check_join_code(request: web.Request) -> web.Response:
     """Whether a join code is valid: the account's name, or a 404 that says so."""
     row = await accounts.check_join_code(
@@ -94,6 +125,13 @@ async def check_join_code(request: web.Request) -> web.Response:
 
 
 @routes.post("/api/join/{code}")
+@describe(
+    "Join with the account's join code: a new member, signed in (cookie too)",
+    auth="none",
+    body=obj(email=EMAIL, name=NAME, password=PASSWORD),
+    responses={201: ref("SignedIn")},
+    errors=[404, 409, 429],
+)
 async def join(request: web.Request) -> web.Response:
     """Join with the account's join code: name, email, password -> a new member, signed in."""
     body = await json_body(request)
@@ -112,6 +150,12 @@ async def join(request: web.Request) -> web.Response:
 
 
 @routes.get("/api/login_links/{token}")
+@describe(
+    "Whom a login link signs in, without using it",
+    auth="none",
+    responses={200: obj(user=obj(id=UUID, name={"type": "string"}), expires_at=TIMESTAMP)},
+    errors=[403, 404, 410, 429],
+)
 async def check_login_link(request: web.Request) -> web.Response:
     """Whom a login link signs in, without using it; 404 unknown, 410 used or expired."""
     row = await accounts.check_login_link(
@@ -123,6 +167,14 @@ async def check_login_link(request: web.Request) -> web.Response:
 
 
 @routes.post("/api/login_links/{token}")
+@describe(
+    "Use a login link: signed in (cookie too), optionally with a new password",
+    auth="none",
+    body=obj(["password"], password=PASSWORD),
+    responses={200: ref("SignedIn")},
+    errors=[403, 404, 410, 429],
+    description="The body is optional: none signs in without changing the password.",
+)
 async def redeem_login_link(request: web.Request) -> web.Response:
     """Use a login link: signed in (cookie and token, as login), optionally with a new password."""
     body = await json_body(request) if request.body_exists else {}
@@ -145,8 +197,16 @@ def _page(name: str) -> Callable[[web.Request], Awaitable[web.FileResponse]]:
         return web.FileResponse(STATIC_DIR / name, headers={"Cache-Control": "no-cache"})
 
     page.__doc__ = f"The page {name}."
+    page.__name__ = name.removesuffix(".html").replace("-", "_") + "_page"  # operationId
     return page
 
 
-routes.get(JOIN_PATH + "{code}")(_page("join.html"))
-routes.get(LOGIN_LINK_PATH + "{token}")(_page("login-link.html"))
+PAGE = {200: "text/html", 304: None}  # FileResponse answers If-None-Match / If-Modified-Since
+routes.get(JOIN_PATH + "{code}")(
+    describe("The web client's join page", auth="none", responses=PAGE)(_page("join.html"))
+)
+routes.get(LOGIN_LINK_PATH + "{token}")(
+    describe("The web client's login link page", auth="none", responses=PAGE)(
+        _page("login-link.html")
+    )
+)

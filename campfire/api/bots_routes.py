@@ -8,11 +8,25 @@ from aiohttp import web
 from campfire import bots, errors, messages, store
 from campfire.accounts import SessionUser
 from campfire.api.common import admin_user, core_of, json_body, ok, path_id
+from campfire.api.openapi import (
+    NAME,
+    SEQ,
+    STRING,
+    array,
+    describe,
+    header,
+    nullable,
+    obj,
+    ref,
+)
 from campfire.core import Core
 from campfire.errors import CampfireError
 from campfire.validate import is_uuid, new_id
 
 routes = web.RouteTableDef()
+
+WEBHOOK_URL = nullable({"type": "string", "maxLength": 2000, "description": "http(s); null: none"})
+BOT = obj(bot=ref("Bot"))
 
 
 def _bot_id(request: web.Request) -> str:
@@ -20,6 +34,7 @@ def _bot_id(request: web.Request) -> str:
 
 
 @routes.get("/api/bots")
+@describe("Active bots", auth="admin", responses={200: obj(bots=array(ref("Bot")))})
 async def list_bots(request: web.Request) -> web.Response:
     """Active bots with their webhook URL and last error (administrators)."""
     await admin_user(request)
@@ -28,6 +43,12 @@ async def list_bots(request: web.Request) -> web.Response:
 
 
 @routes.post("/api/bots")
+@describe(
+    "Make a bot; its key is in the answer, shown this once",
+    auth="admin",
+    body=obj(["webhook_url"], name=NAME, webhook_url=WEBHOOK_URL),
+    responses={201: obj(bot=ref("Bot"), bot_key=STRING)},
+)
 async def create_bot(request: web.Request) -> web.Response:
     """Make a bot: {"name", "webhook_url"?}; the answer carries its key, shown this once."""
     await admin_user(request)
@@ -37,6 +58,7 @@ async def create_bot(request: web.Request) -> web.Response:
 
 
 @routes.get("/api/bots/{bot_id}")
+@describe("One bot, with its webhook secret", auth="admin", responses={200: BOT}, errors=[404])
 async def get_bot(request: web.Request) -> web.Response:
     """One bot, with its webhook secret (administrators)."""
     await admin_user(request)
@@ -45,6 +67,17 @@ async def get_bot(request: web.Request) -> web.Response:
 
 
 @routes.patch("/api/bots/{bot_id}")
+@describe(
+    'Rename a bot and/or set its webhook URL (null or "" removes it)',
+    auth="admin",
+    body={
+        **obj(["name", "webhook_url"], name=NAME, webhook_url=WEBHOOK_URL),
+        "minProperties": 1,
+        "additionalProperties": False,
+    },
+    responses={200: BOT},
+    errors=[404],
+)
 async def update_bot(request: web.Request) -> web.Response:
     """Rename a bot or set its webhook URL (null removes it)."""
     await admin_user(request)
@@ -55,6 +88,12 @@ async def update_bot(request: web.Request) -> web.Response:
 
 
 @routes.post("/api/bots/{bot_id}/key")
+@describe(
+    "A new key for the bot; the old one stops working",
+    auth="admin",
+    responses={200: obj(bot_key=STRING)},
+    errors=[404],
+)
 async def reset_key(request: web.Request) -> web.Response:
     """A new key for the bot; the old one stops working."""
     await admin_user(request)
@@ -63,6 +102,7 @@ async def reset_key(request: web.Request) -> web.Response:
 
 
 @routes.delete("/api/bots/{bot_id}")
+@describe("Remove a bot (its messages stay)", auth="admin", responses={204: None}, errors=[404])
 async def remove_bot(request: web.Request) -> web.Response:
     """Remove a bot (deactivated; its messages stay)."""
     await admin_user(request)
@@ -91,6 +131,18 @@ async def _bot_in_room(request: web.Request) -> tuple[Core, SessionUser, str]:
 
 
 @routes.post("/rooms/{room_id}/{bot_key}/messages")
+@describe(
+    "The bot API: post the raw body as the bot's message (once-campfire's)",
+    auth="none",
+    content={"text/plain": {"type": "string", "minLength": 1, "maxLength": 10000}},
+    responses={201: obj(message=ref("Message"))},
+    headers={201: {"Location": header("A history URL that reads the message back")}},
+    errors=[400, 401, 403, 404, 429, 503],
+    description=(
+        "The key in the path authenticates (401 for an unknown or reset key). Any body but"
+        " multipart is taken as UTF-8 text; multipart (an attachment) is 415 for now."
+    ),
+)
 async def bot_post(request: web.Request) -> web.Response:
     """Post the raw request body as the bot's message (any content type but multipart, as
     once-campfire does: `curl -d 'Build passed' ...` works). 201 with a Location."""
@@ -120,6 +172,14 @@ async def bot_post(request: web.Request) -> web.Response:
 
 
 @routes.get("/rooms/{room_id}/{bot_key}/messages")
+@describe(
+    "The bot API: a page of the room's history, the newest page first (once-campfire's)",
+    auth="none",
+    query={"before": SEQ, "limit": {"type": "integer", "minimum": 1, "maximum": 200}},
+    responses={200: ref("MessagePage")},
+    headers={200: {"Link": header('<...?before=SEQ>; rel="next" while there is more', False)}},
+    errors=[400, 401, 403, 404, 429],
+)
 async def bot_read(request: web.Request) -> web.Response:
     """A page of the room's history, newest page first; `Link: <...>; rel="next"` pages back."""
     core, bot, room_id = await _bot_in_room(request)

@@ -8,6 +8,18 @@ from aiohttp import MultipartReader, web
 
 from campfire import attachment_files, attachments, avatars, errors, search
 from campfire.api.common import core_of, current_user, ok, path_id, streams_body
+from campfire.api.openapi import (
+    SEQ,
+    STRING,
+    UUID,
+    array,
+    describe,
+    header,
+    media,
+    nullable,
+    obj,
+    ref,
+)
 from campfire.errors import CampfireError
 
 routes = web.RouteTableDef()
@@ -15,6 +27,15 @@ routes = web.RouteTableDef()
 # A downloaded file is never a page of ours: no scripts, no plugins, its own sandboxed origin.
 FILE_CSP = "default-src 'none'; img-src 'self'; media-src 'self'; sandbox"
 FILE_CACHE = "private, max-age=3600"  # a file never changes under its id
+
+FILE_TYPES = ("image/*", "video/*", "application/octet-stream")
+FILE_HEADERS = {
+    "Content-Disposition": header("inline or attachment, with the file name"),
+    "ETag": header("The file's version, for If-None-Match"),
+}
+IMAGE_FILE = {
+    "file": {"type": "string", "contentMediaType": "application/octet-stream"},
+}
 
 
 async def multipart(request: web.Request, limit: int) -> MultipartReader:
@@ -37,6 +58,19 @@ def content_disposition(kind: str, filename: str) -> str:
 
 
 @routes.post("/api/rooms/{room_id}/attachments")
+@describe(
+    "Post a message carrying a file (201); a retry with the same client_message_id answers 200",
+    content={
+        "multipart/form-data": obj(
+            ["caption"],
+            file={"type": "string", "contentMediaType": "application/octet-stream"},
+            client_message_id=UUID,
+            caption={"type": "string", "maxLength": 10000},
+        )
+    },
+    responses={200: obj(message=ref("Message")), 201: obj(message=ref("Message"))},
+    errors=[400, 404, 429, 503, 507],
+)
 @streams_body
 async def upload(request: web.Request) -> web.Response:
     """Post a message carrying a file (multipart: file, client_message_id, caption)."""
@@ -50,6 +84,16 @@ async def upload(request: web.Request) -> web.Response:
 
 
 @routes.get("/api/attachments/{attachment_id}")
+@describe(
+    "An attachment's bytes: pictures and videos inline, anything else as a download",
+    responses={
+        200: media(*FILE_TYPES),
+        206: media(*FILE_TYPES, description="The requested Range"),
+        304: None,
+    },
+    headers={200: FILE_HEADERS, 206: FILE_HEADERS, 304: {"ETag": FILE_HEADERS["ETag"]}},
+    errors=[404],
+)
 async def download(request: web.Request) -> web.StreamResponse:
     """An attachment's bytes (Range requests supported), for people who can read its room."""
     user = await current_user(request)
@@ -73,6 +117,11 @@ async def download(request: web.Request) -> web.StreamResponse:
 
 
 @routes.get("/api/attachments/{attachment_id}/thumbnail")
+@describe(
+    "A picture attachment's thumbnail (404 NOT_FOUND for other files)",
+    responses={200: "image/webp", 304: None},
+    errors=[404],
+)
 async def thumbnail(request: web.Request) -> web.StreamResponse:
     """An image attachment's thumbnail (WebP)."""
     user = await current_user(request)
@@ -94,6 +143,12 @@ async def thumbnail(request: web.Request) -> web.StreamResponse:
 
 
 @routes.put("/api/users/me/avatar")
+@describe(
+    "Set one's avatar: a PNG, JPEG, GIF or WebP picture in the multipart field `file`",
+    content={"multipart/form-data": obj(**IMAGE_FILE)},
+    responses={200: obj(user=ref("User"))},
+    errors=[400, 404, 507],
+)
 @streams_body
 async def set_avatar(request: web.Request) -> web.Response:
     """Set the caller's avatar (multipart field `file`: a PNG, JPEG, GIF or WebP image)."""
@@ -104,6 +159,7 @@ async def set_avatar(request: web.Request) -> web.Response:
 
 
 @routes.delete("/api/users/me/avatar")
+@describe("Go back to initials", responses={200: obj(user=ref("User"))}, errors=[404])
 async def remove_avatar(request: web.Request) -> web.Response:
     """Go back to initials."""
     user = await current_user(request)
@@ -111,6 +167,16 @@ async def remove_avatar(request: web.Request) -> web.Response:
 
 
 @routes.get("/api/users/{user_id}/avatar")
+@describe(
+    "A user's avatar (WebP); If-None-Match with its ETag answers 304",
+    query={"v": {"type": "string", "description": "the version from avatar_url: cache for good"}},
+    responses={200: "image/webp", 304: None},
+    headers={
+        200: {"ETag": header("The avatar's version")},
+        304: {"ETag": header("The avatar's version")},
+    },
+    errors=[404],
+)
 async def get_avatar(request: web.Request) -> web.Response:
     """A user's avatar (WebP) with an ETag; If-None-Match answers 304."""
     await current_user(request)
@@ -132,6 +198,24 @@ async def get_avatar(request: web.Request) -> web.Response:
 
 
 @routes.get("/api/search")
+@describe(
+    "Full-text search over the caller's rooms, newest first",
+    query={
+        "q": {"type": "string", "maxLength": 500},
+        "room_id": UUID,
+        "creator_id": UUID,
+        "before": SEQ,
+        "limit": {"type": "integer", "minimum": 1, "maximum": 100},
+    },
+    responses={
+        200: obj(
+            results=array(obj(message=ref("Message"), snippet=STRING)),
+            has_more={"type": "boolean"},
+            next_before=nullable(SEQ),
+        )
+    },
+    errors=[400, 403, 404],
+)
 async def search_messages(request: web.Request) -> web.Response:
     """Full-text search: ?q=&room_id=&creator_id=&before=&limit=."""
     user = await current_user(request)

@@ -56,6 +56,26 @@ def nullable(schema: Schema) -> Schema:
     return {"anyOf": [schema, {"type": "null"}]}
 
 
+@dataclass(frozen=True)
+class Media:
+    """A response body that is not JSON: one of these media types (ranges like image/* too)."""
+
+    types: tuple[str, ...]
+    description: str = "OK"
+    schema: Schema = field(default_factory=lambda: {"type": "string"})
+
+
+def media(*types: str, description: str = "OK", schema: Schema | None = None) -> Media:
+    """A non-JSON response body of one of `types` (`schema`: for a JSON-based one, +json)."""
+    return Media(types, description, schema or {"type": "string"})
+
+
+def header(description: str, required: bool = True, schema: Schema | None = None) -> Schema:
+    """A response header object (for `headers=` of `describe`)."""
+    return {"description": description, "required": required, "schema": schema or STRING}
+
+
+STRING: Schema = {"type": "string"}
 UUID: Schema = {"type": "string", "format": "uuid"}
 TIMESTAMP: Schema = {"type": "string", "format": "date-time"}
 NAME: Schema = {"type": "string", "minLength": 1, "maxLength": 100}
@@ -74,16 +94,27 @@ SCHEMAS: dict[str, Schema] = {
         )
     ),
     "User": obj(
-        ["email"],
+        ["email", "avatar_url", "last_active_at"],
         id=UUID,
         name={"type": "string"},
         email={"type": "string"},
         is_admin=BOOLEAN,
         is_active=BOOLEAN,
         created_at=TIMESTAMP,
+        avatar_url=nullable({"type": "string", "description": "null: show initials"}),
+        last_active_at=nullable({**TIMESTAMP, "description": "GET /api/users, administrators"}),
     ),
     "Room": obj(
-        ["last_seen_seq", "last_message_seq", "last_message_at", "member_count"],
+        [
+            "last_seen_seq",
+            "last_message_seq",
+            "last_message_at",
+            "unread_count",
+            "unread_mentions",
+            "member_count",
+            "involvement",
+            "member_ids",
+        ],
         id=UUID,
         name={"type": "string"},
         room_type={"enum": ["open", "closed", "direct"]},
@@ -92,9 +123,14 @@ SCHEMAS: dict[str, Schema] = {
         last_seen_seq=nullable(SEQ),
         last_message_seq=nullable(SEQ),
         last_message_at=nullable(TIMESTAMP),
+        unread_count={"type": "integer", "minimum": 0},
+        unread_mentions={"type": "integer", "minimum": 0},
         member_count={"type": "integer", "minimum": 0},
+        involvement={"enum": ["everything", "mentions", "nothing", "invisible"]},
+        member_ids={**array(UUID), "description": "direct rooms: every member, sorted"},
     ),
     "Message": obj(
+        ["boosts", "attachment"],
         id=UUID,
         room_id=UUID,
         creator_id=UUID,
@@ -102,6 +138,62 @@ SCHEMAS: dict[str, Schema] = {
         client_message_id=UUID,
         created_at=TIMESTAMP,
         seq=SEQ,
+        edited_at=nullable(TIMESTAMP),
+        mentions=array(UUID),
+        boosts={**array(ref("Boost")), "description": "read from history only; oldest first"},
+        attachment=ref("Attachment"),
+    ),
+    "Boost": obj(
+        id=UUID,
+        message_id=UUID,
+        room_id=UUID,
+        booster_id=UUID,
+        content={"type": "string", "minLength": 1, "maxLength": 16},
+        created_at=TIMESTAMP,
+    ),
+    "Attachment": obj(
+        id=UUID,
+        filename={"type": "string"},
+        content_type={"type": "string"},
+        byte_size={"type": "integer", "minimum": 0},
+        width=nullable({"type": "integer", "minimum": 1}),
+        height=nullable({"type": "integer", "minimum": 1}),
+        url={"type": "string"},
+        thumbnail_url=nullable({"type": "string"}),
+    ),
+    "Bot": obj(
+        ["webhook_secret"],
+        id=UUID,
+        name={"type": "string"},
+        role={"const": "bot"},
+        is_active=BOOLEAN,
+        created_at=TIMESTAMP,
+        webhook_url=nullable({"type": "string"}),
+        last_error=nullable({"type": "string"}),
+        last_error_at=nullable(TIMESTAMP),
+        webhook_secret=nullable({"type": "string", "description": "only for one bot's routes"}),
+    ),
+    "Session": obj(
+        id={"type": "string"},
+        created_at=TIMESTAMP,
+        last_used_at=nullable(TIMESTAMP),
+        expires_at=TIMESTAMP,
+        user_agent={"type": "string"},
+        current=BOOLEAN,
+    ),
+    "Account": obj(
+        ["members_can_create_open_rooms", "join_code", "join_url"],
+        name={"type": "string"},
+        members_can_create_open_rooms={**BOOLEAN, "description": "signed-in callers"},
+        join_code={"type": "string", "description": "administrators"},
+        join_url={"type": "string", "description": "administrators"},
+    ),
+    "SignedIn": obj(user=ref("User"), session_token={"type": "string"}),
+    "MessagePage": obj(
+        ["has_more_after"],
+        messages=array(ref("Message")),
+        has_more=BOOLEAN,
+        has_more_after={**BOOLEAN, "description": "?around= only: newer messages exist"},
     ),
 }
 
@@ -109,6 +201,14 @@ SCHEMAS: dict[str, Schema] = {
 PATH_PARAMETERS: dict[str, Schema] = {
     "room_id": {**UUID, "description": "A room's id (anything else is 404 ROOM_NOT_FOUND)"},
     "user_id": {**UUID, "description": "A user's id (anything else is 404 USER_NOT_FOUND)"},
+    "message_id": {**UUID, "description": "A message's id (else 404 MESSAGE_NOT_FOUND)"},
+    "boost_id": {**UUID, "description": "A boost's id (else 404 BOOST_NOT_FOUND)"},
+    "bot_id": {**UUID, "description": "A bot's user id (else 404 USER_NOT_FOUND)"},
+    "attachment_id": {**UUID, "description": "An attachment's id (else 404 ATTACHMENT_NOT_FOUND)"},
+    "session_id": {"type": "string", "description": "A session's public id (GET .../sessions)"},
+    "code": {"type": "string", "description": "The account's join code"},
+    "token": {"type": "string", "description": "A login link's secret"},
+    "bot_key": {"type": "string", "description": "The bot's key: its user id, '-', a secret"},
 }
 
 # What each error status means, for the shared responses in components.responses.
@@ -117,14 +217,20 @@ ERROR_STATUSES: dict[int, str] = {
     401: "No valid session (UNAUTHORIZED), or login failed (INVALID_CREDENTIALS)",
     403: "Signed in but not allowed (FORBIDDEN, ROOM_ACCESS_DENIED)",
     404: "No such object (ROOM_NOT_FOUND, USER_NOT_FOUND, NOT_FOUND, ...)",
+    408: "The request body did not arrive in time (REQUEST_TIMEOUT); the connection closes",
     409: "Conflicts with what exists (EMAIL_TAKEN, SETUP_ALREADY_DONE, ...)",
+    410: "Existed, but is no longer usable (LOGIN_LINK_USED, LOGIN_LINK_EXPIRED)",
     413: "The body is larger than max_body_bytes (PAYLOAD_TOO_LARGE)",
     415: "The body is not sent as the documented content type (UNSUPPORTED_MEDIA_TYPE)",
     429: "Too many requests (RATE_LIMITED); Retry-After says when to try again",
     503: "The server cannot serve this now (SERVICE_UNAVAILABLE, MESSAGE_CREATION_FAILED)",
+    507: "The server's disk is full; nothing of the upload was kept (STORAGE_FULL)",
 }
 
 AUTH_KINDS = ("none", "session", "admin")
+# Any request may carry a body, and the body_deadline middleware reads every body before its
+# handler runs: too slow (408), too large (413), one of too many from one address (429).
+BODY_STATUSES = frozenset({408, 413, 429})
 UNSAFE_METHODS = ("POST", "PUT", "PATCH", "DELETE")
 
 
@@ -133,7 +239,7 @@ class Operation:
     """One route's description, kept on its handler by `describe`."""
 
     summary: str
-    responses: Mapping[int, str | Schema | None]
+    responses: Mapping[int, str | Schema | Media | None]
     auth: str = "session"
     body: Schema | None = None
     content: Mapping[str, Schema] | None = None
@@ -141,12 +247,13 @@ class Operation:
     query: Mapping[str, Schema] = field(default_factory=dict)
     path: Mapping[str, Schema] = field(default_factory=dict)
     description: str | None = None
+    headers: Mapping[int, Mapping[str, Schema]] = field(default_factory=dict)
 
 
 def describe(
     summary: str,
     *,
-    responses: Mapping[int, str | Schema | None],
+    responses: Mapping[int, str | Schema | Media | None],
     auth: str = "session",
     body: Schema | None = None,
     content: Mapping[str, Schema] | None = None,
@@ -154,17 +261,20 @@ def describe(
     query: Mapping[str, Schema] | None = None,
     path: Mapping[str, Schema] | None = None,
     description: str | None = None,
+    headers: Mapping[int, Mapping[str, Schema]] | None = None,
 ) -> Callable[[Handler], Handler]:
     """Describe a handler for the OpenAPI document (place it below the route decorator).
 
     responses: status -> JSON Schema of the JSON body (a dict), a media type for another body
-      (a str such as "text/html"), or None for no body (204).
+      (a str such as "text/html", or `media(...)` for several), or None for no body (204).
     auth: "none", "session" (adds 401, and 403 for cookie requests from a foreign Origin on
       unsafe methods) or "admin" (adds 401 and 403).
     body: the JSON Schema of an application/json body (adds 400, 413 and 415);
       content: other request media types -> schema (adds 413 and 415).
-    errors: further error statuses this route answers (400, 403, 404, 409, 429, 503...).
+    errors: further error statuses this route answers (400, 403, 404, 409, 429, 503...);
+      every route answers 408, 413 and 429 to a request body (BODY_STATUSES).
     query / path: schemas of query parameters (all optional) / path parameters by name.
+    headers: status -> response header name -> `header(...)`, for headers a success carries.
     """
     if auth not in AUTH_KINDS:
         raise ValueError(f"auth must be one of {AUTH_KINDS}, not {auth!r}")
@@ -178,6 +288,7 @@ def describe(
         query=dict(query or {}),
         path=dict(path or {}),
         description=description,
+        headers=dict(headers or {}),
     )
 
     def attach(handler: Handler) -> Handler:
@@ -274,7 +385,7 @@ def _operation(method: str, path: str, handler: Callable[..., Any], op: Operatio
     ]
     if parameters:
         result["parameters"] = parameters
-    statuses = set(op.errors)
+    statuses = set(op.errors) | BODY_STATUSES
     content: dict[str, Schema] = {}
     if op.body is not None:
         content["application/json"] = {"schema": op.body}
@@ -294,18 +405,23 @@ def _operation(method: str, path: str, handler: Callable[..., Any], op: Operatio
     responses: dict[str, Schema] = {}
     for status, body in sorted(op.responses.items()):
         responses[str(status)] = _success(status, body)
+        if status in op.headers:
+            responses[str(status)]["headers"] = dict(op.headers[status])
     for status in sorted(statuses):
         responses[str(status)] = {"$ref": f"#/components/responses/Error{status}"}
     result["responses"] = responses
     return result
 
 
-def _success(status: int, body: str | Schema | None) -> Schema:
+def _success(status: int, body: str | Schema | Media | None) -> Schema:
     """A success response: a JSON body, another media type, or none."""
     if body is None:
         return {"description": "No content"}
     if isinstance(body, str):
         return {"description": body, "content": {body: {"schema": {"type": "string"}}}}
+    if isinstance(body, Media):
+        content = {kind: {"schema": body.schema} for kind in body.types}
+        return {"description": body.description, "content": content}
     return {"description": "OK", "content": {"application/json": {"schema": body}}}
 
 

@@ -31,6 +31,7 @@ async def list_rooms(request: web.Request) -> web.Response:
     "Create an open or closed room",
     body=obj(["room_type"], name=NAME, room_type={"enum": ["open", "closed"]}),
     responses={201: obj(room=ref("Room"))},
+    errors=[409, 429],
 )
 async def create_room(request: web.Request) -> web.Response:
     """Create an open or closed room (open ones: as the account setting allows)."""
@@ -50,7 +51,7 @@ async def create_room(request: web.Request) -> web.Response:
     "Find (200) or create (201) the direct room of the caller and these users",
     body=obj(user_ids=array(UUID, max_items=50)),
     responses={200: obj(room=ref("Room")), 201: obj(room=ref("Room"))},
-    errors=[404],
+    errors=[404, 429],
 )
 async def direct_room(request: web.Request) -> web.Response:
     """Find or create the direct room for the caller and the given users."""
@@ -91,6 +92,12 @@ async def update_room(request: web.Request) -> web.Response:
 
 
 @routes.put("/api/rooms/{room_id}/involvement")
+@describe(
+    "Set how much a room may interrupt the caller (direct rooms: not `mentions`)",
+    body=obj(involvement={"enum": ["everything", "mentions", "nothing", "invisible"]}),
+    responses={200: obj(room=ref("Room"))},
+    errors=[404],
+)
 async def set_involvement(request: web.Request) -> web.Response:
     """Set how much a room may interrupt the caller: everything, mentions, nothing, invisible."""
     user = await current_user(request)
@@ -161,9 +168,14 @@ async def remove_member(request: web.Request) -> web.Response:
 @routes.get("/api/rooms/{room_id}/messages")
 @describe(
     "A page of history, oldest first",
-    query={"before": SEQ, "after": SEQ, "limit": {"type": "integer", "minimum": 1, "maximum": 200}},
-    responses={200: obj(messages=array(ref("Message")), has_more=BOOLEAN)},
-    errors=[400, 403, 404],
+    query={
+        "before": SEQ,
+        "after": SEQ,
+        "around": SEQ,
+        "limit": {"type": "integer", "minimum": 1, "maximum": 200},
+    },
+    responses={200: ref("MessagePage")},
+    errors=[400, 403, 404, 429],
 )
 async def list_messages(request: web.Request) -> web.Response:
     """A page of history: ?before=SEQ or ?after=SEQ or ?around=SEQ, and ?limit=N (1-200)."""

@@ -7,7 +7,18 @@ from aiohttp import web
 from campfire import accounts, errors, store
 from campfire.api.account_routes import LOGIN_LINK_PATH, public_base
 from campfire.api.common import admin_user, core_of, current_user, json_body, ok, path_id
-from campfire.api.openapi import BOOLEAN, EMAIL, NAME, PASSWORD, array, describe, obj, ref
+from campfire.api.openapi import (
+    BOOLEAN,
+    EMAIL,
+    NAME,
+    PASSWORD,
+    STRING,
+    TIMESTAMP,
+    array,
+    describe,
+    obj,
+    ref,
+)
 from campfire.validate import check_bool, check_name
 from campfire.views import user_json, user_json_for
 
@@ -23,6 +34,11 @@ async def me(request: web.Request) -> web.Response:
 
 
 @routes.patch("/api/users/me")
+@describe(
+    "Change one's own name (the only key allowed)",
+    body={**obj(name=NAME), "additionalProperties": False},
+    responses={200: obj(user=ref("User"))},
+)
 async def update_me(request: web.Request) -> web.Response:
     """Change one's own name."""
     user = await current_user(request)
@@ -35,6 +51,13 @@ async def update_me(request: web.Request) -> web.Response:
 
 
 @routes.put("/api/users/me/password")
+@describe(
+    "Change one's password with the current one; every other session ends",
+    body=obj(current_password=STRING, password=PASSWORD),
+    responses={204: None},
+    errors=[429],
+    description="A wrong current password is 403 WRONG_PASSWORD (the caller stays signed in).",
+)
 async def change_my_password(request: web.Request) -> web.Response:
     """Change one's password with the current one; every other session ends."""
     user = await current_user(request)
@@ -46,6 +69,7 @@ async def change_my_password(request: web.Request) -> web.Response:
 
 
 @routes.get("/api/users/me/sessions")
+@describe("One's live sessions, newest first", responses={200: obj(sessions=array(ref("Session")))})
 async def my_sessions(request: web.Request) -> web.Response:
     """One's live sessions: created, last used, user agent, and which is this one."""
     user = await current_user(request)
@@ -53,6 +77,7 @@ async def my_sessions(request: web.Request) -> web.Response:
 
 
 @routes.delete("/api/users/me/sessions/{session_id}")
+@describe("End one of one's sessions (its sockets close)", responses={204: None}, errors=[404])
 async def end_my_session(request: web.Request) -> web.Response:
     """End one of one's sessions (its sockets close)."""
     user = await current_user(request)
@@ -139,6 +164,12 @@ async def update_user(request: web.Request) -> web.Response:
 
 
 @routes.post("/api/users/{user_id}/login_link")
+@describe(
+    "A one-use login link for 4 hours (administrators; anyone for themselves: `me`)",
+    path={"user_id": {"anyOf": [{"format": "uuid", "type": "string"}, {"const": "me"}]}},
+    responses={201: obj(url=STRING, expires_at=TIMESTAMP)},
+    errors=[404],
+)
 async def make_login_link(request: web.Request) -> web.Response:
     """A one-use link that signs the user in for 4 hours (administrators, or a user for
     themselves: `me`)."""
