@@ -141,28 +141,34 @@ async def do_upload(
     user: SessionUser,
     room_id: str,
     open_body: Callable[[], Awaitable[MultipartReader]],
+    file_field: str = "file",
+    client_message_id: str | None = None,
 ) -> tuple[dict, bool]:
     """Post a message carrying a file; (message, created). A retry returns the original.
 
     The body is opened (`open_body`) only after the room's access and the user's allowance
-    are checked: an outsider learns nothing from how the body is refused.
+    are checked: an outsider learns nothing from how the body is refused. The page sends the
+    file as `file` with its `client_message_id`; once-campfire's bot API sends `attachment`
+    alone (the caller then gives the id).
     """
     await access_room(core, user, room_id, join_open=True)
     if not core.allow_message(user.id):
         raise errors.rate_limited("Too many messages; slow down", core.message_retry_after(user.id))
     reader = await open_body()
-    got = await receive_multipart(
-        core, reader, "file", ("client_message_id", "caption"), core.settings.max_upload_bytes
-    )
+    fields = ("caption",) if client_message_id else ("client_message_id", "caption")
+    got = await receive_multipart(core, reader, file_field, fields, core.settings.max_upload_bytes)
     assert got.upload is not None and got.fields is not None
     upload = got.upload
     attachment_id, message_id = new_id(), new_time_ordered_id()
     target, thumb = file_path(core, attachment_id), thumbnail_path(core, attachment_id)
     try:
-        try:
-            client_message_id = check_uuid(got.fields.get("client_message_id"), "client_message_id")
-        except CampfireError as exc:
-            raise CampfireError(errors.MESSAGE_CREATION_FAILED, exc.message) from None
+        if client_message_id is None:
+            try:
+                client_message_id = check_uuid(
+                    got.fields.get("client_message_id"), "client_message_id"
+                )
+            except CampfireError as exc:
+                raise CampfireError(errors.MESSAGE_CREATION_FAILED, exc.message) from None
         caption = got.fields.get("caption", "")
         content = check_content(caption) if caption.strip() else got.filename
         row: dict[str, Any] = {

@@ -97,11 +97,31 @@ async def test_empty_too_long_and_attachment_bodies_are_refused(client, api):
     assert (await client.post(url, data="x" * 10_001)).status == 400
     assert (await client.post(url, data=b"\xff\xfe")).status == 400
     form = aiohttp.FormData()
-    form.add_field("attachment", b"PNG", filename="a.png", content_type="image/png")
-    resp = await client.post(url, data=form)
-    assert resp.status == 415  # until attachments exist (files, issue 14)
+    form.add_field("file", b"%PDF-1.4\n", filename="a.pdf")  # the page's field, not the bots'
+    assert (await client.post(url, data=form)).status == 400
     page = await (await client.get(url)).json()
     assert page["messages"] == []
+
+
+async def test_a_bot_posts_a_file_as_once_campfire_scripts_do(client, api):
+    # curl -F attachment=@build.log $CAMPFIRE/rooms/$ROOM/$KEY/messages
+    _, ann_token = await api.user("Ann")
+    bot, key = await make_bot(api)
+    room = await api.room(ann_token, members=[bot])
+    url = f"/rooms/{room['id']}/{key}/messages"
+    form = aiohttp.FormData()
+    form.add_field("attachment", b"%PDF-1.4\nreport", filename="report.pdf")
+    resp = await client.post(url, data=form)
+    assert resp.status == 201, await resp.text()
+    message = (await resp.json())["message"]
+    assert message["creator_id"] == bot["id"] and message["content"] == "report.pdf"
+    assert message["attachment"]["content_type"] == "application/pdf"
+    download = await client.get(
+        message["attachment"]["url"], headers={"Authorization": f"Bearer {ann_token}"}
+    )
+    assert await download.read() == b"%PDF-1.4\nreport"
+    back = await client.get(resp.headers["Location"], headers=api.auth(ann_token))
+    assert [m["id"] for m in (await back.json())["messages"]] == [message["id"]]
 
 
 async def test_a_bot_key_opens_nothing_else(client, api):

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from campfire import bots, errors, messages, store
+from campfire import attachments, bots, errors, messages, store
 from campfire.accounts import SessionUser
-from campfire.api.common import admin_user, core_of, json_body, ok, path_id
+from campfire.api.common import admin_user, core_of, json_body, ok, path_id, streams_body
+from campfire.api.files_routes import multipart
 from campfire.api.openapi import (
     NAME,
     SEQ,
@@ -131,27 +132,40 @@ async def _bot_in_room(request: web.Request) -> tuple[Core, SessionUser, str]:
 
 
 @routes.post("/rooms/{room_id}/{bot_key}/messages")
+@streams_body
 @describe(
     "The bot API: post the raw body as the bot's message (once-campfire's)",
     auth="none",
-    content={"text/plain": {"type": "string", "minLength": 1, "maxLength": 10000}},
+    content={
+        "text/plain": {"type": "string", "minLength": 1, "maxLength": 10000},
+        "multipart/form-data": {
+            "type": "object",
+            "properties": {"attachment": {"type": "string", "format": "binary"}},
+            "required": ["attachment"],
+        },
+    },
     responses={201: obj(message=ref("Message"))},
     headers={201: {"Location": header("A history URL that reads the message back")}},
     errors=[400, 401, 403, 404, 429, 503],
     description=(
         "The key in the path authenticates (401 for an unknown or reset key). Any body but"
-        " multipart is taken as UTF-8 text; multipart (an attachment) is 415 for now."
+        " multipart is taken as UTF-8 text; multipart posts its `attachment` part as a file."
     ),
 )
 async def bot_post(request: web.Request) -> web.Response:
     """Post the raw request body as the bot's message (any content type but multipart, as
     once-campfire does: `curl -d 'Build passed' ...` works). 201 with a Location."""
     core, bot, room_id = await _bot_in_room(request)
-    if request.content_type.startswith("multipart/"):
-        # MERGE(files, migration 0004): post the `attachment` part as a file message.
-        raise CampfireError(
-            errors.UNSUPPORTED_MEDIA_TYPE, "Attachments are not supported by this server yet", 415
+    if request.content_type.startswith("multipart/"):  # `curl -F attachment=@build.log ...`
+        message, _ = await attachments.do_upload(
+            core,
+            bot,
+            room_id,
+            lambda: multipart(request, core.settings.max_upload_bytes),
+            file_field="attachment",
+            client_message_id=new_id(),
         )
+        return _posted(room_id, message)
     try:
         raw = await request.read()
     except web.HTTPRequestEntityTooLarge:
@@ -163,8 +177,12 @@ async def bot_post(request: web.Request) -> web.Response:
     message, _ = await messages.do_create_message(
         core, bot, room_id, content, new_id(), known_member=True
     )
+    return _posted(room_id, message)
+
+
+def _posted(room_id: str, message: dict) -> web.Response:
+    """201 with the message, and a Location: the history query that reads it back."""
     response = ok({"message": message}, status=201)
-    # The stored message is the one this history query answers.
     response.headers["Location"] = (
         f"/api/rooms/{room_id}/messages?after={message['seq'] - 1}&limit=1"
     )
