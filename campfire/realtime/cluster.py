@@ -29,7 +29,7 @@ from campfire import protocol
 from campfire.config import Settings
 from campfire.db import Database
 from campfire.realtime.broker import RedisBroker, frame_payload
-from campfire.realtime.connection import Connection, text_frame
+from campfire.realtime.connection import text_frame
 from campfire.realtime.hub import Hub, event_frame
 from campfire.realtime.presence import REFRESH, SharedPresence
 from campfire.realtime.relay import OrderedRelay
@@ -245,42 +245,15 @@ class ClusterHub(Hub):
         """Users viewing a room on any worker, in a stable order."""
         return sorted(self.online.get(room_id, set()) | set(self.present.get(room_id, ())))
 
-    def join(self, conn: Connection, room_id: str) -> None:
-        """A connection starts viewing a room; the user's first here is counted in Redis."""
-        if conn.closing:
-            return
-        if room_id in conn.joined:
-            conn.send(event_frame(protocol.presence_update(room_id, self.online_users(room_id))))
-            return
-        conn.joined.add(room_id)
-        self.viewers.setdefault(room_id, set()).add(conn)
-        counts = self.present.setdefault(room_id, {})
-        counts[conn.user_id] = counts.get(conn.user_id, 0) + 1
-        if counts[conn.user_id] == 1:
-            self._presence_ops.put_nowait((room_id, conn.user_id, 1))
-        else:
-            self._publish_presence(room_id)
+    def _user_arrived(self, room_id: str, user_id: str) -> None:
+        """A user's first connection here: counted in Redis, which says whether they are new
+        to the room on every worker (then UserJoined goes out)."""
+        self._presence_ops.put_nowait((room_id, user_id, 1))
 
-    def leave(self, conn: Connection, room_id: str) -> None:
-        """A connection stops viewing a room; the user's last here is counted in Redis."""
-        if room_id not in conn.joined:
-            return
-        conn.joined.discard(room_id)
-        viewers = self.viewers.get(room_id)
-        if viewers is not None:
-            viewers.discard(conn)
-            if not viewers:
-                del self.viewers[room_id]
-        counts = self.present.get(room_id, {})
-        remaining = counts.get(conn.user_id, 1) - 1
-        if remaining > 0:
-            counts[conn.user_id] = remaining
-            return
-        counts.pop(conn.user_id, None)
-        if not counts:
-            self.present.pop(room_id, None)
-        self.stop_typing(conn.user_id, room_id)
-        self._presence_ops.put_nowait((room_id, conn.user_id, -1))
+    def _user_went(self, room_id: str, user_id: str) -> None:
+        """A user's last connection here: counted in Redis, which says whether it was their
+        last on every worker (then UserLeft goes out)."""
+        self._presence_ops.put_nowait((room_id, user_id, -1))
 
     def _apply_presence(
         self, room_id: str, user_id: str, joined: bool, users: list[str] | None

@@ -200,7 +200,13 @@ class Hub:
         counts = self.present.setdefault(room_id, {})
         counts[conn.user_id] = counts.get(conn.user_id, 0) + 1
         if counts[conn.user_id] == 1:
-            self.publish_to_viewers(room_id, protocol.user_joined(conn.user_id, room_id))
+            self._user_arrived(room_id, conn.user_id)
+        else:
+            self._publish_presence(room_id)
+
+    def _user_arrived(self, room_id: str, user_id: str) -> None:
+        """A user's first connection here started viewing: UserJoined, then the list."""
+        self.publish_to_viewers(room_id, protocol.user_joined(user_id, room_id))
         self._publish_presence(room_id)
 
     def leave(self, conn: Connection, room_id: str) -> None:
@@ -222,7 +228,11 @@ class Hub:
         if not counts:
             self.present.pop(room_id, None)
         self.stop_typing(conn.user_id, room_id)
-        self.publish_to_viewers(room_id, protocol.user_left(conn.user_id, room_id))
+        self._user_went(room_id, conn.user_id)
+
+    def _user_went(self, room_id: str, user_id: str) -> None:
+        """A user's last connection here stopped viewing: UserLeft, then the list."""
+        self.publish_to_viewers(room_id, protocol.user_left(user_id, room_id))
         self._publish_presence(room_id)
 
     def online_users(self, room_id: str) -> list[str]:
