@@ -14,7 +14,12 @@ from campfire.core import Core
 from campfire.errors import CampfireError
 from campfire.mentions import mentions_in
 from campfire.rooms import access_room
-from campfire.validate import check_content, check_uuid, new_time_ordered_id
+from campfire.validate import (
+    check_content,
+    check_uuid,
+    new_time_ordered_id,
+    whole_number_param,
+)
 from campfire.views import boost_json, message_json
 
 log = logging.getLogger(__name__)
@@ -91,19 +96,6 @@ async def do_create_message(
     return message, created
 
 
-def _cursor(value: object, name: str) -> int | None:
-    """A sequence-number query parameter."""
-    if value is None or value == "":
-        return None
-    try:
-        number = int(str(value))
-    except ValueError:
-        raise errors.bad_request(f"'{name}' must be a message sequence number") from None
-    if number < 0 or number > 2**63 - 1:
-        raise errors.bad_request(f"'{name}' is out of range")
-    return number
-
-
 async def history(
     core: Core,
     user: SessionUser,
@@ -121,8 +113,8 @@ async def history(
     if wait:
         raise errors.rate_limited("Too many history requests; slow down", wait)
     await access_room(core, user, room_id)
-    before_seq, after_seq = _cursor(before, "before"), _cursor(after, "after")
-    count = _cursor(limit, "limit")
+    before_seq, after_seq = whole_number_param(before, "before"), whole_number_param(after, "after")
+    count = whole_number_param(limit, "limit")
     count = DEFAULT_PAGE if count is None else count
     if not 1 <= count <= MAX_PAGE:
         raise errors.bad_request(f"'limit' must be between 1 and {MAX_PAGE}")
@@ -183,7 +175,7 @@ async def list_mentions(
     core: Core, user: SessionUser, before: object = None, limit: object = None
 ) -> dict:
     """The newest messages that mention the user, across their rooms, newest first; has_more."""
-    before_seq, count = _cursor(before, "before"), _cursor(limit, "limit")
+    before_seq, count = whole_number_param(before, "before"), whole_number_param(limit, "limit")
     count = DEFAULT_PAGE if count is None else count
     if not 1 <= count <= MAX_PAGE:
         raise errors.bad_request(f"'limit' must be between 1 and {MAX_PAGE}")
@@ -200,8 +192,8 @@ async def history_around(
     For jumping to a search result: has_more says older messages exist, has_more_after newer.
     """
     await access_room(core, user, room_id)
-    seq = _cursor(around, "around")
-    count = _cursor(limit, "limit")
+    seq = whole_number_param(around, "around")
+    count = whole_number_param(limit, "limit")
     count = DEFAULT_PAGE if count is None else count
     if seq is None or not 1 <= count <= MAX_PAGE:
         raise errors.bad_request(f"'around' must be a sequence number, 'limit' 1 to {MAX_PAGE}")

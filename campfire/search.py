@@ -9,7 +9,7 @@ from campfire.accounts import SessionUser
 from campfire.attachments import add_to
 from campfire.core import Core
 from campfire.rooms import access_room
-from campfire.validate import check_uuid
+from campfire.validate import check_uuid, whole_number_param
 from campfire.views import message_json
 
 DEFAULT_LIMIT = 20
@@ -41,19 +41,6 @@ def match_expression(query: str) -> str | None:
     return " ".join(terms) if terms else None
 
 
-def _int_param(value: object, name: str) -> int | None:
-    """A whole-number query parameter, or None when absent."""
-    if value is None or value == "":
-        return None
-    try:
-        number = int(str(value))
-    except ValueError:
-        raise errors.bad_request(f"'{name}' must be a whole number") from None
-    if not 0 <= number <= 2**63 - 1:
-        raise errors.bad_request(f"'{name}' is out of range")
-    return number
-
-
 async def search(
     core: Core,
     user: SessionUser,
@@ -66,11 +53,11 @@ async def search(
     """The caller's matching messages, newest first, with snippets, has_more and a cursor."""
     if not isinstance(query, str) or len(query) > MAX_QUERY_CHARS:
         raise errors.bad_request(f"'q' must be text of at most {MAX_QUERY_CHARS} characters")
-    count = _int_param(limit, "limit")
+    count = whole_number_param(limit, "limit")
     count = DEFAULT_LIMIT if count is None else count
     if not 1 <= count <= MAX_LIMIT:
         raise errors.bad_request(f"'limit' must be between 1 and {MAX_LIMIT}")
-    before_seq = _int_param(before, "before")
+    before_seq = whole_number_param(before, "before")
     room = check_uuid(room_id, "room_id") if room_id else None
     creator = check_uuid(creator_id, "creator_id") if creator_id else None
     if room is not None:

@@ -145,3 +145,17 @@ def escape_controls(text: str, keep: str = "") -> str:
     return _CONTROL.sub(
         lambda m: m[0] if m[0] in keep else m[0].encode("unicode_escape").decode("ascii"), text
     )
+
+
+def whole_number_param(value: object, name: str) -> int | None:
+    """A whole-number query parameter (a sequence-number cursor or a page size), or None
+    when absent; fits SQLite's 64-bit integers."""
+    if value is None or value == "":
+        return None
+    try:
+        number = int(str(value))
+    except ValueError:
+        raise bad_request(f"'{name}' must be a whole number") from None
+    if not 0 <= number <= 2**63 - 1:
+        raise bad_request(f"'{name}' is out of range")
+    return number
