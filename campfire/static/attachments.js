@@ -2,6 +2,7 @@
 // picture) with a progress bar and a Cancel button; showing a message's file (a picture's
 // thumbnail that opens the lightbox, a video player, or a download link with name, type, size).
 import { failed } from './auth.js';
+import { MAX_CONTENT_CHARS } from './composer.js'; // a caption follows a message's rules
 import { on } from './events.js';
 import { decorate, insertMessage, isNearBottom, scrollToBottom } from './messages.js';
 import { el, messageItem } from './render.js';
@@ -9,7 +10,6 @@ import { createDraftDirect } from './rooms.js';
 import { $, showNotice, state, uuid4 } from './state.js';
 import { formatBytes, localPath, sendForm, uploadErrorText } from './upload.js';
 
-const MAX_CAPTION_CHARS = 10000; // a caption follows a message's rules
 const THUMB_BOX = [360, 270]; // the largest a picture shows in the list (CSS px)
 const TYPE_NAMES = {
   'application/pdf': 'PDF', 'application/zip': 'ZIP archive', 'text/plain': 'Text',
@@ -149,8 +149,8 @@ export async function sendFiles(files) {
   if (!files.length || input.disabled || (!state.currentId && !state.draftDirect)) return;
   let caption = input.value.trim() ? input.value : '';
   const length = [...caption].length;
-  if (length > MAX_CAPTION_CHARS) {
-    showNotice(`A caption can be at most ${MAX_CAPTION_CHARS} characters; this one has ${length}.`);
+  if (length > MAX_CONTENT_CHARS) {
+    showNotice(`A caption can be at most ${MAX_CONTENT_CHARS} characters; this one has ${length}.`);
     return;
   }
   if (!state.currentId) {
