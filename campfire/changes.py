@@ -21,7 +21,6 @@ from campfire import clock, errors, protocol, store
 from campfire.accounts import SessionUser
 from campfire.core import Core
 from campfire.errors import CampfireError
-from campfire.mentions import mentions_in
 from campfire.rooms import check_can_manage, do_add_members
 from campfire.validate import check_content, check_uuid, is_text, new_time_ordered_id
 from campfire.views import boost_json, message_json
@@ -115,17 +114,16 @@ async def do_edit_message(
     if content == message["content"]:
         return message_json(message), None  # nothing changed: nothing to tell anyone
     _charge(core, user)
-    mentions = await mentions_in(core, message["room_id"], content)
     item = {
         "kind": "message_updated",
         "message_id": message["id"],
+        "room_id": message["room_id"],  # whose members it may mention (batch.py)
         "content": content,
-        "mentions": mentions,
     }
     result = await _commit(core, item)
     if result is None:
         raise message_not_found()  # deleted while the edit waited
-    updated, seq = message_json(result["message"], mentions), result["seq"]
+    updated, seq = message_json(result["message"], result["mentions"]), result["seq"]
     core.hub.publish_change(updated["room_id"], seq, protocol.message_updated(updated, seq))
     return updated, seq
 

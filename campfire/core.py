@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import AsyncIterator
 
-from campfire import search_index, store
+from campfire import batch, search_index, store
 from campfire.auth import Passwords
 from campfire.config import Settings
 from campfire.db import Database, GroupCommitter
@@ -37,8 +37,8 @@ class Core:
         # sequence, numbered in commit order).
         self.message_writer = GroupCommitter(
             db,
-            store.write_batch_txn,
-            one_statement=store.is_plain_messages,
+            batch.write_batch,
+            one_statement=batch.is_plain,
             order=store.batch_order,
         )
         self.login_failures = FailureThrottle(

@@ -4,9 +4,12 @@ content; and the members an `@` in the composer may complete to."""
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 from campfire import store
-from campfire.core import Core
+
+if TYPE_CHECKING:  # core imports this module (through batch.py)
+    from campfire.core import Core
 
 MAX_AUTOCOMPLETE = 20
 
@@ -36,15 +39,6 @@ def mentioned(content: str, members: Iterable[tuple[str, str]]) -> list[str]:
                 break
         at = text.find("@", at + 1)
     return found
-
-
-async def mentions_in(core: Core, room_id: str, content: str) -> list[str]:
-    """The ids of the room's members a message's content mentions, sorted as stored (no
-    query without an `@`)."""
-    if "@" not in content:
-        return []
-    rows = await store.member_names(core.db, room_id)
-    return sorted(mentioned(content, ((row["id"], row["name"]) for row in rows)))
 
 
 async def autocomplete_members(core: Core, room_id: str, query: str) -> list:

@@ -12,7 +12,6 @@ from campfire import clock, errors, store
 from campfire.accounts import SessionUser
 from campfire.core import Core
 from campfire.errors import CampfireError
-from campfire.mentions import mentions_in
 from campfire.rooms import access_room
 from campfire.validate import (
     check_content,
@@ -57,8 +56,7 @@ async def do_create_message(
         raise errors.rate_limited("Too many messages; slow down", core.message_retry_after(user.id))
     if not known_member:
         await access_room(core, user, room_id, join_open=True)
-    mentioned = await mentions_in(core, room_id, content)
-    item: dict[str, Any] = {  # what the group committer hands store.write_batch_txn
+    item: dict[str, Any] = {  # what the group committer hands batch.write_batch
         "id": message_id or new_time_ordered_id(),
         "room_id": room_id,
         "creator_id": user.id,
@@ -66,9 +64,9 @@ async def do_create_message(
         "client_message_id": client_message_id,
         "created_at": clock.now_iso(),
         "kind": "message",
-        "mentions": mentioned,
-        # Bot webhooks to call: outbox rows committed with the message (campfire/webhooks.py).
-        "webhook_deliveries": await core.webhooks.deliveries_for(room_id, user.id, mentioned),
+        # Whether it may call a bot's webhook: the write works out which (campfire/batch.py),
+        # and its `mentions` and `webhook_deliveries`.
+        "may_call": core.webhooks.may_call(user.id),
     }
     try:
         row, created = await core.message_writer.submit(item)

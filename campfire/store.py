@@ -792,15 +792,6 @@ def batch_order(item: dict) -> int:
     return 0 if item["kind"] == "message" else 1 + CHANGE_ORDER[item["kind"]]
 
 
-def is_plain_messages(items: list[dict]) -> bool:
-    """Whether a batch is only new messages that mention nobody and call no webhook: one
-    INSERT writes it."""
-    return all(
-        item["kind"] == "message" and not item["mentions"] and not item["webhook_deliveries"]
-        for item in items
-    )
-
-
 async def write_batch_txn(conn: aiosqlite.Connection, items: list[dict]) -> list[Any]:
     """Write a batch of new messages and changes to them; one result per item, in order.
 
@@ -809,7 +800,8 @@ async def write_batch_txn(conn: aiosqlite.Connection, items: list[dict]) -> list
     and the state it made, or None when its message or boost was gone. New messages are
     numbered before changes, and changes in batch_order (the committer sorts batches so, so
     items come back in the order of their numbers). Runs in one transaction
-    (GroupCommitter), or in autocommit for a batch is_plain_messages accepts.
+    (GroupCommitter), or in autocommit for a batch batch.is_plain accepts. Items carry
+    their mentions and webhook deliveries already (campfire/batch.py works them out).
     """
     results: list[Any] = [None] * len(items)
     new = [i for i, item in enumerate(items) if item["kind"] == "message"]
@@ -975,13 +967,20 @@ async def boosts_of_messages(db: Database, message_ids: list[str]) -> list[Row]:
     )
 
 
-async def member_names(db: Database, room_id: str) -> list[Row]:
-    """(id, name) of a room's members, for working out mentions."""
-    return await db.fetchall(
-        "SELECT u.id, u.name FROM memberships m JOIN users u ON u.id = m.user_id"
-        " WHERE m.room_id = ?",
-        (room_id,),
+async def member_names_txn(
+    conn: aiosqlite.Connection, room_ids: list[str]
+) -> dict[str, list[tuple[str, str]]]:
+    """(id, name) of the members of each room, for working out mentions in a write."""
+    rows = await _rows_in(
+        conn,
+        "SELECT m.room_id, u.id, u.name FROM memberships m JOIN users u ON u.id = m.user_id"
+        " WHERE m.room_id IN ({marks})",
+        room_ids,
     )
+    names: dict[str, list[tuple[str, str]]] = {}
+    for row in rows:
+        names.setdefault(row["room_id"], []).append((row["id"], row["name"]))
+    return names
 
 
 async def search_members(db: Database, room_id: str, query: str, limit: int) -> list[Row]:
@@ -1240,15 +1239,22 @@ async def active_bots(db: Database) -> dict[str, bool]:
     return {row[0]: bool(row[1]) for row in rows}
 
 
-async def room_webhook_bots(db: Database, room_id: str) -> list[Row]:
-    """The room's type and its members that are active bots with a webhook (id, name)."""
-    return await db.fetchall(
-        "SELECT u.id, u.name, r.room_type FROM memberships m"
+async def room_webhook_bots_txn(
+    conn: aiosqlite.Connection, room_ids: list[str]
+) -> dict[str, list[Row]]:
+    """Each room's members that are active bots with a webhook (id, name, room_type)."""
+    rows = await _rows_in(
+        conn,
+        "SELECT m.room_id, u.id, u.name, r.room_type FROM memberships m"
         " JOIN bots b ON b.user_id = m.user_id JOIN users u ON u.id = m.user_id"
         " JOIN rooms r ON r.id = m.room_id"
-        " WHERE m.room_id = ? AND b.webhook_url IS NOT NULL AND u.is_active = 1",
-        (room_id,),
+        " WHERE m.room_id IN ({marks}) AND b.webhook_url IS NOT NULL AND u.is_active = 1",
+        room_ids,
     )
+    bots: dict[str, list[Row]] = {}
+    for row in rows:
+        bots.setdefault(row["room_id"], []).append(row)
+    return bots
 
 
 async def insert_webhook_deliveries_txn(conn: aiosqlite.Connection, messages: list[dict]) -> None:

@@ -21,6 +21,7 @@ import hmac
 import json
 import logging
 import sqlite3
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
@@ -95,6 +96,22 @@ def retry_delay(settings: Settings, attempts: int) -> float:
     return settings.webhook_retry_seconds * RETRY_GROWTH ** (attempts - 1)
 
 
+def calls(
+    rows: Sequence[Record], author_id: str, mentioned_ids: list[str]
+) -> list[tuple[str, str]]:
+    """The outbox rows a new message needs, as (delivery id, bot id), given the room's bots
+    with a webhook (store.room_webhook_bots_txn): those it mentions, or all of them in a
+    direct room, never the author."""
+    if not rows:
+        return []
+    if rows[0]["room_type"] == "direct":
+        called = {row["id"] for row in rows}
+    else:
+        called = {row["id"] for row in rows if row["id"] in mentioned_ids}
+    called.discard(author_id)
+    return [(new_id(), bot_id) for bot_id in sorted(called)]
+
+
 class Webhooks:
     """Knows which users are bots (and which have webhooks) and sends the outbox."""
 
@@ -144,25 +161,12 @@ class Webhooks:
         """New outbox rows were committed: look at the outbox now."""
         self._wake.set()
 
-    # --- before a message's commit ----------------------------------------------------
+    # --- before a message is queued -------------------------------------------------------
 
-    async def deliveries_for(
-        self, room_id: str, author_id: str, mentioned_ids: list[str]
-    ) -> list[tuple[str, str]]:
-        """The outbox rows a new message needs, as (delivery id, bot id): bots with a webhook
-        that it mentions, or all of them in a direct room, never the author; none for a bot's
-        message. Costs nothing while no bot has a webhook."""
-        if not any(self.bots.values()) or author_id in self.bots:
-            return []
-        rows = await store.room_webhook_bots(self.db, room_id)
-        if not rows:
-            return []
-        if rows[0]["room_type"] == "direct":
-            called = {row["id"] for row in rows}
-        else:
-            called = {row["id"] for row in rows if row["id"] in mentioned_ids}
-        called.discard(author_id)
-        return [(new_id(), bot_id) for bot_id in sorted(called)]
+    def may_call(self, author_id: str) -> bool:
+        """Whether a message by this author may call a bot's webhook: some bot has one, and
+        the author is not a bot. False costs the message nothing more."""
+        return any(self.bots.values()) and author_id not in self.bots
 
     # --- the sender -------------------------------------------------------------------
 

@@ -9,8 +9,8 @@ import uuid
 
 import pytest
 
+from campfire import batch, store
 from campfire import db as db_module
-from campfire import store
 from campfire.db import Database, GroupCommitter, migration_scripts
 
 NOW = "2024-01-01T00:00:00.000Z"
@@ -389,14 +389,16 @@ async def test_one_bad_message_fails_alone(db, committer, writer):
 
 
 class CountingChangeWriter:
-    """store.write_batch_txn, recording each batch's size and whether it ran in a transaction."""
+    """A batch writer (store.write_batch_txn unless given), recording each batch's size and
+    whether it ran in a transaction."""
 
-    def __init__(self) -> None:
+    def __init__(self, write=store.write_batch_txn) -> None:
+        self.write = write
         self.batches: list[tuple[int, bool]] = []
 
     async def __call__(self, conn, items):
         self.batches.append((len(items), conn.in_transaction))
-        return await store.write_batch_txn(conn, items)
+        return await self.write(conn, items)
 
 
 def new(room_id: str, creator_id: str, content: str = "hi", mentions=()) -> dict:
@@ -406,6 +408,7 @@ def new(room_id: str, creator_id: str, content: str = "hi", mentions=()) -> dict
         "kind": "message",
         "mentions": list(mentions),
         "webhook_deliveries": [],
+        "may_call": False,
     }
 
 
@@ -418,7 +421,7 @@ def change(kind: str, message_id: str, **fields) -> dict:
 async def change_committer(db):
     """A running GroupCommitter for messages and changes, as the server builds it."""
     writer = CountingChangeWriter()
-    committer = GroupCommitter(db, writer, one_statement=store.is_plain_messages)
+    committer = GroupCommitter(db, writer, one_statement=batch.is_plain)
     committer.start()
     yield committer, writer
     await committer.stop()
@@ -434,6 +437,39 @@ async def test_plain_messages_skip_the_transaction_changes_and_mentions_use_one(
     await committer.submit(new(room, ann, "@Ann", mentions=[ann]))
     await committer.submit(change("message_updated", row["id"], content="x", mentions=[]))
     assert writer.batches == [(1, False), (1, True), (1, True)]
+
+
+async def test_mentions_are_worked_out_in_the_write_one_read_per_batch(db):
+    """Messages and edits with an `@` name the room's members as they are at commit; the
+    members are read on the write connection, once for the whole batch, never per message."""
+    ann = await add_user(db)
+    bob = await add_user(db, "Bob Lee")
+    outsider = await add_user(db, "Cy")
+    rooms = [await add_room(db, [ann, bob]) for _ in range(3)]
+    reads = spy_on_reads(db)
+    writer = CountingChangeWriter(batch.write_batch)
+    committer = GroupCommitter(db, writer, one_statement=batch.is_plain)
+    committer.start()
+    try:
+        (first, _), *_ = await asyncio.gather(
+            *(committer.submit(new(room, ann, "hi @bob lee and @Cy")) for room in rooms),
+            committer.submit(new(rooms[0], ann, "an address: a@example.com")),
+        )
+        edit = change("message_updated", first["id"], room_id=rooms[0], content="@Ann only")
+        edited = await committer.submit(edit)
+    finally:
+        await committer.stop()
+    assert reads == []  # nothing went through the read connection
+    assert writer.batches == [(4, True), (1, True)]
+    assert edited["mentions"] == [ann]
+    rows = await db.fetchall("SELECT message_seq, user_id FROM mentions ORDER BY message_seq")
+    # Bob in each room (Cy is no member), and the edit put Ann in place of Bob.
+    assert sorted(tuple(r) for r in rows) == [
+        (first["seq"], ann),
+        (first["seq"] + 1, bob),
+        (first["seq"] + 2, bob),
+    ]
+    assert outsider not in {r["user_id"] for r in rows}
 
 
 async def test_a_mixed_batch_commits_at_once_numbered_so_replay_gives_the_state(
@@ -493,7 +529,7 @@ async def test_callers_of_one_batch_resume_in_the_order_of_their_numbers(db):
     """So that each publishes in sequence order: a deletion sent before an edit of the same
     message in one batch is numbered (and announced) after it."""
     committer = GroupCommitter(
-        db, store.write_batch_txn, one_statement=store.is_plain_messages, order=store.batch_order
+        db, store.write_batch_txn, one_statement=batch.is_plain, order=store.batch_order
     )
     committer.start()
     try:
