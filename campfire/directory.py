@@ -42,6 +42,7 @@ async def room_updated(core: Core, room_id: str, user_ids: Iterable[str] | None 
     """RoomUpdated to these members (default: every member) on their live connections,
     which from now on receive the room's messages."""
     hub = core.hub
+    mark = hub.removal_mark()
     if user_ids is not None:
         user_ids = list(user_ids)
         # Subscribed before any await: a message committed meanwhile is not missed.
@@ -57,9 +58,14 @@ async def room_updated(core: Core, room_id: str, user_ids: Iterable[str] | None 
         return
     views = await room_views(core, room_id, online)
     for user_id in online:
-        if user_id in views:
+        lost = hub.removed_since(mark, user_id)
+        if lost is None:  # too many removals meanwhile to tell: their pages read it all again
+            hub.reconnect_user(user_id)
+        elif user_id in views and room_id not in lost:
             hub.publish_room_updated(user_id, views[user_id])
-        else:  # removed meanwhile (its RoomRemoved went out): undo the early subscription
+        else:
+            # Removed before the read, or after it (its RoomRemoved went out): undo the early
+            # subscription; a RoomUpdated now would make it again.
             hub.member_removed(room_id, user_id)
 
 

@@ -201,6 +201,124 @@ async def test_messages_published_during_a_slow_catch_up_reach_only_members_once
     assert (await recv(ws))["message"]["id"] == after["id"]  # nothing else came in between
 
 
+async def remove_member(client, token: str, room_id: str, user_id: str) -> None:
+    """Take a member out of a room over HTTP."""
+    resp = await client.delete(
+        f"/api/rooms/{room_id}/members/{user_id}", headers={"Authorization": f"Bearer {token}"}
+    )
+    assert resp.status == 204, await resp.text()
+
+
+async def test_a_member_removed_while_the_catch_up_reads_does_not_get_the_room(
+    client, api, monkeypatch
+):
+    """The rooms read before a removal must not be subscribed after it."""
+    from campfire import store
+
+    _alice, a = await api.user("Alice")
+    bob, b = await api.user("Bob")
+    room = (await api.room(a, "general", members=[bob]))["id"]
+    kept = (await api.room(a, "kept", members=[bob]))["id"]
+    real = store.catch_up
+    read = asyncio.Event()
+
+    async def slow_catch_up(*args):  # the read is done, its answer is slow to come back
+        rows = await real(*args)
+        read.set()
+        await asyncio.sleep(0.3)
+        return rows
+
+    monkeypatch.setattr(store, "catch_up", slow_catch_up)
+    connecting = asyncio.create_task(connect_and_catch_up(client, b))
+    await read.wait()
+    await remove_member(client, a, room, bob["id"])
+    ws, _frames = await connecting
+    monkeypatch.setattr(store, "catch_up", real)
+    await api.post(a, room, "after bob left")
+    still = await api.post(a, kept, "bob is still here")
+    frame = await recv_type(ws, "NewMessage")  # nothing of the room he left came first
+    assert frame["message"]["id"] == still["id"]
+
+
+async def test_a_member_removed_while_join_room_checks_access_does_not_get_the_room(
+    client, api, monkeypatch
+):
+    """JoinRoom checks access (joining an open room makes a member), then subscribes: a
+    removal in between is not undone."""
+    from campfire import rooms
+
+    _alice, a = await api.user("Alice")
+    bob, b = await api.user("Bob")
+    room = (await api.room(a, "lobby", room_type="open"))["id"]  # everyone is a member
+    kept = (await api.room(a, "kept", members=[bob]))["id"]
+    await remove_member(client, a, room, bob["id"])  # so JoinRoom joins him again
+    ws = await connect(client, b)
+    real = rooms.access_room
+    checked = asyncio.Event()
+
+    async def slow_access(*args, **kwargs):  # the check passed; its answer is slow to come
+        row = await real(*args, **kwargs)
+        if not checked.is_set():  # JoinRoom's check (the removal checks access too)
+            checked.set()
+            await asyncio.sleep(0.3)
+        return row
+
+    monkeypatch.setattr(rooms, "access_room", slow_access)
+    await ws.send_json({"type": "JoinRoom", "room_id": room})
+    await checked.wait()
+    await remove_member(client, a, room, bob["id"])
+    frame = await recv(ws)
+    while frame["type"] in ("RoomUpdated", "RoomRemoved"):  # he joined, then was removed
+        frame = await recv(ws)
+    assert frame["type"] == "Error" and frame["code"] == "ROOM_NOT_FOUND", frame
+    monkeypatch.setattr(rooms, "access_room", real)
+    await api.post(a, room, "after bob left")
+    still = await api.post(a, kept, "bob is still here")
+    frame = await recv(ws)
+    while frame["type"] != "NewMessage":  # directory and presence frames may come first
+        frame = await recv(ws)
+    assert frame["message"]["id"] == still["id"]
+
+
+async def test_a_member_removed_while_being_added_is_not_told_the_room_again(
+    client, api, monkeypatch
+):
+    """Adding a member reads the room's view for them, then sends RoomUpdated: a removal
+    in between wins (no RoomUpdated after the RoomRemoved, no messages after it)."""
+    from campfire import directory
+
+    _alice, a = await api.user("Alice")
+    bob, b = await api.user("Bob")
+    room = (await api.room(a, "secret"))["id"]
+    kept = (await api.room(a, "kept", members=[bob]))["id"]
+    ws = await connect(client, b)
+    real = directory.room_views
+    read = asyncio.Event()
+
+    async def slow_views(*args):  # read, then slow to come back
+        views = await real(*args)
+        if not read.is_set():
+            read.set()
+            await asyncio.sleep(0.3)
+        return views
+
+    monkeypatch.setattr(directory, "room_views", slow_views)
+    adding = asyncio.create_task(
+        client.post(f"/api/rooms/{room}/members", headers=api.auth(a), json={"user_id": bob["id"]})
+    )
+    await read.wait()
+    await remove_member(client, a, room, bob["id"])
+    assert (await adding).status in (200, 201)
+    monkeypatch.setattr(directory, "room_views", real)
+    await api.post(a, room, "after bob left")
+    still = await api.post(a, kept, "bob is still here")
+    frames = [await recv(ws)]
+    while frames[-1]["type"] != "NewMessage":
+        frames.append(await recv(ws))
+    assert [f["type"] for f in frames] == ["RoomRemoved", "NewMessage"], frames
+    assert frames[-1]["message"]["id"] == still["id"]
+
+
 # --- changes (edits, deletions, boosts) ----------------------------------------------------
 
 

@@ -10,10 +10,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections import deque
 from collections.abc import Callable, Iterable
 
 from campfire import protocol
-from campfire.realtime.connection import CLOSE_GOING_AWAY, Connection, text_frame
+from campfire.realtime.connection import (
+    CLOSE_GOING_AWAY,
+    CLOSE_TRY_LATER,
+    Connection,
+    text_frame,
+)
 
 log = logging.getLogger(__name__)
 
@@ -22,6 +28,10 @@ log = logging.getLogger(__name__)
 # message once, not once per connection. Bounded in entries and in bytes.
 FRAME_CACHE_ENTRIES = 1024
 FRAME_CACHE_BYTES = 4 * 1024 * 1024
+# Removals remembered for commands that read rooms and subscribe after an await: more than
+# this many removals during one such read, and the connection is asked to reconnect.
+REMOVALS_KEPT = 1024
+RECONNECT = "Please reconnect"
 
 
 def event_frame(event: dict) -> bytes:
@@ -47,6 +57,10 @@ class Hub:
         self.present: dict[str, dict[str, int]] = {}  # room -> user -> viewing connections
         self.typing: dict[str, dict[str, float]] = {}  # room -> user -> deadline
         self.catching_up: set[Connection] = set()  # registered, rooms not read yet
+        # The latest removals (number, room, user or None for a deleted room), so that a
+        # subscription decided from a read made before one of them is not made (removal_mark).
+        self._removals: deque[tuple[int, str, str | None]] = deque(maxlen=REMOVALS_KEPT)
+        self._removal_count = 0
         self._frames: dict[int, bytes] = {}  # seq -> NewMessage frame, oldest first
         # Rooms whose last PresenceUpdate went out less than presence_coalesce ago, with the
         # timer that ends the pause; rooms whose presence changed during their pause.
@@ -138,10 +152,11 @@ class Hub:
         self.by_user.setdefault(conn.user_id, set()).add(conn)
         self.catching_up.add(conn)
 
-    def caught_up(self, conn: Connection, room_ids: Iterable[str]) -> None:
-        """The connection read its rooms: from now on it receives just theirs."""
+    def caught_up(self, conn: Connection, room_ids: Iterable[str], since: int) -> None:
+        """The connection read its rooms (after removal_mark `since`): from now on it
+        receives just theirs."""
         self.catching_up.discard(conn)
-        self.members_added_for(conn, room_ids)
+        self.members_added_for(conn, room_ids, since)
 
     def unregister(self, conn: Connection) -> None:
         """Forget a closed connection; its presence ends as if it had left every room."""
@@ -317,21 +332,60 @@ class Hub:
             for conn in list(self.by_user.get(user_id, ())):
                 self._subscribe(conn, room_id)
 
-    def members_added_for(self, conn: Connection, room_ids: Iterable[str]) -> None:
-        """One connection starts receiving these rooms' messages."""
+    def removal_mark(self) -> int:
+        """A mark to take before reading a user's rooms: members_added_for(since=mark) then
+        leaves out the rooms the user lost while the read was awaited."""
+        return self._removal_count
+
+    def members_added_for(
+        self, conn: Connection, room_ids: Iterable[str], since: int | None = None
+    ) -> None:
+        """One connection starts receiving these rooms' messages (read after mark `since`)."""
         if conn.closing:  # a command that finished after its socket closed or its session ended
             return
+        if since is not None:
+            lost = self.removed_since(since, conn.user_id)
+            if lost is None:  # too many removals meanwhile to tell which were this user's
+                conn.abort(CLOSE_TRY_LATER, RECONNECT)
+                return
+            room_ids = [room_id for room_id in room_ids if room_id not in lost]
         for room_id in room_ids:
             self._subscribe(conn, room_id)
 
+    def reconnect_user(self, user_id: str) -> None:
+        """Close a user's connections with 1013: their clients reconnect, read their rooms
+        again and catch up without a gap (when the hub cannot tell what they may receive)."""
+        for conn in list(self.by_user.get(user_id, ())):
+            conn.abort(CLOSE_TRY_LATER, RECONNECT)
+
+    def removed_since(self, mark: int, user_id: str) -> set[str] | None:
+        """The rooms the user lost (removed, or deleted) after removal_mark `mark`; None if
+        too many removals happened since to tell."""
+        if self._removal_count - mark > len(self._removals):
+            return None
+        lost = set()
+        for number, room_id, removed_user in reversed(self._removals):
+            if number <= mark:
+                break
+            if removed_user is None or removed_user == user_id:
+                lost.add(room_id)
+        return lost
+
+    def _removed(self, room_id: str, user_id: str | None) -> None:
+        """Remember a removal (of a member, or with None of the whole room) for removal_mark."""
+        self._removal_count += 1
+        self._removals.append((self._removal_count, room_id, user_id))
+
     def member_removed(self, room_id: str, user_id: str) -> None:
         """A removed member stops receiving the room at once, and leaves it if viewing."""
+        self._removed(room_id, user_id)
         for conn in list(self.by_user.get(user_id, ())):
             self.leave(conn, room_id)
             self._unsubscribe(conn, room_id)
 
     def room_deleted(self, room_id: str) -> None:
         """Nobody receives or views a deleted room any more."""
+        self._removed(room_id, None)
         for conn in list(self.viewers.get(room_id, ())):
             self.leave(conn, room_id)
         for conn in list(self.members.get(room_id, ())):

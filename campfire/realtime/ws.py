@@ -118,8 +118,9 @@ async def _register_and_catch_up(core: Core, conn: Connection, user: SessionUser
     core.hub.register(conn)
     # One read for the user's rooms and what they missed: anything committed after it is
     # published after it, so the connection, registered before it, holds it meanwhile.
+    mark = core.hub.removal_mark()
     missed = await store.catch_up(core.db, user.id, core.settings.catchup_limit)
-    core.hub.caught_up(conn, missed.room_ids)
+    core.hub.caught_up(conn, missed.room_ids, since=mark)
     frames = []
     for room_id in sorted(missed.truncated.keys() | missed.changes_truncated):
         first = min((r["seq"] for r in missed.messages if r["room_id"] == room_id), default=None)
@@ -225,8 +226,11 @@ class CommandHandler:
     async def join_room(self, cmd: protocol.JoinRoom) -> None:
         """Start viewing a room (joining an open room makes a non-member a member)."""
         if cmd.room_id not in self.conn.rooms:
+            mark = self.core.hub.removal_mark()
             await rooms.access_room(self.core, self.user, cmd.room_id, join_open=True)
-            self.core.hub.members_added_for(self.conn, [cmd.room_id])
+            self.core.hub.members_added_for(self.conn, [cmd.room_id], since=mark)
+            if cmd.room_id not in self.conn.rooms:  # removed while access was checked
+                raise errors.room_not_found()
         self.core.hub.join(self.conn, cmd.room_id)
 
     async def leave_room(self, cmd: protocol.LeaveRoom) -> None:
