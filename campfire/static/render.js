@@ -11,11 +11,11 @@ export function el(tag, className, text) {
   return node;
 }
 
-/** "14:05" today, "3 Mar 14:05" on another day. */
+/** "14:05" (or "2:05 PM") today, "3 Mar 14:05" on another day. */
 export function formatTime(iso) {
   const date = new Date(iso);
   if (Number.isNaN(date.getTime())) return '';
-  const time = date.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
+  const time = date.toLocaleTimeString([], { hour: 'numeric', minute: '2-digit' });
   if (date.toDateString() === new Date().toDateString()) return time;
   return `${date.toLocaleDateString([], { day: 'numeric', month: 'short' })} ${time}`;
 }

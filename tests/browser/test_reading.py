@@ -3,6 +3,7 @@ dividers, full times on hover, and long names that fit (issue 12)."""
 
 from __future__ import annotations
 
+import re
 import sqlite3
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -173,6 +174,33 @@ def test_grouping_date_dividers_and_full_times_on_hover(shared_server, shared_pa
     # A live message from the same person joins the group.
     send(a, "and another")
     expect(message(a, "and another")).to_have_class("message grouped")
+
+
+def test_a_grouped_message_shows_its_time_beside_the_text_on_a_phone(shared_server, shared_pages):
+    """On hover the time sits in the avatar's column: on screen, and clear of the text; the
+    room's name keeps its place in the phone's top bar."""
+    server = shared_server
+    _, token = server.user("Ann")
+    room = server.room(token, unique("a room with a long name"))
+    server.post(token, room["id"], "first")
+    server.post(token, room["id"], "second, grouped with the first")
+    page = shared_pages.chat(token, viewport=(390, 780), timezone_id="UTC")
+    page.get_by_role("button", name="Show rooms").click()
+    open_room(page, room)
+    grouped = message(page, "second, grouped with the first")
+    expect(grouped).to_have_class("message grouped")
+    grouped.hover()
+    time, text = grouped.locator("time"), grouped.locator(".content")
+    expect(time).to_be_visible()
+    expect(time).to_have_text(re.compile(r"^\d{1,2}:\d\d [AP]M$"))
+    # Where the letters are (a box may be narrower than the text that overflows it).
+    ink = "e => { const r = document.createRange(); r.selectNodeContents(e);"
+    ink += " const b = r.getBoundingClientRect(); return [b.left, b.right]; }"
+    (time_left, time_right), (text_left, _) = time.evaluate(ink), text.evaluate(ink)
+    assert time_left >= 0, time_left  # not cut off at the screen's edge
+    assert time_right <= text_left, (time_right, text_left)
+    title = page.locator(".topbar h1")
+    assert title.bounding_box()["width"] > 80, "the room's name is squeezed out of the top bar"
 
 
 def test_long_names_truncate_with_the_full_name_on_hover(shared_server, shared_pages):
