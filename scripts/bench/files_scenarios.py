@@ -272,7 +272,8 @@ def run_uploaders(cfg: dict) -> dict:
     by the load generator over stdin/stdout: prints `under way` once every uploader has sent
     its first megabyte, counts what goes up between the `start` and `stop` lines it then
     reads (the chat's measured window), finishes the uploads in flight and reports.
-    `mb_per_s` > 0 paces each uploader (a client's uplink); 0 sends as fast as it can."""
+    `mb_per_s` > 0 paces each uploader (a client's uplink), their starts spread over one
+    file's time, as people's are; 0 sends as fast as it can, all at once."""
     mb, pace = cfg["mb"], cfg.get("mb_per_s", 0)
     lock = threading.Lock()
     totals = {"files": 0, "failed": 0, "bytes": 0, "bytes_in_window": 0}
@@ -283,14 +284,17 @@ def run_uploaders(cfg: dict) -> dict:
     def uploader(number: int, token: str, room_id: str) -> None:
         chunk = file_chunk(number)  # different files, so none is stored once for all
         first = True
+        if pace:
+            time.sleep(number / len(cfg["uploaders"]) * mb / pace)
+        due = time.monotonic()  # when the next megabyte may go
 
         def body(head: bytes) -> Iterator[bytes]:
-            nonlocal first
-            began = time.monotonic()
+            nonlocal first, due
             yield head
-            for i in range(mb):
-                if pace:  # wait until this chunk is due at the paced rate
-                    time.sleep(max(0.0, began + i / pace - time.monotonic()))
+            for _ in range(mb):
+                if pace:  # the uplink's rate, across one file and the next; no bursts
+                    time.sleep(max(0.0, due - time.monotonic()))
+                    due = max(due, time.monotonic()) + 1 / pace
                 yield chunk
                 with lock:  # the chunk before has gone to the socket
                     totals["bytes"] += MB
