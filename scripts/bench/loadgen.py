@@ -439,21 +439,23 @@ async def ingest(gen: LoadGen, cfg: dict) -> dict:
     await asyncio.sleep(0.5)
     count = int(rate * secs)
     gen.delivered, gen.latencies, gen.recording = 0, [], True
-    cpu0, t0 = gen.server_cpu(), time.monotonic()
+    cpu0, t0 = gen.cpu_by_process(), time.monotonic()
     await gen.paced(senders, rate, count, pad, room_ids)
     sent_s = time.monotonic() - t0
     await gen.wait_delivered(count, 30)
     t1 = time.monotonic()
-    cpu1 = gen.server_cpu()
+    cpu1 = gen.cpu_by_process()
     gen.recording = False
     errors = sum(c.others for c in senders)
+    by_process = {name: cpu1[name] - cpu0[name] for name in cpu0}
     await gen.close_all(senders)
     return {
         "offered_per_s": count / sent_s,
         "committed": gen.delivered,
         "committed_per_s": gen.delivered / (t1 - t0),
         "errors": errors,
-        "cpu_us_per_message": (cpu1 - cpu0) / max(gen.delivered, 1) * 1e6,
+        "cpu_us_per_message": sum(by_process.values()) / max(gen.delivered, 1) * 1e6,
+        "cpu_s_by_process": by_process,
         **gen.lat(count),
     }
 
