@@ -351,12 +351,13 @@ class Workers(Campfire):
     def finish(self, proc: subprocess.Popen) -> dict:
         """Stop the supervisor (it stops the workers), any worker left over, then Redis."""
         found = super().finish(proc)
-        for name, pid in self.pids.items():
-            if name.startswith("worker"):
-                try:
-                    os.kill(pid, signal.SIGKILL)  # only if the supervisor had to be killed
-                except ProcessLookupError:
-                    pass
+        if proc.returncode == -signal.SIGKILL:  # the supervisor had to be killed: its workers too
+            for name, pid in self.pids.items():
+                if name.startswith("worker"):
+                    try:
+                        os.kill(pid, signal.SIGKILL)
+                    except ProcessLookupError:
+                        pass
         if self.redis is not None:
             self.redis.stop()
         return found
