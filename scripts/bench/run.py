@@ -2,6 +2,8 @@
 
 Server on core 0, load generator on core 1 (taskset). Each scenario runs against a fresh
 server process, Campfire then baseline, repeated --reps times; the table shows medians.
+The *_2w scenarios run against `campfire serve --workers 2` with a private redis-server,
+all of it on core 0 too.
 The results block of docs/performance.md is rewritten, and the raw runs go to
 scripts/bench/results.json.
 
@@ -31,7 +33,7 @@ from pathlib import Path
 from typing import ClassVar
 
 import files_scenarios
-import procs
+import procs  # first: it puts the repository on sys.path for `scripts.faults`
 
 from scripts.faults.harness import RedisServer
 
@@ -327,22 +329,28 @@ class Workers(Campfire):
             "--redis",
             self.redis.url,
         )
+        try:
+            workers = self.wait_workers(proc, port)
+        except BaseException:
+            stop(proc)
+            self.redis.stop()
+            raise
+        self.pids = {"supervisor": proc.pid, "redis": self.redis.proc.pid}
+        # Numbered in pid order: worker 0 is started first (barring pid wrap-around).
+        self.pids.update({f"worker {i}": pid for i, pid in enumerate(workers)})
+        return proc, port
+
+    def wait_workers(self, proc: subprocess.Popen, port: int) -> list[int]:
+        """The workers' pids, once each of them holds a listening socket on the port."""
         deadline = time.monotonic() + 60
-        while True:
+        while time.monotonic() < deadline:
             if proc.poll() is not None:
                 raise RuntimeError(f"supervisor exited with {proc.returncode}: {self.log}")
             workers = procs.child_pids(proc.pid)
-            if (
-                len(workers) == self.count
-                and len(procs.listening_pids(workers, port)) == self.count
-            ):
-                break
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"the {self.count} workers did not all listen: {self.log}")
+            if len(workers) == self.count == len(procs.listening_pids(workers, port)):
+                return workers
             time.sleep(0.1)
-        self.pids = {"supervisor": proc.pid, "redis": self.redis.proc.pid}
-        self.pids.update({f"worker {i}": pid for i, pid in enumerate(workers)})
-        return proc, port
+        raise RuntimeError(f"the {self.count} workers did not all listen: {self.log}")
 
     def processes(self, proc: subprocess.Popen) -> dict[str, int]:
         """The supervisor, each worker and Redis: all of them are the server's cost."""
@@ -792,7 +800,14 @@ def workers_rows(row: Callable, get: Callable, sizes: dict) -> None:
         )
         redis_us = c["cpu_s_by_process"]["redis"] / max(c["deliveries"], 1) * 1e6
         row(label, "of which Redis, µs per delivery", redis_us, None, "-", True, 2)
-        row(label, "receivers per worker", spread_text(c), None, "both used", c["spread_ratio"] > 0)
+        row(
+            label,
+            "connections per worker (receivers and the sender)",
+            spread_text(c),
+            None,
+            "both used",
+            c["spread_ratio"] > 0,
+        )
         row(label, "p99 latency ms", c["p99_ms"], b["p99_ms"], "-", True)
     if c := get("idle_2w", "workers"):
         label = f"idle, {sizes['idle_2w']['clients']:,} connections on {WORKERS} workers"
