@@ -423,31 +423,37 @@ def http(port: int, method: str, path: str, token: str | None, body: dict) -> di
 def run_one(server, name: str, params: dict, profile: Path | None = None) -> dict:
     """One scenario against a fresh server process; the load generator's figures."""
     proc, port = server.start()
-    spy = None
+    spies = []
     if profile is not None:
-        # Sample the server from the load generator's core, as collapsed stacks.
-        out = profile / f"{name}-{server.kind}-{proc.pid}.txt"
-        spy = subprocess.Popen(
-            [
-                "taskset",
-                "-c",
-                LOAD_CORE,
-                str(BIN / "py-spy"),
-                "record",
-                "--pid",
-                str(proc.pid),
-                "--rate",
-                "250",
-                "--format",
-                "raw",
-                "--output",
-                str(out),
-                "--nonblocking",
-                "--threads",
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
+        # Sample each Python process of the server (one, or each worker) from the load
+        # generator's core, as collapsed stacks.
+        for role, pid in server.processes(proc).items():
+            if role in ("supervisor", "redis"):
+                continue
+            out = profile / f"{name}-{server.kind}-{role.replace(' ', '')}-{pid}.txt"
+            spies.append(
+                subprocess.Popen(
+                    [
+                        "taskset",
+                        "-c",
+                        LOAD_CORE,
+                        str(BIN / "py-spy"),
+                        "record",
+                        "--pid",
+                        str(pid),
+                        "--rate",
+                        "250",
+                        "--format",
+                        "raw",
+                        "--output",
+                        str(out),
+                        "--nonblocking",
+                        "--threads",
+                    ],
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                )
+            )
     try:
         time.sleep(0.3)
         cfg = {
@@ -471,7 +477,7 @@ def run_one(server, name: str, params: dict, profile: Path | None = None) -> dic
             )
         result = json.loads(out.stdout.strip().splitlines()[-1])
     finally:
-        if spy is not None:
+        for spy in spies:
             stop(spy)
         found = server.finish(proc)
     return {**result, **found}
