@@ -1,5 +1,7 @@
 """The benchmark harness still runs: every scenario, tiny sizes, once (slow: `make bench`)."""
 
+import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -13,6 +15,12 @@ ROOT = Path(__file__).resolve().parent.parent
 def test_bench_quick_run_prints_every_row():
     for package in ("picows", "uvloop"):  # the `bench` extra: `make bench` installs it
         pytest.importorskip(package)
+    pytest.importorskip("redis")  # the workers' scenarios: `serve --workers 2 --redis`
+    if shutil.which("redis-server") is None:  # as tests/test_scale_workers.py: CI has it
+        message = "redis-server is not installed (Debian package redis-server; see .ci/run)"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
     out = subprocess.run(
         [
             sys.executable,
@@ -36,6 +44,10 @@ def test_bench_quick_run_prints_every_row():
         "idle",
         "reconnect storm",
         "slow consumer",
+        "fan-out on 2 workers",
+        "idle, 50 connections on 2 workers",
+        "ingest on 2 workers",
+        "chat beside 3 concurrent uploads",
     ):
         assert f"| {scenario}" in out.stdout
     # The catch-up after a reconnect is exact even at smoke sizes.

@@ -9,6 +9,9 @@ time over a kept-alive HTTP connection from the load core; p50/p99 end to end.
 
 upload: one upload of `mb` MB streamed to a fresh server; its peak RSS (VmHWM) before and
 after, and the time taken.
+
+uploaders: the upload side of loadgen.py's `uploads` scenario (chat beside concurrent
+uploads): threads uploading files back to back, steered by the load generator over stdin.
 """
 
 from __future__ import annotations
@@ -180,21 +183,31 @@ def rss_kb(pid: int, field: str = "VmRSS") -> int:
     raise RuntimeError(f"no {field} for {pid}")
 
 
+BOUNDARY = "benchboundary"
+TAIL = f"\r\n--{BOUNDARY}--\r\n".encode()
+MB = 1024 * 1024
+
+
+def head_of() -> bytes:
+    """The multipart body up to the file's bytes (each upload its own client_message_id)."""
+    return (
+        f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="client_message_id"\r\n\r\n'
+        f"{uuid.uuid4()}\r\n--{BOUNDARY}\r\n"
+        'Content-Disposition: form-data; name="file"; filename="big.bin"\r\n'
+        "Content-Type: application/octet-stream\r\n\r\n"
+    ).encode()
+
+
+def file_chunk(seed: int) -> bytes:
+    """1 MB of random bytes: incompressible, like real files."""
+    return random.Random(seed).randbytes(MB)
+
+
 def run_upload(port: int, pid: int, token: str, room_id: str, mb: int) -> dict:
     """Stream one upload of `mb` MB; the server's RSS growth (peak) and the time it took."""
-    boundary = "benchboundary"
-
-    def head_of() -> bytes:  # each upload its own client_message_id
-        return (
-            f'--{boundary}\r\nContent-Disposition: form-data; name="client_message_id"\r\n\r\n'
-            f"{uuid.uuid4()}\r\n--{boundary}\r\n"
-            'Content-Disposition: form-data; name="file"; filename="big.bin"\r\n'
-            "Content-Type: application/octet-stream\r\n\r\n"
-        ).encode()
-
+    boundary, tail = BOUNDARY, TAIL
     head = head_of()
-    tail = f"\r\n--{boundary}--\r\n".encode()
-    chunk = random.Random(1).randbytes(1024 * 1024)  # incompressible, like real files
+    chunk = file_chunk(1)
 
     def body() -> Iterator[bytes]:
         yield head
@@ -254,12 +267,95 @@ def _upload(
         raise RuntimeError(f"upload: {resp.status} {text[:300]!r}")
 
 
+def run_uploaders(cfg: dict) -> dict:
+    """Concurrent uploaders (threads), each uploading files of `mb` MB back to back, steered
+    by the load generator over stdin/stdout: prints `under way` once every uploader has sent
+    its first megabyte, counts what goes up between the `start` and `stop` lines it then
+    reads (the chat's measured window), finishes the uploads in flight and reports.
+    `mb_per_s` > 0 paces each uploader (a client's uplink), their starts spread over one
+    file's time, as people's are; 0 sends as fast as it can, all at once."""
+    mb, pace = cfg["mb"], cfg.get("mb_per_s", 0)
+    lock = threading.Lock()
+    totals = {"files": 0, "failed": 0, "bytes": 0, "bytes_in_window": 0}
+    errors: list[str] = []
+    in_window, stopping = threading.Event(), threading.Event()
+    under_way = threading.Barrier(len(cfg["uploaders"]) + 1)
+
+    def uploader(number: int, token: str, room_id: str) -> None:
+        chunk = file_chunk(number)  # different files, so none is stored once for all
+        first = True
+        if pace:
+            time.sleep(number / len(cfg["uploaders"]) * mb / pace)
+        due = time.monotonic()  # when the next megabyte may go
+
+        def body(head: bytes) -> Iterator[bytes]:
+            nonlocal first, due
+            yield head
+            for _ in range(mb):
+                if pace:  # the uplink's rate, across one file and the next; no bursts
+                    time.sleep(max(0.0, due - time.monotonic()))
+                    due = max(due, time.monotonic()) + 1 / pace
+                yield chunk
+                with lock:  # the chunk before has gone to the socket
+                    totals["bytes"] += MB
+                    if in_window.is_set():
+                        totals["bytes_in_window"] += MB
+                if first:
+                    first = False
+                    under_way.wait(60)
+            yield TAIL
+
+        while not stopping.is_set():
+            head = head_of()
+            try:
+                _upload(cfg["port"], token, room_id, BOUNDARY, body(head),
+                        len(head) + mb * MB + len(TAIL))  # fmt: skip
+            except (RuntimeError, OSError) as exc:
+                with lock:
+                    totals["failed"] += 1
+                    errors.append(str(exc)[:200])
+                time.sleep(0.1)  # not a hot loop against a server that refuses
+                continue
+            with lock:
+                totals["files"] += 1
+
+    threads = [
+        threading.Thread(target=uploader, args=(i, u["token"], u["room_id"]))
+        for i, u in enumerate(cfg["uploaders"])
+    ]
+    for thread in threads:
+        thread.start()
+    under_way.wait(60)
+    print("under way", flush=True)
+    assert sys.stdin.readline().strip() == "start"
+    in_window.set()
+    t0 = time.monotonic()
+    assert sys.stdin.readline().strip() == "stop"
+    in_window.clear()
+    window_s = time.monotonic() - t0
+    stopping.set()
+    for thread in threads:
+        thread.join()
+    return {
+        "uploaders": len(threads),
+        "files": totals["files"],
+        "failed": totals["failed"],
+        "first_errors": errors[:3],
+        "mb_total": totals["bytes"] / MB,
+        "mb_in_window": totals["bytes_in_window"] / MB,
+        "mb_per_s_in_window": totals["bytes_in_window"] / MB / window_s,
+        "window_s": window_s,
+    }
+
+
 def main() -> None:
     """Run one client side (argv[1]: a JSON config from run.py); print the result as JSON."""
     cfg = json.loads(sys.argv[1])
     if cfg["scenario"] == "search":
         words = json.loads(Path(cfg["words_file"]).read_text())
         result = run_search(cfg["port"], cfg["token"], words, cfg["queries"])
+    elif cfg["scenario"] == "uploaders":  # started by loadgen.py's `uploads` scenario
+        result = run_uploaders(cfg)
     else:
         result = run_upload(cfg["port"], cfg["pid"], cfg["token"], cfg["room_id"], cfg["mb"])
     print(json.dumps(result))

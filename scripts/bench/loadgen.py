@@ -23,6 +23,7 @@ import uuid
 from collections import deque
 from collections.abc import Callable
 
+import procs
 import uvloop
 from picows import WSListener, WSMsgType, WSTransport, ws_connect
 
@@ -203,9 +204,13 @@ class LoadGen:
 
     def __init__(self, cfg: dict) -> None:
         self.cfg = cfg
-        self.campfire = cfg["kind"] == "campfire"
+        self.campfire = cfg["kind"] != "baseline"  # one process or several workers
         self.url = cfg["url"]
         self.pid = cfg["pid"]
+        # Every process that is the server's (one, or a supervisor, its workers and Redis).
+        self.processes: dict[str, int] = cfg.get("processes") or {"server": self.pid}
+        self.workers = {n: pid for n, pid in self.processes.items() if n.startswith("worker")}
+        self.port = int(self.url.rsplit(":", 1)[1].split("/", 1)[0])
         self.room_id = cfg.get("room_id") or str(uuid.uuid4())
         self.delivered = 0
         self.recording = False
@@ -214,6 +219,31 @@ class LoadGen:
         self.track_seqs = False
         self._waiting_ready = 0
         self._all_ready: asyncio.Event | None = None
+
+    # the server's processes
+
+    def cpu_by_process(self) -> dict[str, float]:
+        """CPU seconds so far of each of the server's processes."""
+        return {name: cpu_seconds(pid) for name, pid in self.processes.items()}
+
+    def server_cpu(self) -> float:
+        """CPU seconds so far of all the server's processes together."""
+        return sum(self.cpu_by_process().values())
+
+    def server_rss(self) -> int:
+        """Resident memory (KiB) of all the server's processes together."""
+        return sum(rss_kb(pid) for pid in self.processes.values())
+
+    def spread(self) -> dict:
+        """With several workers: the connections each holds, and the largest / the smallest."""
+        if not self.workers:
+            return {}
+        held = procs.connections_per_pid(self.workers.values(), self.port)
+        counts = {name: held[pid] for name, pid in self.workers.items()}
+        return {
+            "per_worker": counts,
+            "spread_ratio": max(counts.values()) / max(min(counts.values()), 1),
+        }
 
     # connections
 
@@ -355,15 +385,17 @@ async def fanout(gen: LoadGen, cfg: dict) -> dict:
     await gen.wait_delivered(int(rate) * (n + 1), 5)
     await asyncio.sleep(0.5)
     count = int(rate * secs)
+    spread = gen.spread()
     gen.delivered, gen.latencies, gen.recording = 0, [], True
-    cpu0, t0 = cpu_seconds(gen.pid), time.monotonic()
+    cpu0, t0 = gen.cpu_by_process(), time.monotonic()
     await gen.paced([sender], rate, count, pad)
     await gen.wait_delivered(count * (n + 1), 5)
-    cpu1, t1 = cpu_seconds(gen.pid), time.monotonic()
+    cpu1, t1 = gen.cpu_by_process(), time.monotonic()
     gen.recording = False
-    rss = rss_kb(gen.pid)
+    rss = gen.server_rss()
     await gen.close_all([*clients, sender])
-    cpu = cpu1 - cpu0
+    by_process = {name: cpu1[name] - cpu0[name] for name in cpu0}
+    cpu = sum(by_process.values())
     return {
         "deliveries": gen.delivered,
         "expected": count * (n + 1),
@@ -371,7 +403,9 @@ async def fanout(gen: LoadGen, cfg: dict) -> dict:
         "wall_s": t1 - t0,
         "cpu_util": cpu / (t1 - t0),
         "cpu_us_per_delivery": cpu / max(gen.delivered, 1) * 1e6,
+        "cpu_s_by_process": by_process,
         "rss_kb": rss,
+        **spread,
         **gen.lat(count * n),
     }
 
@@ -405,21 +439,23 @@ async def ingest(gen: LoadGen, cfg: dict) -> dict:
     await asyncio.sleep(0.5)
     count = int(rate * secs)
     gen.delivered, gen.latencies, gen.recording = 0, [], True
-    cpu0, t0 = cpu_seconds(gen.pid), time.monotonic()
+    cpu0, t0 = gen.cpu_by_process(), time.monotonic()
     await gen.paced(senders, rate, count, pad, room_ids)
     sent_s = time.monotonic() - t0
     await gen.wait_delivered(count, 30)
     t1 = time.monotonic()
-    cpu1 = cpu_seconds(gen.pid)
+    cpu1 = gen.cpu_by_process()
     gen.recording = False
     errors = sum(c.others for c in senders)
+    by_process = {name: cpu1[name] - cpu0[name] for name in cpu0}
     await gen.close_all(senders)
     return {
         "offered_per_s": count / sent_s,
         "committed": gen.delivered,
         "committed_per_s": gen.delivered / (t1 - t0),
         "errors": errors,
-        "cpu_us_per_message": (cpu1 - cpu0) / max(gen.delivered, 1) * 1e6,
+        "cpu_us_per_message": sum(by_process.values()) / max(gen.delivered, 1) * 1e6,
+        "cpu_s_by_process": by_process,
         **gen.lat(count),
     }
 
@@ -444,12 +480,12 @@ async def changes(gen: LoadGen, cfg: dict) -> dict:
         client.kinds = dict.fromkeys(client.kinds, 0)
     count = int(rate * secs)
     gen.delivered, gen.latencies, gen.recording = 0, [], True
-    cpu0, t0 = cpu_seconds(gen.pid), time.monotonic()
+    cpu0, t0 = gen.server_cpu(), time.monotonic()
     await gen.paced(senders, rate, count, pad, room_ids, make)
     sent_s = time.monotonic() - t0
     await gen.wait_delivered(count, 30)
     t1 = time.monotonic()
-    cpu1 = cpu_seconds(gen.pid)
+    cpu1 = gen.server_cpu()
     gen.recording = False
     errors = sum(c.others for c in senders)
     kinds = {k: sum(c.kinds[k] for c in senders) for k in ChangeClient.ECHO_KINDS}
@@ -468,12 +504,13 @@ async def changes(gen: LoadGen, cfg: dict) -> dict:
 async def idle(gen: LoadGen, cfg: dict) -> dict:
     """N idle connections: server RSS per connection."""
     n = cfg["clients"]
-    rss0 = rss_kb(gen.pid)
+    rss0 = gen.server_rss()
     t0 = time.monotonic()
     clients = await gen.connect_many(n, cfg.get("tokens", []), parallel=200)
     connect_s = time.monotonic() - t0
     await asyncio.sleep(2.0)
-    rss1 = rss_kb(gen.pid)
+    rss1 = gen.server_rss()
+    spread = gen.spread()
     await gen.close_all(clients)
     return {
         "clients": n,
@@ -481,6 +518,7 @@ async def idle(gen: LoadGen, cfg: dict) -> dict:
         "rss_before_kb": rss0,
         "rss_after_kb": rss1,
         "kb_per_connection": (rss1 - rss0) / n,
+        **spread,
     }
 
 
@@ -627,6 +665,71 @@ async def slow(gen: LoadGen, cfg: dict) -> dict:
     }
 
 
+async def uploads(gen: LoadGen, cfg: dict) -> dict:
+    """A steady chat in one room measured alone, then beside concurrent uploads (a separate
+    process, files_scenarios.py, on this core too): the chat's p99 in each window, same run."""
+    n, rate, phase, pad = cfg["clients"], cfg["rate"], cfg["phase_s"], cfg["pad"]
+    clients = await gen.connect_many(n, cfg.get("tokens", []))
+    sender = await gen.connect(cfg.get("sender_token"), measured=False)
+    await asyncio.sleep(0.5)
+    await gen.paced([sender], rate, int(rate), pad)  # warm-up
+    await asyncio.sleep(0.5)
+
+    async def window() -> dict:
+        """`phase` seconds of chat; its latencies and the server's CPU use."""
+        gen.latencies, gen.recording = [], True
+        count = int(rate * phase)
+        cpu0, t0 = gen.server_cpu(), time.monotonic()
+        await gen.paced([sender], rate, count, pad)
+        await asyncio.sleep(0.5)  # the last message's deliveries
+        gen.recording = False
+        return {
+            **gen.lat(count * n),
+            "server_cpu_util": (gen.server_cpu() - cpu0) / (time.monotonic() - t0),
+        }
+
+    alone = await window()
+    # The uploaders (another process, steered over its stdin and stdout) start; once every
+    # one is under way the chat's second window runs, with uploads going on all through it.
+    senders = cfg["senders"]
+    job = {
+        "scenario": "uploaders",
+        "port": gen.port,
+        "uploaders": [senders[i % len(senders)] for i in range(cfg["uploaders"])],
+        "mb": cfg["mb"],
+        "mb_per_s": cfg.get("mb_per_s", 0),
+    }
+    script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "files_scenarios.py")
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        script,
+        json.dumps(job),
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    assert proc.stdin is not None and proc.stdout is not None
+    line = await asyncio.wait_for(proc.stdout.readline(), 60)
+    if line.strip() != b"under way":
+        raise RuntimeError(f"uploaders did not start: {line!r} {await proc.stderr.read()!r}")
+    proc.stdin.write(b"start\n")
+    await proc.stdin.drain()
+    beside = await window()
+    proc.stdin.write(b"stop\n")
+    await proc.stdin.drain()
+    out, err = await proc.communicate()
+    if proc.returncode != 0:
+        raise RuntimeError(f"uploaders failed:\n{err.decode()[-3000:]}")
+    up = json.loads(out.decode().strip().splitlines()[-1])
+    await gen.close_all([*clients, sender])
+    return {
+        "alone": alone,
+        "beside": beside,
+        "p99_ratio": beside["p99_ms"] / alone["p99_ms"] if alone["p99_ms"] else math.nan,
+        "uploads": up,
+    }
+
+
 SCENARIOS = {
     "fanout": fanout,
     "latency": latency,
@@ -635,6 +738,7 @@ SCENARIOS = {
     "idle": idle,
     "reconnect": reconnect,
     "slow": slow,
+    "uploads": uploads,
 }
 
 

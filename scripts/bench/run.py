@@ -2,6 +2,8 @@
 
 Server on core 0, load generator on core 1 (taskset). Each scenario runs against a fresh
 server process, Campfire then baseline, repeated --reps times; the table shows medians.
+The *_2w scenarios run against `campfire serve --workers 2` with a private redis-server,
+all of it on core 0 too.
 The results block of docs/performance.md is rewritten, and the raw runs go to
 scripts/bench/results.json.
 
@@ -26,10 +28,14 @@ import sys
 import tempfile
 import time
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 from typing import ClassVar
 
 import files_scenarios
+import procs  # first: it puts the repository on sys.path for `scripts.faults`
+
+from scripts.faults.harness import RedisServer
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
@@ -59,6 +65,36 @@ FULL = {
         "queries": 300,
     },
     "upload": {"mb": 100},
+    # Several workers (issue 17): the scenarios above against `serve --workers 2 --redis`.
+    "fanout_2w": {"scenario": "fanout", "clients": 500, "rate": 40, "seconds": 5, "pad": 100},
+    "idle_2w": {"scenario": "idle", "clients": 10000},
+    "ingest_2w": {"scenario": "ingest", "rate": 5000, "seconds": 5, "pad": 100},
+    # PostgreSQL (issue 17) comes from its own branch: "ingest_pg", the ingest scenario against
+    # a server class that runs `initdb` and `postgres` in the workdir and serves
+    # `--db postgresql://...` (with SERVERS["ingest_pg"] naming it; targets >= 3,000/s, p99
+    # <= 30 ms in table()).
+    # Chat beside 20 concurrent uploads (issue 14): a room of 200 at 20 msg/s, 6 s alone, then
+    # 6 s while 20 clients upload 20 MB files back to back, each at 3 MB/s (a 25 Mbit/s
+    # uplink: 60 MB/s in all); then the same with uploads as fast as loopback takes them.
+    "uploads": {
+        "clients": 200,
+        "rate": 20,
+        "phase_s": 6,
+        "pad": 100,
+        "uploaders": 20,
+        "mb": 20,
+        "mb_per_s": 3,
+    },
+    "uploads_max": {
+        "scenario": "uploads",
+        "clients": 200,
+        "rate": 20,
+        "phase_s": 6,
+        "pad": 100,
+        "uploaders": 20,
+        "mb": 20,
+        "mb_per_s": 0,
+    },
 }
 QUICK = {
     "fanout": {"clients": 20, "rate": 20, "seconds": 1, "pad": 100},
@@ -77,8 +113,28 @@ QUICK = {
         "queries": 30,
     },
     "upload": {"mb": 5},
+    "fanout_2w": {"scenario": "fanout", "clients": 20, "rate": 20, "seconds": 1, "pad": 100},
+    "idle_2w": {"scenario": "idle", "clients": 50},
+    "ingest_2w": {"scenario": "ingest", "rate": 200, "seconds": 1, "pad": 100},
+    "uploads": {
+        "clients": 10,
+        "rate": 20,
+        "phase_s": 1,
+        "pad": 100,
+        "uploaders": 3,
+        "mb": 2,
+        "mb_per_s": 3,
+    },
 }
-CAMPFIRE_ONLY = {"ingest", "ingest_max", "changes", "search", "upload"}
+CAMPFIRE_ONLY = {"ingest", "ingest_max", "changes", "search", "upload", "uploads", "uploads_max"}
+WORKERS = 2  # worker processes of the *_2w scenarios
+# The servers a scenario runs against, in order (default: Campfire, then the baseline unless
+# CAMPFIRE_ONLY). fanout_2w runs one process too, so its ratio comes from the same run.
+SERVERS = {
+    "fanout_2w": ("campfire", "workers"),
+    "idle_2w": ("workers",),
+    "ingest_2w": ("workers",),
+}
 FILES_SCENARIOS = {"search", "upload"}  # scripts/bench/files_scenarios.py (issue 14)
 USERS = 100  # each with a closed room of their own: the ingest senders, and everyone's tokens
 
@@ -133,6 +189,7 @@ class Campfire:
 
     def __init__(self, workdir: Path, users: int) -> None:
         self.workdir = workdir
+        self.log = workdir / "server.log"
         self.users = users
         self.template = workdir / "template.db"
         self.env = {**os.environ, **CAMPFIRE_ENV, "CAMPFIRE_PASSWORD": PASSWORD}
@@ -184,32 +241,134 @@ class Campfire:
             "senders": senders,
         }
 
+    def fresh_db(self) -> Path:
+        """A fresh copy of the template database (and no files left from an earlier run)."""
+        db = self.workdir / "run.db"
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{db}{suffix}").unlink(missing_ok=True)
+        shutil.rmtree(f"{db}-files", ignore_errors=True)  # uploads of the scenario before
+        shutil.copy(self.template, db)  # the template is not live: no server has it open
+        return db
+
+    def serve(self, db: Path, port: int, *flags: str) -> subprocess.Popen:
+        """`campfire serve` on core 0 (its children inherit the core), its log in the workdir."""
+        with open(self.log, "w") as log:  # the child keeps its own descriptor
+            return subprocess.Popen(
+                [
+                    "taskset",
+                    "-c",
+                    SERVER_CORE,
+                    str(BIN / "campfire"),
+                    "serve",
+                    "--port",
+                    str(port),
+                    "--db",
+                    str(db),
+                    *flags,
+                ],
+                env=self.env,
+                stdout=subprocess.DEVNULL,
+                stderr=log,
+            )
+
     def start(self, db: Path | None = None) -> tuple[subprocess.Popen, int]:
         """Start `campfire serve` on core 0 with a fresh copy of the template database."""
-        if db is None:
-            db = self.workdir / "run.db"
-            for suffix in ("", "-wal", "-shm"):
-                Path(f"{db}{suffix}").unlink(missing_ok=True)
-            shutil.copy(self.template, db)  # the template is not live: no server has it open
         port = free_port()
-        proc = subprocess.Popen(
-            [
-                "taskset",
-                "-c",
-                SERVER_CORE,
-                str(BIN / "campfire"),
-                "serve",
-                "--port",
-                str(port),
-                "--db",
-                str(db),
-            ],
-            env=self.env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
+        proc = self.serve(db or self.fresh_db(), port)
         wait_listening(port, proc)
         return proc, port
+
+    def processes(self, proc: subprocess.Popen) -> dict[str, int]:
+        """The processes whose CPU and memory are the server's, by name."""
+        return {"server": proc.pid}
+
+    def finish(self, proc: subprocess.Popen) -> dict:
+        """Stop the server; what its log says went wrong (WARNING and above are logged)."""
+        stop(proc)
+        text = self.log.read_text(errors="replace")
+        return {
+            "log_locked": text.count("database is locked"),
+            "log_errors": sum(
+                1 for line in text.splitlines() if "ERROR" in line or "Traceback" in line
+            ),
+        }
+
+
+class Workers(Campfire):
+    """`campfire serve --workers N --redis ...` with a private redis-server, all on core 0.
+
+    The supervisor, the workers and Redis share core 0, as one process does in the other
+    scenarios: the comparison is CPU per delivery, not throughput (docs/performance.md).
+    """
+
+    kind = "workers"
+
+    def __init__(self, campfire: Campfire, count: int) -> None:
+        self.__dict__.update(campfire.__dict__)  # the same template, environment and users
+        self.count = count
+        self.log = self.workdir / "workers.log"
+        self.redis: RedisServer | None = None
+        self.pids: dict[str, int] = {}
+
+    def start(self, db: Path | None = None) -> tuple[subprocess.Popen, int]:
+        """Start Redis, then the supervisor; return once every worker listens."""
+        redis_dir = self.workdir / "redis"
+        shutil.rmtree(redis_dir, ignore_errors=True)
+        redis_dir.mkdir()
+        self.redis = RedisServer(redis_dir, shutil.which("redis-server") or "redis-server")
+        self.redis.start()
+        assert self.redis.proc is not None
+        subprocess.run(["taskset", "-p", "-c", SERVER_CORE, str(self.redis.proc.pid)], check=True,
+                       capture_output=True)  # fmt: skip
+        port = free_port()
+        proc = self.serve(
+            db or self.fresh_db(),
+            port,
+            "--workers",
+            str(self.count),
+            "--redis",
+            self.redis.url,
+        )
+        try:
+            workers = self.wait_workers(proc, port)
+        except BaseException:
+            stop(proc)
+            self.redis.stop()
+            raise
+        self.pids = {"supervisor": proc.pid, "redis": self.redis.proc.pid}
+        # Numbered in pid order: worker 0 is started first (barring pid wrap-around).
+        self.pids.update({f"worker {i}": pid for i, pid in enumerate(workers)})
+        return proc, port
+
+    def wait_workers(self, proc: subprocess.Popen, port: int) -> list[int]:
+        """The workers' pids, once each of them holds a listening socket on the port."""
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                raise RuntimeError(f"supervisor exited with {proc.returncode}: {self.log}")
+            workers = procs.child_pids(proc.pid)
+            if len(workers) == self.count == len(procs.listening_pids(workers, port)):
+                return workers
+            time.sleep(0.1)
+        raise RuntimeError(f"the {self.count} workers did not all listen: {self.log}")
+
+    def processes(self, proc: subprocess.Popen) -> dict[str, int]:
+        """The supervisor, each worker and Redis: all of them are the server's cost."""
+        return dict(self.pids)
+
+    def finish(self, proc: subprocess.Popen) -> dict:
+        """Stop the supervisor (it stops the workers), any worker left over, then Redis."""
+        found = super().finish(proc)
+        if proc.returncode == -signal.SIGKILL:  # the supervisor had to be killed: its workers too
+            for name, pid in self.pids.items():
+                if name.startswith("worker"):
+                    try:
+                        os.kill(pid, signal.SIGKILL)
+                    except ProcessLookupError:
+                        pass
+        if self.redis is not None:
+            self.redis.stop()
+        return found
 
 
 class Baseline:
@@ -237,6 +396,15 @@ class Baseline:
         wait_listening(port, proc)
         return proc, port
 
+    def processes(self, proc: subprocess.Popen) -> dict[str, int]:
+        """One process."""
+        return {"server": proc.pid}
+
+    def finish(self, proc: subprocess.Popen) -> dict:
+        """Stop it; it keeps no log."""
+        stop(proc)
+        return {}
+
 
 def http(port: int, method: str, path: str, token: str | None, body: dict) -> dict:
     """One JSON request to the setup server."""
@@ -255,31 +423,37 @@ def http(port: int, method: str, path: str, token: str | None, body: dict) -> di
 def run_one(server, name: str, params: dict, profile: Path | None = None) -> dict:
     """One scenario against a fresh server process; the load generator's figures."""
     proc, port = server.start()
-    spy = None
+    spies = []
     if profile is not None:
-        # Sample the server from the load generator's core, as collapsed stacks.
-        out = profile / f"{name}-{server.kind}-{proc.pid}.txt"
-        spy = subprocess.Popen(
-            [
-                "taskset",
-                "-c",
-                LOAD_CORE,
-                str(BIN / "py-spy"),
-                "record",
-                "--pid",
-                str(proc.pid),
-                "--rate",
-                "250",
-                "--format",
-                "raw",
-                "--output",
-                str(out),
-                "--nonblocking",
-                "--threads",
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
+        # Sample each Python process of the server (one, or each worker) from the load
+        # generator's core, as collapsed stacks.
+        for role, pid in server.processes(proc).items():
+            if role in ("supervisor", "redis"):
+                continue
+            out = profile / f"{name}-{server.kind}-{role.replace(' ', '')}-{pid}.txt"
+            spies.append(
+                subprocess.Popen(
+                    [
+                        "taskset",
+                        "-c",
+                        LOAD_CORE,
+                        str(BIN / "py-spy"),
+                        "record",
+                        "--pid",
+                        str(pid),
+                        "--rate",
+                        "250",
+                        "--format",
+                        "raw",
+                        "--output",
+                        str(out),
+                        "--nonblocking",
+                        "--threads",
+                    ],
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                )
+            )
     try:
         time.sleep(0.3)
         cfg = {
@@ -287,6 +461,7 @@ def run_one(server, name: str, params: dict, profile: Path | None = None) -> dic
             **params,
             "kind": server.kind,
             "pid": proc.pid,
+            "processes": server.processes(proc),
             "url": f"ws://127.0.0.1:{port}/ws",
             **server.info,
         }
@@ -300,11 +475,12 @@ def run_one(server, name: str, params: dict, profile: Path | None = None) -> dic
             raise RuntimeError(
                 f"{name}/{server.kind}: load generator failed:\n{out.stderr[-3000:]}"
             )
-        return json.loads(out.stdout.strip().splitlines()[-1])
+        result = json.loads(out.stdout.strip().splitlines()[-1])
     finally:
-        if spy is not None:
+        for spy in spies:
             stop(spy)
-        stop(proc)
+        found = server.finish(proc)
+    return {**result, **found}
 
 
 def run_files_scenario(server: Campfire, name: str, params: dict) -> dict:
@@ -344,7 +520,8 @@ def run_files_scenario(server: Campfire, name: str, params: dict) -> dict:
             raise RuntimeError(f"{name}: client failed:\n{out.stderr[-3000:]}")
         result = json.loads(out.stdout.strip().splitlines()[-1])
     finally:
-        stop(proc)
+        result_log = server.finish(proc)
+    result.update(result_log)
     if name == "search":
         result.update(build_s=built["build_s"], db_mb=built["db_mb"])
     return result
@@ -599,11 +776,125 @@ def table(med: dict, sizes: dict, users: int) -> tuple[str, list[str]]:
             c["peak_growth_kb"] < 10 * 1024,
         )
         row(label, "MB/s", c["mb"] / c["seconds"], None, "-", True)
+    workers_rows(row, get, sizes)
+    for name in ("uploads", "uploads_max"):
+        if c := get(name, "campfire"):
+            uploads_rows(row, c, sizes[name], verdict=name == "uploads")
     header = (
         "| scenario | metric | Campfire | baseline | ratio | target | verdict |\n"
         "| --- | --- | ---: | ---: | ---: | --- | --- |"
     )
     return header + "\n" + "\n".join(rows), missed
+
+
+def workers_rows(row: Callable, get: Callable, sizes: dict) -> None:
+    """The rows of the scenarios against several workers (issue 17)."""
+    if (c := get("fanout_2w", "workers")) and (b := get("fanout_2w", "campfire")):
+        s = sizes["fanout_2w"]
+        label = (
+            f"fan-out on {WORKERS} workers + Redis (baseline column: 1 process, same run), "
+            f"{s['clients']} clients, {s['rate']} msg/s, all on core 0"
+        )
+        row(
+            label,
+            "server CPU µs per delivery (supervisor + workers + Redis)",
+            c["cpu_us_per_delivery"],
+            b["cpu_us_per_delivery"],
+            "<= 1.15x 1 process",
+            c["cpu_us_per_delivery"] <= 1.15 * b["cpu_us_per_delivery"],
+            2,
+        )
+        redis_us = c["cpu_s_by_process"]["redis"] / max(c["deliveries"], 1) * 1e6
+        row(label, "of which Redis, µs per delivery", redis_us, None, "-", True, 2)
+        row(
+            label,
+            "connections per worker (receivers and the sender)",
+            spread_text(c),
+            None,
+            "both used",
+            c["spread_ratio"] > 0,
+        )
+        row(label, "p99 latency ms", c["p99_ms"], b["p99_ms"], "-", True)
+    if c := get("idle_2w", "workers"):
+        label = f"idle, {sizes['idle_2w']['clients']:,} connections on {WORKERS} workers"
+        row(label, "connections per worker", spread_text(c), None, "-", True)
+        row(
+            label,
+            "largest / smallest worker's share",
+            c["spread_ratio"],
+            None,
+            "<= 1.2x",
+            c["spread_ratio"] <= 1.2,
+            2,
+        )
+        row(label, "RSS KB per connection (all processes)", c["kb_per_connection"], None, "-", True)
+    if c := get("ingest_2w", "workers"):
+        rate = sizes["ingest_2w"]["rate"]
+        label = f"ingest on {WORKERS} workers (SQLite), {rate:,} msg/s offered"
+        row(
+            label,
+            "messages committed /s",
+            c["committed_per_s"],
+            None,
+            ">= 4,500/s",
+            c["committed_per_s"] >= 4500 and c["committed_per_s"] >= 0.9 * rate,
+            0,
+        )
+        row(label, "p99 send-to-echo ms", c["p99_ms"], None, "<= 25 ms", c["p99_ms"] <= 25)
+        row(
+            label,
+            '"database is locked" in logs / Error frames',
+            f"{fmt(c['log_locked'], 0)} / {fmt(c['errors'], 0)}",
+            None,
+            "0 / 0",
+            c["log_locked"] == 0 and c["errors"] == 0,
+        )
+        row(label, "server CPU µs per message (all processes)", c["cpu_us_per_message"], None, "-",
+            True)  # fmt: skip
+
+
+def uploads_rows(row: Callable, c: dict, s: dict, verdict: bool) -> None:
+    """The rows of a chat beside concurrent uploads (issue 14); `verdict`: the target's run."""
+    up = c["uploads"]
+    pace = f"each at {s['mb_per_s']} MB/s" if s["mb_per_s"] else "unpaced (worst case)"
+    label = (
+        f"chat beside {s['uploaders']} concurrent uploads of {s['mb']} MB files {pace}, "
+        f"{s['clients']} clients, {s['rate']} msg/s"
+    )
+    row(label, "chat p99 alone, ms", c["alone"]["p99_ms"], None, "-", True)
+    row(label, "chat p99 beside the uploads, ms", c["beside"]["p99_ms"], None, "-", True)
+    # Each run's own ratio, then the median (as the slow consumer: runs differ more than two
+    # windows of one run).
+    row(
+        label,
+        "chat p99 beside / alone (median of runs)",
+        c["p99_ratio"],
+        None,
+        "<= 1.10 (within 10%)" if verdict else "-",
+        c["p99_ratio"] <= 1.10 or not verdict,
+        2,
+    )
+    row(
+        label,
+        "uploaded during the chat's window, MB/s (failed uploads)",
+        f"{fmt(up['mb_per_s_in_window'], 0)} ({fmt(up['failed'], 0)})",
+        None,
+        "> 0 (0 failed)",
+        up["mb_per_s_in_window"] > 0 and up["failed"] == 0,
+    )
+    row(
+        label,
+        "server CPU utilisation alone / beside",
+        f"{fmt(c['alone']['server_cpu_util'], 2)} / {fmt(c['beside']['server_cpu_util'], 2)}",
+        None,
+        "-",
+        True,
+    )
+
+
+def spread_text(result: dict) -> str:
+    """The connections each worker held, `a / b`, by worker."""
+    return " / ".join(fmt(round(v)) for _, v in sorted(result["per_worker"].items()))
 
 
 def machine() -> str:
@@ -663,18 +954,21 @@ def main() -> None:
         k: v for k, v in (QUICK if args.quick else FULL).items() if not args.only or k in args.only
     }
     started = time.monotonic()
-    raw: dict = {name: {"campfire": [], "baseline": []} for name in sizes}
+    raw: dict = {name: {"campfire": [], "baseline": [], "workers": []} for name in sizes}
     with tempfile.TemporaryDirectory(prefix="campfire-bench-") as tmp:
         users = 5 if args.quick else USERS
         campfire = Campfire(Path(tmp), users)
         campfire.prepare()
-        servers = [campfire, Baseline()]
+        servers = {
+            "campfire": campfire,
+            "baseline": Baseline(),
+            "workers": Workers(campfire, WORKERS),
+        }
         for rep in range(args.reps):
             for name, params in sizes.items():
                 params = {"scenario": name, **params}
-                for server in servers:
-                    if server.kind == "baseline" and name in CAMPFIRE_ONLY:
-                        continue
+                default = ("campfire",) if name in CAMPFIRE_ONLY else ("campfire", "baseline")
+                for server in (servers[kind] for kind in SERVERS.get(name, default)):
                     t0 = time.monotonic()
                     if name in FILES_SCENARIOS:
                         result = run_files_scenario(campfire, name, params)
