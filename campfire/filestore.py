@@ -32,6 +32,11 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 SNIFF_BYTES = 8192  # what filetype needs to recognise every type it knows
+# An upload is written (one thread hop) per this many bytes received, and flushed to disk per
+# SYNC_BYTES written: many small writebacks instead of one of the whole file at the end, which
+# queued the database's commits (their fsync) behind it (docs/performance.md, uploads).
+WRITE_BYTES = 256 * 1024
+SYNC_BYTES = 1024 * 1024
 # A full disk, a quota, or a file-size limit (RLIMIT_FSIZE): the same answer to the uploader.
 STORAGE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
 
@@ -65,6 +70,7 @@ class Upload:
         self.head = b""
         self._hash = hashlib.sha256()
         self._file: BinaryIO | None = None
+        self._unsynced = 0  # bytes written since the last fdatasync
 
     @property
     def sha256(self) -> str:
@@ -79,11 +85,17 @@ class Upload:
     def _open(self) -> None:
         self._file = open(self.path, "xb")  # closed by _finish or _abandon
 
-    def _write(self, chunk: bytes) -> None:
-        """Append one chunk and hash it (in a worker thread: both release the GIL)."""
+    def _write(self, data: bytes) -> None:
+        """Append and hash (in a worker thread: both release the GIL); every SYNC_BYTES,
+        flush what is written to the disk."""
         assert self._file is not None
-        self._file.write(chunk)
-        self._hash.update(chunk)
+        self._file.write(data)
+        self._hash.update(data)
+        self._unsynced += len(data)
+        if self._unsynced >= SYNC_BYTES:
+            self._file.flush()
+            os.fdatasync(self._file.fileno())
+            self._unsynced = 0
 
     def _finish(self) -> None:
         """Flush and fsync: once renamed, the file is on disk, not only in the page cache."""
@@ -156,13 +168,21 @@ class FileStore:
         upload = Upload(self.temp_path())
         try:
             await self.run_io(upload._open)
+            pending: list[bytes] = []
+            pending_size = 0
             async for chunk in chunks:
                 upload.size += len(chunk)
                 if upload.size > limit:
                     raise too_large(limit)
                 if len(upload.head) < SNIFF_BYTES:
                     upload.head += chunk[: SNIFF_BYTES - len(upload.head)]
-                await self.run_io(upload._write, chunk)
+                pending.append(chunk)
+                pending_size += len(chunk)
+                if pending_size >= WRITE_BYTES:
+                    await self.run_io(upload._write, b"".join(pending))
+                    pending, pending_size = [], 0
+            if pending:
+                await self.run_io(upload._write, b"".join(pending))
             await self.run_io(upload._finish)
         except BaseException as exc:
             await asyncio.shield(self.run_io(upload._abandon))
