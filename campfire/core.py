@@ -85,7 +85,8 @@ class Core:
 @contextlib.asynccontextmanager
 async def open_core(settings: Settings, cluster: bool = False) -> AsyncIterator[Core]:
     """Open the database (applying migrations), start the writer; close both on exit."""
-    db = Database(settings.db_path)
+    # Several workers write the one file: they take turns through a lock of their own.
+    db = Database(settings.db_path, shared=settings.workers > 1)
     await db.open()
     try:
         # Before any write: an edit or delete of a message not yet indexed would corrupt it.

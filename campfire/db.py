@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import logging
+import os
 import sqlite3
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from importlib import resources
 from pathlib import Path
 from typing import Any, Generic, TypeVar
@@ -54,11 +57,62 @@ async def _connect(path: Path) -> aiosqlite.Connection:
     return conn
 
 
-class Database:
-    """The database file: writes go through one connection, one transaction at a time."""
+class ProcessLock:
+    """An exclusive lock shared by the processes that write one database (campfire serve
+    --workers N): flock on a file beside it, taken around every write transaction.
 
-    def __init__(self, path: str | Path) -> None:
+    SQLite's own lock is no queue: a writer that finds it taken sleeps 1, 2, 5, 10... ms and
+    tries again, so under steady writes from two processes one of them waits far longer than
+    the other's commit takes. The kernel wakes a flock waiter as the holder lets go.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self._fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        self._waiter = ThreadPoolExecutor(1, thread_name_prefix="db-lock")
+
+    async def acquire(self) -> None:
+        """Take the lock: at once if free, else by waiting in a thread (the loop runs on)."""
+        try:
+            fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            pass
+        taken = asyncio.get_running_loop().run_in_executor(
+            self._waiter, fcntl.flock, self._fd, fcntl.LOCK_EX
+        )
+        try:
+            await asyncio.shield(taken)
+        except asyncio.CancelledError:
+            # The thread still takes it: let it go then, or every other process waits forever.
+            taken.add_done_callback(self._release_if_taken)
+            raise
+
+    def _release_if_taken(self, taken: asyncio.Future) -> None:
+        """Let go of a lock taken for a waiter that was cancelled meanwhile."""
+        if not taken.cancelled() and taken.exception() is None:
+            self.release()
+
+    def release(self) -> None:
+        """Let the next process write."""
+        fcntl.flock(self._fd, fcntl.LOCK_UN)
+
+    def close(self) -> None:
+        """Stop the waiting thread and close the lock file (which releases the lock)."""
+        self._waiter.shutdown(wait=False, cancel_futures=True)
+        os.close(self._fd)
+
+
+class Database:
+    """The database file: writes go through one connection, one transaction at a time.
+
+    With `shared`, other processes write the same file (workers): every write also holds
+    a ProcessLock on `<file>-writelock`.
+    """
+
+    def __init__(self, path: str | Path, shared: bool = False) -> None:
         self.path = Path(path)
+        self._shared = shared
+        self._process_lock: ProcessLock | None = None
         self._writer: aiosqlite.Connection | None = None
         self._reader: aiosqlite.Connection | None = None
         self._checkpointer: aiosqlite.Connection | None = None
@@ -70,6 +124,8 @@ class Database:
         """Open the connections, switch to WAL, apply pending migrations, start checkpointing."""
         if self.path.parent and not self.path.parent.exists():
             self.path.parent.mkdir(parents=True, exist_ok=True)
+        if self._shared:
+            self._process_lock = ProcessLock(self.path.with_name(self.path.name + "-writelock"))
         self._writer = await _connect(self.path)
         try:
             await self._writer.execute("PRAGMA journal_mode = WAL")
@@ -96,6 +152,9 @@ class Database:
             if conn is not None:
                 await conn.close()
         self._checkpointer = self._reader = self._writer = None
+        if self._process_lock is not None:
+            self._process_lock.close()
+            self._process_lock = None
 
     async def _checkpoint_loop(self) -> None:
         """Copy committed pages from the WAL into the database file whenever writes happened."""
@@ -107,7 +166,7 @@ class Database:
                 if frames > WAL_RESTART_FRAMES:
                     # With writes held nothing is appended meanwhile, so this checkpoint
                     # completes and the next write restarts the WAL from its beginning.
-                    async with self._write_lock:
+                    async with self._write_lock, self._processes_lock():
                         await self._checkpoint()
             except Exception:  # never let the loop die: without it the WAL would only grow
                 log.exception("WAL checkpoint failed (will retry after the next write)")
@@ -141,7 +200,7 @@ class Database:
         """One write transaction (BEGIN IMMEDIATE), committed on success, rolled back on error."""
         if self._writer is None:
             raise RuntimeError("database is closed")
-        async with self._write_lock:
+        async with self._write_lock, self._processes_lock():
             conn = self._writer
             await conn.execute("BEGIN IMMEDIATE")
             try:
@@ -160,6 +219,19 @@ class Database:
                 self._written.set()
 
     @contextlib.asynccontextmanager
+    async def _processes_lock(self) -> AsyncIterator[None]:
+        """The ProcessLock around a write, when other processes write too."""
+        lock = self._process_lock
+        if lock is None:
+            yield
+            return
+        await lock.acquire()
+        try:
+            yield
+        finally:
+            lock.release()
+
+    @contextlib.asynccontextmanager
     async def single_statement(self) -> AsyncIterator[aiosqlite.Connection]:
         """The write connection, serialised with transactions, for one self-contained statement.
 
@@ -168,7 +240,7 @@ class Database:
         """
         if self._writer is None:
             raise RuntimeError("database is closed")
-        async with self._write_lock:
+        async with self._write_lock, self._processes_lock():
             try:
                 yield self._writer
             finally:
