@@ -20,7 +20,7 @@ import contextlib
 import json
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
 try:
@@ -41,6 +41,7 @@ PUBLISH_QUEUE = (
     10_000  # items waiting for Redis; beyond it they are dropped (the database has them)
 )
 PUBLISH_BATCH = 500
+JOINED_BYTES = 1024 * 1024  # a publish of joined `seq` items grows no larger (coalesce)
 RECONNECT_MAX_WAIT = 1.0  # seconds between attempts at most (reset once connected)
 
 
@@ -48,6 +49,49 @@ def frame_payload(frame: bytes) -> bytes:
     """The JSON inside a server-to-client text frame (connection.text_frame)."""
     size = frame[1] & 0x7F
     return frame[2 if size < 126 else 4 if size == 126 else 10 :]
+
+
+def seq_record(seq: int, worker_id: str, room_id: str, payload: bytes) -> bytes:
+    """One numbered item of the `seq` channel: a header line with the payload's length."""
+    return f"{seq} {worker_id} {room_id} {len(payload)}\n".encode() + payload
+
+
+def seq_records(data: bytes) -> Iterator[tuple[int, str, str, bytes]]:
+    """The (seq, worker, room, payload) items of one `seq` publish, in order."""
+    at = 0
+    while at < len(data):
+        end = data.index(b"\n", at)
+        seq, worker, room_id, size = data[at:end].decode().split(" ")
+        at = end + 1 + int(size)
+        yield int(seq), worker, room_id, data[end + 1 : at]
+
+
+def coalesce(batch: list[tuple[str, bytes]], seq_channel: str) -> list[tuple[str, bytes]]:
+    """The batch as publishes, with each run of `seq` items joined into one (of at most
+    JOINED_BYTES, well inside Redis's output buffer limit for subscribers).
+
+    A worker pays for every message it reads from Redis (each is a separate read in
+    redis-py) and every worker reads every item: joined, a burst of commits costs one.
+    Order is kept: an event between two items splits their run.
+    """
+    out: list[tuple[str, bytes]] = []
+    run: list[bytes] = []
+    size = 0
+    for channel, data in batch:
+        if channel == seq_channel and size + len(data) <= JOINED_BYTES:
+            run.append(data)
+            size += len(data)
+            continue
+        if run:
+            out.append((seq_channel, b"".join(run)))
+            run, size = [], 0
+        if channel == seq_channel:
+            run, size = [data], len(data)
+        else:
+            out.append((channel, data))
+    if run:
+        out.append((seq_channel, b"".join(run)))
+    return out
 
 
 class RedisBroker:
@@ -113,8 +157,7 @@ class RedisBroker:
 
     def publish_sequenced(self, seq: int, room_id: str, payload: bytes) -> None:
         """A committed message or change for the other workers' relays."""
-        header = f"{seq} {self.worker_id} {room_id}\n".encode()
-        self._put(self.seq_channel, header + payload)
+        self._put(self.seq_channel, seq_record(seq, self.worker_id, room_id, payload))
 
     def publish_event(self, op: str, *args: Any) -> None:
         """An event every worker applies to its own connections (cluster.ClusterHub)."""
@@ -136,7 +179,7 @@ class RedisBroker:
                 batch.append(self._queue.get_nowait())
             try:
                 async with self.client.pipeline(transaction=False) as pipe:
-                    for channel, data in batch:
+                    for channel, data in coalesce(batch, self.seq_channel):
                         pipe.publish(channel, data)
                     await pipe.execute()
             except (TimeoutError, RedisError, OSError) as exc:
@@ -185,10 +228,9 @@ class RedisBroker:
         """Hand one published item to the relay or the hub; a bad item is logged, not fatal."""
         try:
             if channel == self._seq_bytes:
-                header, _, payload = data.partition(b"\n")
-                seq, worker, room_id = header.decode().split(" ", 2)
-                if worker != self.worker_id:
-                    self._on_sequenced(int(seq), room_id, payload)
+                for seq, worker, room_id, payload in seq_records(data):
+                    if worker != self.worker_id:
+                        self._on_sequenced(seq, room_id, payload)
             elif channel == self._events_bytes:
                 event = json.loads(data)
                 if event["w"] != self.worker_id:
