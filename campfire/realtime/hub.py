@@ -89,6 +89,10 @@ class Hub:
         if room_id in self.members or self.catching_up:
             self._send_in_sequence(room_id, change_seq, event_frame(event))
 
+    def receives(self, room_id: str) -> bool:
+        """Whether any connection here receives the room's messages now (or may: catching up)."""
+        return room_id in self.members or bool(self.catching_up)
+
     def deliver(self, room_id: str, seq: int, frame: bytes) -> None:
         """A numbered frame, in sequence order, from a worker's relay (realtime/relay.py)."""
         if room_id in self.members or self.catching_up:
