@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 from campfire import search_index, store
 from campfire.auth import Passwords
 from campfire.config import Settings
-from campfire.db import Database, GroupCommitter
+from campfire.db import Database, GroupCommitter, make_database
 from campfire.filestore import FileStore
 from campfire.push import Push
 from campfire.ratelimit import FailureThrottle, TokenBucket
@@ -85,7 +85,7 @@ class Core:
 @contextlib.asynccontextmanager
 async def open_core(settings: Settings, cluster: bool = False) -> AsyncIterator[Core]:
     """Open the database (applying migrations), start the writer; close both on exit."""
-    db = Database(settings.db_path)
+    db = make_database(settings.db, settings.db_pool_size)
     await db.open()
     try:
         # Before any write: an edit or delete of a message not yet indexed would corrupt it.

@@ -9,7 +9,7 @@ import sqlite3
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from importlib import resources
 from pathlib import Path
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar, cast
 
 import aiosqlite
 
@@ -54,8 +54,28 @@ async def _connect(path: Path) -> aiosqlite.Connection:
     return conn
 
 
+def is_postgres_url(db: str) -> bool:
+    """Whether the database setting names a PostgreSQL server rather than a SQLite file."""
+    return db.startswith(("postgresql://", "postgres://"))
+
+
+def make_database(db: str, pool_size: int = 10) -> Database:
+    """The database the setting names, not yet open: the one place the engine is chosen.
+
+    A postgresql:// URL gives db_postgres.PostgresDatabase (psycopg is imported only then),
+    which offers this module's Database interface; anything else is a SQLite file.
+    """
+    if is_postgres_url(db):
+        from campfire.db_postgres import PostgresDatabase
+
+        return cast(Database, PostgresDatabase(db, pool_size))
+    return Database(db)
+
+
 class Database:
     """The database file: writes go through one connection, one transaction at a time."""
+
+    engine = "sqlite"
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
@@ -112,6 +132,12 @@ class Database:
             except Exception:  # never let the loop die: without it the WAL would only grow
                 log.exception("WAL checkpoint failed (will retry after the next write)")
             await asyncio.sleep(CHECKPOINT_PAUSE)
+
+    async def schema_version(self) -> int:
+        """The number of the newest migration applied (PRAGMA user_version)."""
+        row = await self.fetchone("PRAGMA user_version")
+        assert row is not None  # a PRAGMA that reads a value always answers one row
+        return int(row[0])
 
     async def _checkpoint(self) -> int:
         """One passive checkpoint (never waits for readers or writer); the WAL's size in pages."""
