@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from importlib import resources
 from pathlib import Path
 from typing import Any, Generic, TypeVar, cast
+from urllib.parse import urlsplit, urlunsplit
 
 import aiosqlite
 
@@ -57,6 +58,17 @@ async def _connect(path: Path) -> aiosqlite.Connection:
 def is_postgres_url(db: str) -> bool:
     """Whether the database setting names a PostgreSQL server rather than a SQLite file."""
     return db.startswith(("postgresql://", "postgres://"))
+
+
+def redact(db: str) -> str:
+    """The database setting for messages and logs: a URL without its password."""
+    if not is_postgres_url(db):
+        return db
+    parts = urlsplit(db)
+    if parts.password is None:
+        return db
+    host = parts.netloc.rsplit("@", 1)[1]
+    return urlunsplit(parts._replace(netloc=f"{parts.username}:***@{host}"))
 
 
 def make_database(db: str, pool_size: int = 10) -> Database:

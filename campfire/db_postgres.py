@@ -201,6 +201,10 @@ class PostgresDatabase:
 
     async def open(self) -> None:
         """Open the pool and apply pending migrations."""
+        # One connection first: if the server or database is not there, its own error says
+        # why (the pool would only time out).
+        with _as_sqlite_errors():
+            await (await psycopg.AsyncConnection.connect(self.url, connect_timeout=10)).close()
         self._pool = AsyncConnectionPool(
             self.url,
             min_size=1,

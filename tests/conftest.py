@@ -49,9 +49,12 @@ def postgres_server():
 
 
 @pytest.fixture
-def postgres_url(postgres_server) -> str:
-    """A fresh, migrated PostgreSQL database for one test; its URL."""
-    return postgres_server.fresh_database()
+def postgres_url(postgres_server):
+    """A fresh, migrated PostgreSQL database for one test; its URL. Dropped after the test
+    (each holds megabytes: a suite's worth would fill the disk)."""
+    url = postgres_server.fresh_database()
+    yield url
+    postgres_server.drop(url)
 
 
 def pytest_collection_modifyitems(config, items):

@@ -18,6 +18,7 @@ import subprocess
 import tempfile
 import time
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -137,10 +138,15 @@ class PostgresServer:
         return self.url(name)
 
     def empty_database(self) -> str:
-        """A new database with no tables at all; its URL."""
+        """A new database with no tables at all; its URL (dropped with the server)."""
         name = f"e{os.getpid()}_{next(self._names)}"
         self.sql(f"CREATE DATABASE {name}")
         return self.url(name)
+
+    def drop(self, url: str) -> None:
+        """Drop one test's database, closing any connection a test left open to it."""
+        name = urlsplit(url).path.lstrip("/")
+        self.sql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
     def stop(self) -> None:
         """Stop the server (fast shutdown) and wait for it."""
