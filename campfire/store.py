@@ -1519,11 +1519,13 @@ async def search_messages(
 
 # An FTS5 term of search.match_expression: a quoted phrase ("" inside), maybe a * after it.
 _FTS5_TERM = re.compile(r'"((?:[^"]|"")*)"(\*?)')
-# ts_headline's options: the snippet markers, and about as many words as FTS5's snippet.
-_HEADLINE_OPTIONS = (
-    f"StartSel={SNIPPET_START}, StopSel={SNIPPET_END}, MaxWords=16, MinWords=8, ShortWord=0,"
-    " HighlightAll=false, MaxFragments=1, FragmentDelimiter=…"
-)
+# ts_headline's options: the snippet markers, and about as many words as FTS5's snippet (16).
+# A message shorter than SNIPPET_WHOLE_CHARS is shown whole, as FTS5 shows one of 16 words or
+# fewer (a fragment would also lose the punctuation around its first and last words).
+_HEADLINE_MARKS = f"StartSel={SNIPPET_START}, StopSel={SNIPPET_END}"
+_HEADLINE_WHOLE = f"{_HEADLINE_MARKS}, HighlightAll=true"
+_HEADLINE_PART = f"{_HEADLINE_MARKS}, MaxWords=16, MinWords=8, ShortWord=0, MaxFragments=1"
+SNIPPET_WHOLE_CHARS = 120
 
 
 def _tsquery_sql(match: str) -> tuple[str, list[str]]:
@@ -1572,10 +1574,14 @@ async def _search_messages_postgres(
     cols = ", ".join(f"m.{c.strip()}" for c in MESSAGE_COLUMNS.split(","))
     return await db.fetchall(
         f"WITH q AS (SELECT {query_sql} AS query)"
-        f" SELECT {cols}, ts_headline('campfire', m.content, q.query, ?) AS snippet"
+        # ts_headline drops what looks like an HTML tag: '<' is swapped for a private-use
+        # character around it, so the snippet keeps the text as typed (the client escapes it).
+        f" SELECT {cols}, replace(ts_headline('campfire', replace(m.content, '<', chr(57346)),"
+        f"  q.query, CASE WHEN length(m.content) < {SNIPPET_WHOLE_CHARS} THEN ? ELSE ? END),"
+        "  chr(57346), '<') AS snippet"
         " FROM q, messages m"
         f" WHERE {' AND '.join(conditions)} ORDER BY m.seq DESC LIMIT ?",
-        (*query_params, _HEADLINE_OPTIONS, *params, limit + 1),
+        (*query_params, _HEADLINE_WHOLE, _HEADLINE_PART, *params, limit + 1),
     )
 
 
