@@ -91,15 +91,21 @@ def version_report(settings: Settings) -> str:
     """The line about the configured database for `campfire --version`."""
     newest = migration_scripts()[-1][0]
     if is_postgres_url(settings.db):
-        return f"database {redact(settings.db)}: PostgreSQL (`campfire db migrate` reports it)"
-    if not settings.db_path.exists():
+        from campfire.db_postgres import read_schema_version
+
+        try:
+            current = asyncio.run(read_schema_version(settings.db))
+        except sqlite3.Error as exc:
+            return f"database {redact(settings.db)}: cannot read it ({exc})"
+    elif not settings.db_path.exists():
         return (
             f"database {settings.db}: does not exist yet (this version creates migration {newest})"
         )
-    try:
-        current = database_migration(settings.db_path)
-    except sqlite3.Error as exc:
-        return f"database {settings.db}: cannot read it ({exc})"
+    else:
+        try:
+            current = database_migration(settings.db_path)
+        except sqlite3.Error as exc:
+            return f"database {settings.db}: cannot read it ({exc})"
     if current == newest:
         state = "up to date"
     elif current < newest:
@@ -108,7 +114,7 @@ def version_report(settings: Settings) -> str:
         )
     else:
         state = f"newer than this version of Campfire, which knows migrations up to {newest}"
-    return f"database {settings.db}: migration {current} ({state})"
+    return f"database {redact(settings.db)}: migration {current} ({state})"
 
 
 def print_version(ctx: click.Context, _param: click.Parameter, value: bool) -> None:

@@ -134,8 +134,6 @@ def _as_sqlite_errors() -> Iterator[None]:
         yield
     except psycopg.errors.IntegrityError as exc:
         raise sqlite3.IntegrityError(str(exc)) from exc
-    except psycopg.errors.QueryCanceled as exc:
-        raise sqlite3.OperationalError(str(exc)) from exc
     except psycopg.Error as exc:
         if isinstance(
             exc, psycopg.errors.SyntaxErrorOrAccessRuleViolation | psycopg.errors.DataError
@@ -279,8 +277,18 @@ class PostgresDatabase:
                     await conn.execute("SELECT pg_advisory_xact_lock(%s)", (WRITE_LOCK,))
                     yield Connection(conn)
 
-    # A single statement is a transaction too here: no round trips to save as on SQLite.
-    single_statement = transaction
+    @contextlib.asynccontextmanager
+    async def single_statement(self) -> AsyncIterator[Connection]:
+        """A pooled connection in autocommit for one self-contained statement (a batch of
+        plain new messages): its own transaction, one round trip, no BEGIN and COMMIT.
+
+        It takes no write lock: it reads nothing to decide what it writes, its numbers come
+        from the counter row (locked until its commit, so still in commit order), and the
+        constraints refuse what a concurrent transaction made invalid (a deleted room).
+        """
+        pool = self._require_pool()
+        async with pool.connection() as conn:
+            yield Connection(conn)
 
     async def fetchall(self, sql: str, params: Sequence[Any] | dict = ()) -> list[Row]:
         """Run a read query on a pooled connection and return every row."""
@@ -296,6 +304,19 @@ class PostgresDatabase:
     async def backup(self, target: str | Path) -> None:
         """Not done here: pg_dump is PostgreSQL's online backup (docs/operations.md)."""
         raise RuntimeError("back up a PostgreSQL database with pg_dump (docs/operations.md)")
+
+
+async def read_schema_version(url: str) -> int:
+    """The migration a PostgreSQL database is at, read without migrating it (0: none yet)."""
+    with _as_sqlite_errors():
+        async with await psycopg.AsyncConnection.connect(url, connect_timeout=10) as conn:
+            cursor = await conn.execute("SELECT to_regclass('schema_version') IS NOT NULL")
+            row = await cursor.fetchone()
+            if not row or not row[0]:
+                return 0
+            cursor = await conn.execute("SELECT coalesce(max(version), 0) FROM schema_version")
+            row = await cursor.fetchone()
+            return int(row[0]) if row else 0
 
 
 async def _configure(conn: psycopg.AsyncConnection) -> None:

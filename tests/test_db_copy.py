@@ -9,7 +9,6 @@ import subprocess
 import sys
 
 import pytest
-from conftest import Api
 from test_attachments import upload
 
 from campfire.app import create_app
@@ -36,9 +35,9 @@ def bearer(token: str) -> dict:
     return {"Authorization": f"Bearer {token}"}
 
 
-async def build_world(client) -> dict:
+async def build_world(client, api) -> dict:
     """People, a room, messages with an edit, a boost, a deletion and an attachment."""
-    api = Api(client)
+    api.client = client
     _ann, ann_token = await api.user("Ann")
     bob, bob_token = await api.user("Bob")
     room = await api.room(ann_token, "copied", members=[bob])
@@ -75,12 +74,12 @@ async def read_back(client, world: dict) -> dict:
     return {"history": history, "search": found, "file": await resp.read()}
 
 
-async def test_copy_then_serve_from_postgresql(aiohttp_client, tmp_path, postgres_server):
+async def test_copy_then_serve_from_postgresql(aiohttp_client, api, tmp_path, postgres_server):
     """Everything copied reads back the same from PostgreSQL; the copy refuses to run twice."""
     sqlite_file = tmp_path / "old.db"
     old = Settings(db=str(sqlite_file))
     client = await aiohttp_client(create_app(old))
-    world = await build_world(client)
+    world = await build_world(client, api)
     before = await read_back(client, world)
     assert before["search"]  # accents folded on SQLite: "cafe" finds "café"
     await client.close()
@@ -95,7 +94,8 @@ async def test_copy_then_serve_from_postgresql(aiohttp_client, tmp_path, postgre
     after = await read_back(client, world)
     assert after == before
     newest = max(m["seq"] for m in before["history"]["messages"])
-    message = await Api(client).post(world["ann"], world["room"], "after the move")
+    api.client = client
+    message = await api.post(world["ann"], world["room"], "after the move")
     assert message["seq"] > newest
 
     again = run_cli("db", "copy", str(sqlite_file), url)

@@ -6,6 +6,7 @@ with CAMPFIRE_TEST_DB=postgresql (make test-postgresql)."""
 from __future__ import annotations
 
 import asyncio
+import os
 import subprocess
 import sys
 import uuid
@@ -300,3 +301,40 @@ async def test_workers_number_in_commit_order_through_the_database(postgres_url)
     finally:
         for db in databases:
             await db.close()
+
+
+def _cli(*args: str, db: str | None = None) -> subprocess.CompletedProcess:
+    """`campfire ...` in a subprocess: no CAMPFIRE_* setting but CAMPFIRE_DB=`db` if given."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CAMPFIRE_")}
+    if db is not None:
+        env["CAMPFIRE_DB"] = db
+    return subprocess.run(
+        [sys.executable, "-m", "campfire", *args], capture_output=True, text=True, env=env
+    )
+
+
+def test_cli_migrates_and_reports_a_postgresql_database(postgres_server):
+    """--version reads the migration without applying it; db migrate applies and prints it."""
+    url = postgres_server.empty_database()
+    version = _cli("--version", db=url)
+    assert "migration 0 (5 pending" in version.stdout, version.stdout + version.stderr
+    migrated = _cli("db", "migrate", "--db", url)
+    assert migrated.returncode == 0 and migrated.stdout.strip() == "5", migrated.stderr
+    added = _cli(
+        "user", "add", "ann@example.com", "--name", "Ann", "--password", "x" * 12, "--db", url
+    )
+    assert added.returncode == 0, added.stderr
+    listed = _cli("user", "list", "--db", url)
+    assert "ann@example.com" in listed.stdout
+    taken = _cli(
+        "user", "add", "ANN@example.com", "--name", "Ann", "--password", "x" * 12, "--db", url
+    )
+    assert taken.returncode == 1 and "already exists" in taken.stderr  # e-mails ignore case
+
+
+def test_cli_names_an_unreachable_server_without_its_password(tmp_path):
+    """A server that is not there: a one-line error, the URL shown without its password."""
+    url = f"postgresql://campfire:hunter2@/campfire?host={tmp_path}&connect_timeout=2"
+    done = _cli("user", "list", "--db", url)
+    assert done.returncode == 1 and "Error: database postgresql://campfire:***@" in done.stderr
+    assert "hunter2" not in done.stderr and "Traceback" not in done.stderr
