@@ -150,6 +150,11 @@ class Connection:
     def __init__(self, conn: psycopg.AsyncConnection) -> None:
         self._conn = conn
 
+    @property
+    def in_transaction(self) -> bool:
+        """Whether a transaction is open (aiosqlite's attribute; False in autocommit)."""
+        return self._conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE
+
     async def execute(self, sql: str, params: Sequence[Any] | dict = ()) -> psycopg.AsyncCursor:
         """Run one statement; the cursor (rowcount, fetchone) as aiosqlite answers."""
         cursor = self._conn.cursor()

@@ -633,7 +633,7 @@ async def sequence_since(db: Database, after: int, limit: int) -> SequenceRead:
         "  FROM changes c LEFT JOIN messages m ON m.id = c.message_id"
         "  LEFT JOIN boosts b ON b.id = c.boost_id"
         "  WHERE c.seq > :after ORDER BY c.seq LIMIT :limit) AS new_changes"
-        ") AS sequence ORDER BY part, seq",
+        ") AS numbered ORDER BY part, seq",
         {"after": after, "limit": limit},
     )
     position = (rows[0]["seq"] or 0) if rows else 0

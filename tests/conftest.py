@@ -58,10 +58,19 @@ def postgres_url(postgres_server):
 
 
 def pytest_collection_modifyitems(config, items):
-    """On PostgreSQL (CAMPFIRE_TEST_DB=postgresql), skip the tests about SQLite itself."""
+    """On PostgreSQL (CAMPFIRE_TEST_DB=postgresql): run only the tests whose server uses the
+    configured database (the test_db fixture, through settings, client, api...), since the
+    others (their own SQLite files, subprocess worlds, PostgreSQL's own tests) ran in the
+    SQLite run already; and skip the tests about SQLite itself, with their reason."""
     if pgserver.suite_engine() != "postgresql":
         return
+    kept, left_out = [], []
     for item in items:
+        (kept if "test_db" in getattr(item, "fixturenames", ()) else left_out).append(item)
+    if left_out:
+        config.hook.pytest_deselected(items=left_out)
+        items[:] = kept
+    for item in kept:
         marker = item.get_closest_marker("sqlite_only")
         if marker is not None:
             reason = marker.args[0] if marker.args else "about SQLite itself"
