@@ -1532,16 +1532,19 @@ def _tsquery_sql(match: str) -> tuple[str, list[str]]:
     """The SQL of a tsquery meaning all of the FTS5 expression's terms, and its parameters.
 
     Each phrase goes through phraseto_tsquery (words in order, nothing the user typed is
-    tsquery syntax); a prefix term (word*) becomes the quoted lexeme with :* for to_tsquery.
+    tsquery syntax); a prefix term (word*) becomes one quoted lexeme with :* for to_tsquery.
     """
     parts, params = [], []
     for text, star in _FTS5_TERM.findall(match):
         text = text.replace('""', '"')
         if star:
-            parts.append("to_tsquery('campfire', quote_literal(?) || ':*')")
+            # tsquery's own quoting: ' doubled, \ escaped; then the prefix mark.
+            quoted = "'" + text.replace("\\", "\\\\").replace("'", "''") + "':*"
+            parts.append("to_tsquery('campfire', ?)")
+            params.append(quoted)
         else:
             parts.append("phraseto_tsquery('campfire', ?)")
-        params.append(text)
+            params.append(text)
     return " && ".join(parts), params
 
 

@@ -338,3 +338,47 @@ def test_cli_names_an_unreachable_server_without_its_password(tmp_path):
     done = _cli("user", "list", "--db", url)
     assert done.returncode == 1 and "Error: database postgresql://campfire:***@" in done.stderr
     assert "hunter2" not in done.stderr and "Traceback" not in done.stderr
+
+
+async def test_search_terms_are_never_tsquery_syntax(postgres_url):
+    """Whatever a prefix or phrase holds (quotes, backslashes, colons, tsquery operators), it
+    is a word to find, never an error or an operator; stems and accents fold as on SQLite."""
+    from campfire.search import match_expression
+
+    world = await _world(postgres_url)
+    room_id, user_id = world.split(",")
+    db = PostgresDatabase(postgres_url)
+    await db.open()
+    try:
+        async with db.transaction() as conn:
+            await store.add_member_txn(conn, room_id, user_id, NOW)  # type: ignore[arg-type]
+            await store.insert_messages_txn(
+                conn,  # type: ignore[arg-type]
+                [
+                    {
+                        "id": str(uuid.uuid4()),
+                        "room_id": room_id,
+                        "creator_id": user_id,
+                        "content": text,
+                        "client_message_id": str(uuid.uuid4()),
+                        "created_at": NOW,
+                    }
+                    for text in ["Deploying the café today", "it's a:b & c|d", "back\\slash"]
+                ],
+            )
+
+        async def found(query: str) -> list[str]:
+            match = match_expression(query)
+            assert match is not None
+            rows = await store.search_messages(db, match, user_id, None, None, None, 10)
+            return [row["content"] for row in rows]
+
+        assert await found("deploy cafe") == ["Deploying the café today"]
+        assert await found("depl*") == ["Deploying the café today"]
+        assert await found('"the cafe"') == ["Deploying the café today"]
+        assert await found('"cafe the"') == []
+        for tricky in ["it's*", "a:b*", "c|d", "!a", "back\\*", "E'x'*", "'&x'*", "(c)*"]:
+            await found(tricky)  # no error, whatever it finds
+        assert await found("back\\*") == ["back\\slash"]
+    finally:
+        await db.close()
