@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN     = $(VENV)/bin
 
-.PHONY: run test check bench install install-test install-check dist clean
+.PHONY: run test test-postgresql check bench install install-test install-check dist clean
 
 # The server alone needs only the runtime packages; the tests add their tools on top.
 $(VENV)/.installed-run: setup.cfg pyproject.toml
@@ -48,6 +48,11 @@ check: $(VENV)/.installed-check  ## ruff (lint, format) on everything, mypy on c
 
 test: install-test check  ## make check, then the whole test suite
 	$(BIN)/python -m pytest -q
+
+# The suite on PostgreSQL: tests/pgserver.py starts a private server (Debian's postgresql);
+# the browser tests are left out (they test the client, not storage).
+test-postgresql: install-test  ## the test suite with CAMPFIRE_TEST_DB=postgresql
+	CAMPFIRE_TEST_DB=postgresql $(BIN)/python -m pytest -q --ignore=tests/browser
 
 bench: $(VENV)/.installed-bench  ## Campfire vs a bare aiohttp baseline; rewrites docs/performance.md
 	$(BIN)/python scripts/bench/run.py --reps 3

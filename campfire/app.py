@@ -160,6 +160,8 @@ def configure_logging(level: str) -> None:
     # aiosqlite logs every query with its parameters at DEBUG: password and token hashes,
     # message content. Our own DEBUG lines are wanted; those are not.
     logging.getLogger("aiosqlite").setLevel(logging.INFO)
+    # psycopg and its pool (PostgreSQL) likewise log connection details and statements.
+    logging.getLogger("psycopg").setLevel(logging.INFO)
     logging.getLogger("aiohttp.server").addFilter(BadRequestLogFilter())
 
 

@@ -16,7 +16,7 @@ from campfire import __version__, accounts, errors, rooms, store
 from campfire.app import AccessLogger, configure_logging, create_app, tune_gc_for_serving
 from campfire.config import ConfigError, Settings, files_dir_of, load_settings
 from campfire.core import Core, open_core
-from campfire.db import backup_file, migration_scripts
+from campfire.db import backup_file, is_postgres_url, migration_scripts, redact
 from campfire.errors import CampfireError
 from campfire.filestore import backup_files
 from campfire.keys import core_key, settings_key
@@ -75,7 +75,7 @@ def run_with_core(settings: Settings, work: Callable[[Core], Awaitable[T]]) -> T
     except sqlite3.IntegrityError:
         raise  # a broken rule in our own code: keep the stack trace
     except sqlite3.DatabaseError as exc:  # not a database, damaged, unreadable, locked
-        raise click.ClickException(f"database {settings.db}: {exc}") from None
+        raise click.ClickException(f"database {redact(settings.db)}: {exc}") from None
 
 
 def database_migration(path: Path) -> int:
@@ -90,14 +90,22 @@ def database_migration(path: Path) -> int:
 def version_report(settings: Settings) -> str:
     """The line about the configured database for `campfire --version`."""
     newest = migration_scripts()[-1][0]
-    if not settings.db_path.exists():
+    if is_postgres_url(settings.db):
+        from campfire.db_postgres import read_schema_version
+
+        try:
+            current = asyncio.run(read_schema_version(settings.db))
+        except sqlite3.Error as exc:
+            return f"database {redact(settings.db)}: cannot read it ({exc})"
+    elif not settings.db_path.exists():
         return (
             f"database {settings.db}: does not exist yet (this version creates migration {newest})"
         )
-    try:
-        current = database_migration(settings.db_path)
-    except sqlite3.Error as exc:
-        return f"database {settings.db}: cannot read it ({exc})"
+    else:
+        try:
+            current = database_migration(settings.db_path)
+        except sqlite3.Error as exc:
+            return f"database {settings.db}: cannot read it ({exc})"
     if current == newest:
         state = "up to date"
     elif current < newest:
@@ -106,7 +114,7 @@ def version_report(settings: Settings) -> str:
         )
     else:
         state = f"newer than this version of Campfire, which knows migrations up to {newest}"
-    return f"database {settings.db}: migration {current} ({state})"
+    return f"database {redact(settings.db)}: migration {current} ({state})"
 
 
 def print_version(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
@@ -145,7 +153,8 @@ def db_option(func: Callable) -> Callable:
         "--db",
         "db",
         type=click.Path(dir_okay=False),
-        help="SQLite database file (default campfire.db). Env: CAMPFIRE_DB.",
+        help="SQLite database file (default campfire.db), or postgresql://user@host/dbname."
+        " Env: CAMPFIRE_DB.",
     )(func)
 
 
@@ -186,13 +195,13 @@ def serve(
 
         click.echo(
             f"Campfire on http://{settings.host}:{settings.port}/ with {settings.workers} workers"
-            f" (database {settings.db}, Redis {redact_url(settings.redis_url)})",
+            f" (database {redact(settings.db)}, Redis {redact_url(settings.redis_url)})",
             err=True,
         )
         sys.exit(Supervisor(settings).run())
     if worker_index is None:
         click.echo(
-            f"Campfire on http://{settings.host}:{settings.port}/ (database {settings.db})",
+            f"Campfire on http://{settings.host}:{settings.port}/ (database {redact(settings.db)})",
             err=True,
         )
     tune_gc_for_serving()
@@ -215,7 +224,7 @@ def serve(
             f"cannot serve on {settings.host}:{settings.port}: {exc.strerror}"
         ) from exc
     except sqlite3.DatabaseError as exc:  # --db names something that is not a Campfire database
-        raise click.ClickException(f"database {settings.db}: {exc}") from None
+        raise click.ClickException(f"database {redact(settings.db)}: {exc}") from None
 
 
 def check_redis_installed() -> None:
@@ -263,7 +272,9 @@ def admin_core(
     A mistyped --db would otherwise silently create an empty database and report "no such user".
     """
     settings = settings_from(ctx, db=db)
-    if not settings.db_path.exists():
+    if is_postgres_url(settings.db):
+        pass  # a server's database: it exists, or connecting says why not
+    elif not settings.db_path.exists():
         if not create:
             raise click.ClickException(
                 f"database {settings.db} does not exist"
@@ -607,7 +618,12 @@ def db_backup(ctx: click.Context, target: Path, force: bool, db: str | None) -> 
     The uploaded files the copy refers to go to PATH-files, where `campfire serve --db
     PATH` finds them.
     """
-    source = settings_from(ctx, db=db).db_path
+    settings = settings_from(ctx, db=db)
+    if is_postgres_url(settings.db):
+        raise click.ClickException(
+            "a PostgreSQL database is backed up with pg_dump (docs/operations.md, PostgreSQL)"
+        )
+    source = settings.db_path
     if not source.is_file():
         raise click.ClickException(f"database {source} does not exist")
     if target.exists() and target.resolve() == source.resolve():
@@ -648,6 +664,32 @@ def db_migrate(ctx: click.Context, db: str | None) -> None:
         return await store.schema_version(core.db)
 
     click.echo(admin_core(ctx, db, work, create=True))
+
+
+@db_group.command("copy")
+@click.argument("source", metavar="SQLITE_FILE", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("target", metavar="POSTGRESQL_URL")
+def db_copy(source: Path, target: str) -> None:
+    """Copy a (stopped) Campfire's SQLite database into an empty PostgreSQL database.
+
+    Every table, in one transaction; the target is migrated first if it has no tables, and
+    refused if it holds any rows. Uploaded files stay where they are: set files_dir to them.
+    """
+    if not is_postgres_url(target):
+        raise click.ClickException("the target must be a postgresql:// URL")
+    from campfire.db_copy import CopyError, copy_database
+
+    try:
+        counts = asyncio.run(copy_database(source, target))
+    except CopyError as exc:
+        raise click.ClickException(str(exc)) from None
+    summary = ", ".join(f"{count} {table}" for table, count in counts.items() if count)
+    click.echo(f"Copied {source} to {redact(target)}: {summary or 'no rows'}.", err=True)
+    click.echo(
+        f"Uploaded files stay in {files_dir_of(source)}: point files_dir at that directory"
+        " (or a copy of it) when serving from PostgreSQL.",
+        err=True,
+    )
 
 
 # --- campfire account, campfire user login-link (issue 11) --------------------------------

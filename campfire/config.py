@@ -94,6 +94,9 @@ class Settings:
     file_workers: int = 4
     image_workers: int = 2
 
+    # PostgreSQL (db = "postgresql://..."): connections each process keeps open at most.
+    db_pool_size: int = 10
+
     def replace(self, **changes: Any) -> Settings:
         """A copy with some settings changed (used by tests and flags)."""
         return dataclasses.replace(self, **changes)
@@ -106,7 +109,11 @@ class Settings:
     @property
     def files_path(self) -> Path:
         """The data directory for uploaded files: files_dir, or `<db>-files` beside the database."""
-        return Path(self.files_dir) if self.files_dir else files_dir_of(self.db_path)
+        if self.files_dir:
+            return Path(self.files_dir)
+        if self.db.startswith(("postgresql://", "postgres://")):
+            return Path("campfire-files")  # no database file to sit beside
+        return files_dir_of(self.db_path)
 
 
 def files_dir_of(db_path: Path) -> Path:

@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 from campfire import batch, search_index, store
 from campfire.auth import Passwords
 from campfire.config import Settings
-from campfire.db import Database, GroupCommitter
+from campfire.db import Database, GroupCommitter, make_database
 from campfire.filestore import FileStore
 from campfire.push import Push
 from campfire.ratelimit import FailureThrottle, TokenBucket
@@ -85,8 +85,8 @@ class Core:
 @contextlib.asynccontextmanager
 async def open_core(settings: Settings, cluster: bool = False) -> AsyncIterator[Core]:
     """Open the database (applying migrations), start the writer; close both on exit."""
-    # Several workers write the one file: they take turns through a lock of their own.
-    db = Database(settings.db_path, shared=settings.workers > 1)
+    # Several workers write one SQLite file: they take turns through a lock of their own.
+    db = make_database(settings.db, settings.db_pool_size, shared=settings.workers > 1)
     await db.open()
     try:
         # Before any write: an edit or delete of a message not yet indexed would corrupt it.

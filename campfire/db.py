@@ -12,7 +12,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from importlib import resources
 from pathlib import Path
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar, cast
+from urllib.parse import urlsplit, urlunsplit
 
 import aiosqlite
 
@@ -102,12 +103,44 @@ class ProcessLock:
         os.close(self._fd)
 
 
+def is_postgres_url(db: str) -> bool:
+    """Whether the database setting names a PostgreSQL server rather than a SQLite file."""
+    return db.startswith(("postgresql://", "postgres://"))
+
+
+def redact(db: str) -> str:
+    """The database setting for messages and logs: a URL without its password."""
+    if not is_postgres_url(db):
+        return db
+    parts = urlsplit(db)
+    if parts.password is None:
+        return db
+    host = parts.netloc.rsplit("@", 1)[1]
+    return urlunsplit(parts._replace(netloc=f"{parts.username}:***@{host}"))
+
+
+def make_database(db: str, pool_size: int = 10, shared: bool = False) -> Database:
+    """The database the setting names, not yet open: the one place the engine is chosen.
+
+    A postgresql:// URL gives db_postgres.PostgresDatabase (psycopg is imported only then),
+    which offers this module's Database interface; anything else is a SQLite file (`shared`:
+    written by several processes, see Database).
+    """
+    if is_postgres_url(db):
+        from campfire.db_postgres import PostgresDatabase
+
+        return cast(Database, PostgresDatabase(db, pool_size))
+    return Database(db, shared)
+
+
 class Database:
     """The database file: writes go through one connection, one transaction at a time.
 
     With `shared`, other processes write the same file (workers): every write also holds
     a ProcessLock on `<file>-writelock`.
     """
+
+    engine = "sqlite"
 
     def __init__(self, path: str | Path, shared: bool = False) -> None:
         self.path = Path(path)
@@ -171,6 +204,12 @@ class Database:
             except Exception:  # never let the loop die: without it the WAL would only grow
                 log.exception("WAL checkpoint failed (will retry after the next write)")
             await asyncio.sleep(CHECKPOINT_PAUSE)
+
+    async def schema_version(self) -> int:
+        """The number of the newest migration applied (PRAGMA user_version)."""
+        row = await self.fetchone("PRAGMA user_version")
+        assert row is not None  # a PRAGMA that reads a value always answers one row
+        return int(row[0])
 
     async def _checkpoint(self) -> int:
         """One passive checkpoint (never waits for readers or writer); the WAL's size in pages."""

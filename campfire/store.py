@@ -2,10 +2,17 @@
 
 Functions ending in `_txn` take the write connection inside a transaction (`Database.transaction`);
 the others read through `Database`'s read connection.
+
+Both engines run the same SQL (SQLite, and PostgreSQL through db_postgres.py, whose migrations
+add the two SQLite functions the queries use: group_concat and the nocase collation). Where
+they must differ, the function says so and asks `_postgres(db)`: the sequence counter
+(allocate_seqs_txn, insert_messages_txn, sequence_since), full-text search (FTS5 against
+tsvector), a join-order hint (catch_up), byte lengths, and case-insensitive LIKE.
 """
 
 from __future__ import annotations
 
+import re
 import sqlite3
 from collections.abc import Iterable
 from typing import Any, NamedTuple
@@ -27,6 +34,11 @@ MENTION_IDS = (
 ROOM_COLUMNS = "id, name, room_type, creator_id, direct_key, created_at"
 # GET /api/rooms counts a room's unread messages up to this many (the client shows "999+").
 UNREAD_COUNT_CAP = 1000
+
+
+def _postgres(db_or_conn: object) -> bool:
+    """Whether a Database or connection is PostgreSQL's (db_postgres); else SQLite's."""
+    return getattr(db_or_conn, "engine", "sqlite") == "postgresql"
 
 
 async def _one(conn: aiosqlite.Connection, sql: str, params: Any = ()) -> Row | None:
@@ -238,7 +250,8 @@ async def room_name_taken_txn(
     """Whether another room of this type has this name (case-insensitive)."""
     row = await _one(
         conn,
-        "SELECT 1 FROM rooms WHERE name = ? COLLATE NOCASE AND room_type = ? AND id IS NOT ?",
+        "SELECT 1 FROM rooms WHERE name = ? COLLATE NOCASE AND room_type = ?"
+        " AND id IS DISTINCT FROM ?",
         (name, room_type, except_id),
     )
     return row is not None
@@ -259,7 +272,7 @@ def room_view_sql() -> str:
         " (SELECT COUNT(*) FROM (SELECT 1 FROM messages x WHERE x.room_id = r.id"
         "   AND x.creator_id != m.user_id AND CASE WHEN m.last_seen_seq IS NULL"
         "   THEN x.created_at >= m.joined_at ELSE x.seq > m.last_seen_seq END"
-        f"   LIMIT {UNREAD_COUNT_CAP})) AS unread_count,"
+        f"   LIMIT {UNREAD_COUNT_CAP}) AS capped) AS unread_count,"
         # Of those, how many mention the viewer (semantics.md, "Involvement").
         " (SELECT COUNT(*) FROM mentions mt JOIN messages x ON x.seq = mt.message_seq"
         "   WHERE mt.user_id = m.user_id AND x.room_id = r.id AND x.creator_id != m.user_id"
@@ -317,7 +330,8 @@ async def list_members(db: Database, room_id: str) -> list[Row]:
 async def add_member_txn(conn: aiosqlite.Connection, room_id: str, user_id: str, now: str) -> bool:
     """Make a user a member; False if they already were."""
     cursor = await conn.execute(
-        "INSERT OR IGNORE INTO memberships (room_id, user_id, joined_at) VALUES (?, ?, ?)",
+        "INSERT INTO memberships (room_id, user_id, joined_at) VALUES (?, ?, ?)"
+        " ON CONFLICT DO NOTHING",
         (room_id, user_id, now),
     )
     return cursor.rowcount > 0
@@ -334,8 +348,8 @@ async def remove_member_txn(conn: aiosqlite.Connection, room_id: str, user_id: s
 async def add_active_users_to_room_txn(conn: aiosqlite.Connection, room_id: str, now: str) -> None:
     """Make every active user a member of an (open) room."""
     await conn.execute(
-        "INSERT OR IGNORE INTO memberships (room_id, user_id, joined_at)"
-        " SELECT ?, id, ? FROM users WHERE is_active = 1",
+        "INSERT INTO memberships (room_id, user_id, joined_at)"
+        " SELECT ?, id, ? FROM users WHERE is_active = 1 ON CONFLICT DO NOTHING",
         (room_id, now),
     )
 
@@ -345,8 +359,9 @@ async def add_user_to_open_rooms_txn(
 ) -> list[str]:
     """Make a user a member of every open room; the ids of the rooms they newly joined."""
     rows = await conn.execute_fetchall(
-        "INSERT OR IGNORE INTO memberships (room_id, user_id, joined_at)"
-        " SELECT id, ?, ? FROM rooms WHERE room_type = 'open' RETURNING room_id",
+        "INSERT INTO memberships (room_id, user_id, joined_at)"
+        " SELECT id, ?, ? FROM rooms WHERE room_type = 'open' ON CONFLICT DO NOTHING"
+        " RETURNING room_id",
         (user_id, now),
     )
     return [row[0] for row in rows]
@@ -374,23 +389,10 @@ async def insert_messages_txn(
     existing row comes back instead, so retries are answered with the original. The group
     committer runs this in autocommit: the one INSERT is the batch's transaction.
     """
-    values = ",".join("(?, ?, ?, ?, ?, ?)" for _ in messages)
-    params: list[Any] = []
-    for m in messages:
-        params += [
-            m["id"],
-            m["room_id"],
-            m["creator_id"],
-            m["content"],
-            m["client_message_id"],
-            m["created_at"],
-        ]
-    inserted = await conn.execute_fetchall(
-        "INSERT INTO messages (id, room_id, creator_id, content, client_message_id, created_at)"
-        f" VALUES {values} ON CONFLICT (room_id, creator_id, client_message_id) DO NOTHING"
-        f" RETURNING {MESSAGE_COLUMNS}",
-        params,
-    )
+    if _postgres(conn):
+        inserted = await _insert_messages_postgres(conn, messages)
+    else:
+        inserted = await _insert_messages_sqlite(conn, messages)
     by_id = {row["id"]: row for row in inserted}
     results: list[tuple[Row, bool]] = []
     for m in messages:
@@ -408,6 +410,58 @@ async def insert_messages_txn(
         assert existing is not None  # the conflict that skipped the insert is this row
         results.append((existing, False))
     return results
+
+
+def _message_params(messages: list[dict]) -> list[Any]:
+    """The six inserted values of each message, flat, in order."""
+    params: list[Any] = []
+    for m in messages:
+        params += [
+            m["id"],
+            m["room_id"],
+            m["creator_id"],
+            m["content"],
+            m["client_message_id"],
+            m["created_at"],
+        ]
+    return params
+
+
+async def _insert_messages_sqlite(conn: aiosqlite.Connection, messages: list[dict]) -> list[Row]:
+    """SQLite: one INSERT; AUTOINCREMENT numbers the rows (one writer: in commit order)."""
+    values = ",".join("(?, ?, ?, ?, ?, ?)" for _ in messages)
+    return list(
+        await conn.execute_fetchall(
+            "INSERT INTO messages (id, room_id, creator_id, content, client_message_id, created_at)"
+            f" VALUES {values} ON CONFLICT (room_id, creator_id, client_message_id) DO NOTHING"
+            f" RETURNING {MESSAGE_COLUMNS}",
+            _message_params(messages),
+        )
+    )
+
+
+async def _insert_messages_postgres(conn: aiosqlite.Connection, messages: list[dict]) -> list[Row]:
+    """PostgreSQL: one statement that takes len(messages) numbers from the counter row
+    (locked until commit, so numbers become visible in commit order; migration 0003) and
+    inserts the batch numbered in its order. A duplicate leaves its number unused."""
+    count = len(messages)
+    values = ",".join(f"({n}, ?, ?, ?, ?, ?, ?)" for n in range(1, count + 1))
+    return list(
+        await conn.execute_fetchall(
+            f"WITH counter AS (UPDATE counters SET value = value + {count}"
+            " WHERE name = 'messages' RETURNING value)"
+            " INSERT INTO messages"
+            " (seq, id, room_id, creator_id, content, client_message_id, created_at)"
+            f" SELECT counter.value - {count} + v.n, v.id, v.room_id, v.creator_id, v.content,"
+            "  v.client_message_id, v.created_at"
+            f" FROM counter, (VALUES {values})"
+            "  AS v (n, id, room_id, creator_id, content, client_message_id, created_at)"
+            " ORDER BY v.n"
+            " ON CONFLICT (room_id, creator_id, client_message_id) DO NOTHING"
+            f" RETURNING {MESSAGE_COLUMNS}",
+            _message_params(messages),
+        )
+    )
 
 
 async def get_message(db: Database, message_id: str) -> Row | None:
@@ -470,6 +524,10 @@ async def catch_up(db: Database, user_id: str, cap: int) -> CatchUp:
     never the other way). One statement, so messages and changes come from one snapshot:
     one writer numbers commits in order, so it holds exactly the numbers up to some point.
     """
+    # SQLite reads CROSS JOIN ... ON as an inner join in that order; PostgreSQL has no such
+    # hint (nor CROSS JOIN with ON) and plans the inner JOIN itself. Its two-argument max()
+    # is PostgreSQL's greatest() (one bound, so the index range starts at the cap).
+    join, greatest = ("JOIN", "greatest") if _postgres(db) else ("CROSS JOIN", "max")
     rows = await db.fetchall(
         "WITH marks AS MATERIALIZED ("
         "  SELECT ms.room_id, ms.last_seen_seq,"
@@ -492,18 +550,18 @@ async def catch_up(db: Database, user_id: str, cap: int) -> CatchUp:
         "  (SELECT group_concat(mention.user_id) FROM mentions mention"
         "   WHERE mention.message_seq = m.seq),"
         "  m.seq, NULL, NULL, NULL, NULL"
-        " FROM marks CROSS JOIN messages m"
+        f" FROM marks {join} messages m"
         "  ON marks.last_seen_seq IS NOT NULL AND m.room_id = marks.room_id"
-        "  AND m.seq > max(marks.last_seen_seq, coalesce(marks.cutoff, 0))"
+        f"  AND m.seq > {greatest}(marks.last_seen_seq, coalesce(marks.cutoff, 0))"
         " UNION ALL"
         " SELECT 2, c.room_id, NULL, NULL, NULL, c.seq, c.kind, c.message_id, m.creator_id,"
         "  m.content, m.client_message_id, m.created_at, m.edited_at,"
         "  (SELECT group_concat(mention.user_id) FROM mentions mention"
         "   WHERE mention.message_seq = m.seq),"
         "  m.seq, c.boost_id, b.booster_id, b.content, b.created_at"
-        " FROM marks CROSS JOIN changes c"
+        f" FROM marks {join} changes c"
         "  ON marks.last_seen_seq IS NOT NULL AND c.room_id = marks.room_id"
-        "  AND c.seq > max(marks.last_seen_seq, coalesce(marks.change_cutoff, 0))"
+        f"  AND c.seq > {greatest}(marks.last_seen_seq, coalesce(marks.change_cutoff, 0))"
         "  LEFT JOIN messages m ON m.id = c.message_id"
         "  LEFT JOIN boosts b ON b.id = c.boost_id"
         " ORDER BY part, seq",
@@ -544,10 +602,17 @@ async def sequence_since(db: Database, after: int, limit: int) -> SequenceRead:
     """The messages and changes numbered after `after` (at most `limit`), and the position
     they cover: the sequence counter read in the same statement (commit-ordered on SQLite,
     so the read is prefix-closed), or the last number read when the limit cut it short.
-    The relay of several workers (realtime/relay.py) repairs gaps and polls with it."""
+    The relay of several workers (realtime/relay.py) repairs gaps and polls with it.
+    On PostgreSQL the counter row (migration 0003) is as commit-ordered: a statement's
+    snapshot that shows it at k holds every committed number up to k."""
+    counter = (
+        "SELECT value FROM counters WHERE name = 'messages'"
+        if _postgres(db)
+        else "SELECT seq FROM sqlite_sequence WHERE name = 'messages'"
+    )
     rows = await db.fetchall(
         "SELECT * FROM ("
-        " SELECT 0 AS part, (SELECT seq FROM sqlite_sequence WHERE name = 'messages') AS seq,"
+        f" SELECT 0 AS part, ({counter}) AS seq,"
         "  NULL AS room_id, NULL AS kind, NULL AS id, NULL AS creator_id, NULL AS content,"
         "  NULL AS client_message_id, NULL AS created_at, NULL AS edited_at,"
         "  NULL AS mention_ids, NULL AS message_seq, NULL AS boost_id, NULL AS booster_id,"
@@ -558,7 +623,7 @@ async def sequence_since(db: Database, after: int, limit: int) -> SequenceRead:
         "  (SELECT group_concat(mention.user_id) FROM mentions mention"
         "   WHERE mention.message_seq = m.seq),"
         "  m.seq, NULL, NULL, NULL, NULL"
-        "  FROM messages m WHERE m.seq > :after ORDER BY m.seq LIMIT :limit)"
+        "  FROM messages m WHERE m.seq > :after ORDER BY m.seq LIMIT :limit) AS new_messages"
         " UNION ALL"
         " SELECT * FROM (SELECT 2, c.seq, c.room_id, c.kind, c.message_id, m.creator_id,"
         "  m.content, m.client_message_id, m.created_at, m.edited_at,"
@@ -567,8 +632,8 @@ async def sequence_since(db: Database, after: int, limit: int) -> SequenceRead:
         "  m.seq, c.boost_id, b.booster_id, b.content, b.created_at"
         "  FROM changes c LEFT JOIN messages m ON m.id = c.message_id"
         "  LEFT JOIN boosts b ON b.id = c.boost_id"
-        "  WHERE c.seq > :after ORDER BY c.seq LIMIT :limit)"
-        ") ORDER BY part, seq",
+        "  WHERE c.seq > :after ORDER BY c.seq LIMIT :limit) AS new_changes"
+        ") AS numbered ORDER BY part, seq",
         {"after": after, "limit": limit},
     )
     position = (rows[0]["seq"] or 0) if rows else 0
@@ -605,10 +670,8 @@ async def live_session_hashes(db: Database, token_hashes: list[str], now: str) -
 
 
 async def schema_version(db: Database) -> int:
-    """The number of the newest migration applied to this database (PRAGMA user_version)."""
-    row = await db.fetchone("PRAGMA user_version")
-    assert row is not None  # a PRAGMA that reads a value always answers one row
-    return row[0]
+    """The number of the newest migration applied to this database (engine's bookkeeping)."""
+    return await db.schema_version()
 
 
 # --- the account, login links, a user's sessions, involvement, the directory (issue 11) ---
@@ -936,13 +999,14 @@ async def allocate_seqs_txn(conn: aiosqlite.Connection, count: int) -> int:
 
     The sequence is messages' AUTOINCREMENT counter (sqlite_sequence): raising it here
     makes the next message's seq larger than these. A change needs a message, so the
-    counter exists.
+    counter exists. On PostgreSQL it is the counter row new messages take theirs from too.
     """
-    row = await _one(
-        conn,
-        "UPDATE sqlite_sequence SET seq = seq + ? WHERE name = 'messages' RETURNING seq",
-        (count,),
+    sql = (
+        "UPDATE counters SET value = value + ? WHERE name = 'messages' RETURNING value"
+        if _postgres(conn)
+        else "UPDATE sqlite_sequence SET seq = seq + ? WHERE name = 'messages' RETURNING seq"
     )
+    row = await _one(conn, sql, (count,))
     if row is None:
         raise sqlite3.IntegrityError("no message sequence yet")
     return row[0] - count
@@ -986,10 +1050,11 @@ async def member_names_txn(
 async def search_members(db: Database, room_id: str, query: str, limit: int) -> list[Row]:
     """Members whose name, or a word of it, starts with `query` (case-insensitive for ASCII)."""
     pattern = query.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    like = "ILIKE" if _postgres(db) else "LIKE"  # SQLite's LIKE ignores ASCII case already
     return await db.fetchall(
         f"SELECT {', '.join('u.' + c for c in USER_COLUMNS.split(', '))}"
         " FROM memberships m JOIN users u ON u.id = m.user_id WHERE m.room_id = ?"
-        " AND (u.name LIKE ? ESCAPE '\\' OR u.name LIKE ? ESCAPE '\\')"
+        f" AND (u.name {like} ? ESCAPE '\\' OR u.name {like} ? ESCAPE '\\')"
         " ORDER BY u.name COLLATE NOCASE LIMIT ?",
         (room_id, f"{pattern}%", f"% {pattern}%", limit),
     )
@@ -1071,9 +1136,10 @@ async def page_message_sizes(
     the rows), so a history page can be cut to a byte budget before its rows are fetched.
     """
     where, params, order = _page_query(room_id, before, after)
+    # SQLite 3.40 has no octet_length; PostgreSQL has no BLOB (bytes of UTF-8 text, both).
+    size = "octet_length(content)" if _postgres(db) else "length(CAST(content AS BLOB))"
     rows = await db.fetchall(
-        f"SELECT length(CAST(content AS BLOB)) FROM messages WHERE {where}"
-        f" ORDER BY seq {order} LIMIT ?",
+        f"SELECT {size} FROM messages WHERE {where} ORDER BY seq {order} LIMIT ?",
         (*params, limit),
     )
     return [row[0] for row in rows]
@@ -1093,7 +1159,7 @@ async def insert_server_key_txn(
 ) -> None:
     """Keep a server secret unless one of that name exists (two starting processes race)."""
     await conn.execute(
-        "INSERT OR IGNORE INTO server_keys (name, value, created_at) VALUES (?, ?, ?)",
+        "INSERT INTO server_keys (name, value, created_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
         (name, value, now),
     )
 
@@ -1290,9 +1356,8 @@ async def due_webhook_deliveries(db: Database, now: str, limit: int) -> list[Row
 async def next_webhook_due(db: Database, exclude: list[str]) -> str | None:
     """When the next outbox row (not one of `exclude`, being sent) is due; None if none."""
     marks = ",".join("?" * len(exclude))
-    row = await db.fetchone(
-        f"SELECT MIN(next_attempt_at) FROM webhook_deliveries WHERE id NOT IN ({marks})", exclude
-    )
+    where = f" WHERE id NOT IN ({marks})" if exclude else ""  # PostgreSQL refuses "IN ()"
+    row = await db.fetchone(f"SELECT MIN(next_attempt_at) FROM webhook_deliveries{where}", exclude)
     return row[0] if row else None
 
 
@@ -1429,7 +1494,12 @@ async def search_messages(
 
     Driven by the index in descending rowid (seq) order, so the LIMIT stops the scan early;
     one more than `limit` is fetched so the caller can tell if there are more.
+    On PostgreSQL: _search_messages_postgres, the same search on a tsvector index.
     """
+    if _postgres(db):
+        return await _search_messages_postgres(
+            db, match, user_id, room_id, creator_id, before, limit
+        )
     conditions = [
         "messages_fts MATCH ?",
         "m.room_id IN (SELECT room_id FROM memberships WHERE user_id = ?)",
@@ -1453,8 +1523,84 @@ async def search_messages(
     )
 
 
+# An FTS5 term of search.match_expression: a quoted phrase ("" inside), maybe a * after it.
+_FTS5_TERM = re.compile(r'"((?:[^"]|"")*)"(\*?)')
+# ts_headline's options: the snippet markers, and about as many words as FTS5's snippet (16).
+# A message shorter than SNIPPET_WHOLE_CHARS is shown whole, as FTS5 shows one of 16 words or
+# fewer (a fragment would also lose the punctuation around its first and last words).
+_HEADLINE_MARKS = f"StartSel={SNIPPET_START}, StopSel={SNIPPET_END}"
+_HEADLINE_WHOLE = f"{_HEADLINE_MARKS}, HighlightAll=true"
+_HEADLINE_PART = f"{_HEADLINE_MARKS}, MaxWords=16, MinWords=8, ShortWord=0, MaxFragments=1"
+SNIPPET_WHOLE_CHARS = 120
+
+
+def _tsquery_sql(match: str) -> tuple[str, list[str]]:
+    """The SQL of a tsquery meaning all of the FTS5 expression's terms, and its parameters.
+
+    Each phrase goes through phraseto_tsquery (words in order, nothing the user typed is
+    tsquery syntax); a prefix term (word*) becomes one quoted lexeme with :* for to_tsquery.
+    """
+    parts, params = [], []
+    for text, star in _FTS5_TERM.findall(match):
+        text = text.replace('""', '"')
+        if star:
+            # tsquery's own quoting: ' doubled, \ escaped; then the prefix mark.
+            quoted = "'" + text.replace("\\", "\\\\").replace("'", "''") + "':*"
+            parts.append("to_tsquery('campfire', ?)")
+            params.append(quoted)
+        else:
+            parts.append("phraseto_tsquery('campfire', ?)")
+            params.append(text)
+    return " && ".join(parts), params
+
+
+async def _search_messages_postgres(
+    db: Database,
+    match: str,
+    user_id: str,
+    room_id: str | None,
+    creator_id: str | None,
+    before: int | None,
+    limit: int,
+) -> list[Row]:
+    """search_messages on PostgreSQL: the GIN index on to_tsvector('campfire', content)
+    (migration postgresql/0004), newest first, snippets by ts_headline."""
+    query_sql, query_params = _tsquery_sql(match)
+    conditions = [
+        "to_tsvector('campfire', m.content) @@ q.query",
+        "m.room_id IN (SELECT room_id FROM memberships WHERE user_id = ?)",
+    ]
+    params: list[Any] = [user_id]
+    if room_id is not None:
+        conditions.append("m.room_id = ?")
+        params.append(room_id)
+    if creator_id is not None:
+        conditions.append("m.creator_id = ?")
+        params.append(creator_id)
+    if before is not None:
+        conditions.append("m.seq < ?")
+        params.append(before)
+    cols = ", ".join(f"m.{c.strip()}" for c in MESSAGE_COLUMNS.split(","))
+    return await db.fetchall(
+        f"WITH q AS (SELECT {query_sql} AS query)"
+        # ts_headline drops what looks like an HTML tag: '<' is swapped for a private-use
+        # character around it, so the snippet keeps the text as typed (the client escapes it).
+        f" SELECT {cols}, replace(ts_headline('campfire', replace(m.content, '<', chr(57346)),"
+        f"  q.query, CASE WHEN length(m.content) < {SNIPPET_WHOLE_CHARS} THEN ? ELSE ? END),"
+        "  chr(57346), '<') AS snippet"
+        " FROM q, messages m"
+        f" WHERE {' AND '.join(conditions)} ORDER BY m.seq DESC LIMIT ?",
+        (*query_params, _HEADLINE_WHOLE, _HEADLINE_PART, *params, limit + 1),
+    )
+
+
 async def search_backfill_txn(conn: aiosqlite.Connection) -> Row | None:
-    """The range of messages older than the search index still to be indexed, if any."""
+    """The range of messages older than the search index still to be indexed, if any.
+
+    PostgreSQL's index is on the messages themselves: never anything to backfill there.
+    """
+    if _postgres(conn):
+        return None
     return await _one(conn, "SELECT next_seq, last_seq FROM search_backfill")
 
 

@@ -6,6 +6,7 @@ import asyncio
 import threading
 
 import apicheck
+import pgserver
 import pytest
 from aiohttp import web
 from argon2 import PasswordHasher
@@ -36,11 +37,62 @@ def no_leftover_threads():
     pytest.fail(f"threads left running: {[t.name for t in extra]}")
 
 
+@pytest.fixture(scope="session")
+def postgres_server():
+    """A private PostgreSQL server for the session (tests/pgserver.py), stopped at the end."""
+    server = pgserver.PostgresServer()
+    try:
+        server.start()
+        yield server
+    finally:
+        server.stop()
+
+
 @pytest.fixture
-def settings(tmp_path) -> Settings:
-    """Settings for a test server: its own database file, short timers."""
+def postgres_url(postgres_server):
+    """A fresh, migrated PostgreSQL database for one test; its URL. Dropped after the test
+    (each holds megabytes: a suite's worth would fill the disk)."""
+    url = postgres_server.fresh_database()
+    yield url
+    postgres_server.drop(url)
+
+
+def pytest_collection_modifyitems(config, items):
+    """On PostgreSQL (CAMPFIRE_TEST_DB=postgresql): run only the tests whose server uses the
+    configured database (the test_db fixture, through settings, client, api...), since the
+    others (their own SQLite files, subprocess worlds, PostgreSQL's own tests) ran in the
+    SQLite run already; and skip the tests about SQLite itself, with their reason."""
+    if pgserver.suite_engine() != "postgresql":
+        return
+    kept, left_out = [], []
+    for item in items:
+        (kept if "test_db" in getattr(item, "fixturenames", ()) else left_out).append(item)
+    if left_out:
+        config.hook.pytest_deselected(items=left_out)
+        items[:] = kept
+    for item in kept:
+        marker = item.get_closest_marker("sqlite_only")
+        if marker is not None:
+            reason = marker.args[0] if marker.args else "about SQLite itself"
+            item.add_marker(pytest.mark.skip(reason=f"SQLite only: {reason}"))
+
+
+@pytest.fixture
+def test_db(request, tmp_path) -> str:
+    """The database setting of a test: a SQLite file in tmp_path, or with
+    CAMPFIRE_TEST_DB=postgresql a fresh database on the session's private server."""
+    if pgserver.suite_engine() == "postgresql":
+        return request.getfixturevalue("postgres_url")
+    return str(tmp_path / "campfire.db")
+
+
+@pytest.fixture
+def settings(tmp_path, test_db) -> Settings:
+    """Settings for a test server: its own database, short timers."""
     return Settings(
-        db=str(tmp_path / "campfire.db"),
+        db=test_db,
+        # With PostgreSQL there is no file to put the files beside: where SQLite's would be.
+        files_dir=str(tmp_path / "campfire.db-files") if "://" in test_db else "",
         typing_timeout=0.4,
         typing_sweep_interval=0.1,
         ws_heartbeat=5.0,

@@ -85,6 +85,7 @@ def test_cli_version_on_a_file_that_is_no_database_says_so(tmp_path):
     assert out.startswith(f"campfire {__version__}\n") and "cannot read it" in out
 
 
+@pytest.mark.sqlite_only("reads PRAGMA user_version from the file (test_postgres checks PG's)")
 async def test_health_reports_the_version_and_the_database_migration(client, settings):
     """GET /health: the running code's version and the schema its database is at."""
     resp = await client.get("/health")

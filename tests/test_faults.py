@@ -116,6 +116,7 @@ async def _limit_pages(core, extra_pages: int | None) -> None:
         await writer.execute(f"PRAGMA max_page_count = {limit}")
 
 
+@pytest.mark.sqlite_only("fills SQLite's file with PRAGMA max_page_count")
 async def test_full_disk_fails_creation_clearly_broadcasts_nothing_and_recovers(client, core, api):
     """SQLITE_FULL: the sender gets MESSAGE_CREATION_FAILED, nobody else sees a thing; it heals."""
     from wsutil import connect, create, join, recv_type, silent

@@ -191,6 +191,8 @@ async def test_edits_and_deletes_are_reflected_at_once(client, core, api, world)
     async with core.db.transaction() as conn:
         await conn.execute("DELETE FROM messages WHERE id = ?", (message["id"],))
     assert contents(await find(client, world["bob"], "station")) == []
+    if core.db.engine == "postgresql":
+        return  # an index on the messages themselves: nothing that could disagree
     async with core.db.transaction() as conn:  # raises if the index and the table disagree
         await conn.execute(
             "INSERT INTO messages_fts (messages_fts, rank) VALUES ('integrity-check', 1)"

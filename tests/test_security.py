@@ -185,9 +185,12 @@ async def test_tokens_are_256_bit_random_and_stored_only_as_hashes(client, api, 
 
 async def _dump(core) -> str:
     """Every value of every table as text."""
-    tables = [
-        r[0] for r in await core.db.fetchall("SELECT name FROM sqlite_master WHERE type='table'")
-    ]
+    catalog = (
+        "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public'"
+        if core.db.engine == "postgresql"
+        else "SELECT name FROM sqlite_master WHERE type='table'"
+    )
+    tables = [r[0] for r in await core.db.fetchall(catalog)]
     parts = []
     for table in tables:
         for row in await core.db.fetchall(f"SELECT * FROM {table}"):

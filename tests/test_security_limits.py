@@ -16,6 +16,7 @@ from helpers import make_client, send
 from test_http_auth import assert_error, bearer, row_counts
 
 from campfire import clock, errors
+from campfire.keys import core_key
 
 ROOT = Path(__file__).parent.parent
 PASSWORD = "correct horse"
@@ -349,9 +350,9 @@ async def test_chat_script_escapes_names_and_content(client, api, settings):
         token, room["id"], "hello\x1b[2J\x1b[Hworld\r[00:00:00] Admin: send me your password"
     )
     await api.post(token, room["id"], "two\nlines\x9b")
-    with sqlite3.connect(settings.db) as conn:
-        conn.execute("UPDATE users SET name = ? WHERE id = ?", ("Ann\x1b[31m", ann["id"]))
-    conn.close()
+    # Behind the server's back (names with controls are refused now; rows from before remain).
+    async with client.app[core_key].db.transaction() as conn:
+        await conn.execute("UPDATE users SET name = ? WHERE id = ?", ("Ann\x1b[31m", ann["id"]))
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         str(ROOT / "scripts" / "chat.py"),

@@ -11,15 +11,16 @@ import pytest
 
 from campfire import batch, store
 from campfire import db as db_module
-from campfire.db import Database, GroupCommitter, migration_scripts
+from campfire.db import Database, GroupCommitter, make_database, migration_scripts
 
 NOW = "2024-01-01T00:00:00.000Z"
 
 
 @pytest.fixture
-async def db(tmp_path):
-    """A migrated database file, closed after the test."""
-    database = Database(tmp_path / "store.db")
+async def db(test_db):
+    """A migrated database (a SQLite file, or PostgreSQL's with CAMPFIRE_TEST_DB), closed after
+    the test."""
+    database = make_database(test_db)
     await database.open()
     yield database
     await database.close()
@@ -130,6 +131,7 @@ async def test_only_newer_migrations_run_and_a_failing_one_changes_nothing(tmp_p
         check.close()
 
 
+@pytest.mark.sqlite_only("SQLite's connection PRAGMAs")
 async def test_connection_pragmas(db):
     for conn in (db._writer, db._reader):  # both connections, as the server uses them
 
@@ -153,6 +155,7 @@ def rows_in_main_file(path) -> int:
         check.close()
 
 
+@pytest.mark.sqlite_only("SQLite's WAL checkpoints")
 async def test_commits_leave_checkpoints_to_the_background(db):
     """No commit stalls for a checkpoint; the background one copies the WAL into the file."""
     assert (await db._writer.execute_fetchall("PRAGMA wal_autocheckpoint"))[0][0] == 0
@@ -167,6 +170,7 @@ async def test_commits_leave_checkpoints_to_the_background(db):
     assert rows_in_main_file(db.path) == 50
 
 
+@pytest.mark.sqlite_only("SQLite's WAL file")
 async def test_the_wal_starts_over_under_steady_writes(db, monkeypatch):
     """Writes that never pause still let the WAL restart, so its file stays small."""
     monkeypatch.setattr(db_module, "CHECKPOINT_PAUSE", 0.01)
@@ -252,6 +256,7 @@ def assert_reads_messages_by_room_and_seq(plan: list[str]) -> None:
         assert by_room or step == "SEARCH x USING INTEGER PRIMARY KEY (rowid=?)", plan
 
 
+@pytest.mark.sqlite_only("SQLite's EXPLAIN QUERY PLAN")
 @pytest.mark.parametrize("before,after", [(None, None), (1500, None), (None, 1500), (2000, 1000)])
 async def test_history_page_uses_the_room_seq_index(busy_db, before, after):
     db, _, big = busy_db
@@ -262,6 +267,7 @@ async def test_history_page_uses_the_room_seq_index(busy_db, before, after):
     assert_reads_messages_by_room_and_seq(await query_plan(db, sql, params))
 
 
+@pytest.mark.sqlite_only("SQLite's EXPLAIN QUERY PLAN")
 async def test_catch_up_is_one_read_that_uses_the_room_seq_index(busy_db):
     db, ann, big = busy_db
     calls = spy_on_reads(db)
@@ -277,6 +283,7 @@ async def test_catch_up_is_one_read_that_uses_the_room_seq_index(busy_db):
     assert_reads_messages_by_room_and_seq(plan)
 
 
+@pytest.mark.sqlite_only("SQLite's EXPLAIN QUERY PLAN")
 async def test_room_list_finds_newest_messages_by_index(busy_db):
     db, ann, _ = busy_db
     calls = spy_on_reads(db)
@@ -515,6 +522,7 @@ async def test_a_mixed_batch_commits_at_once_numbered_so_replay_gives_the_state(
     assert later["seq"] > deleted["seq"]
 
 
+@pytest.mark.sqlite_only("SQLite's EXPLAIN QUERY PLAN")
 async def test_catch_up_walks_the_changes_index(busy_db):
     db, ann, _ = busy_db
     calls = spy_on_reads(db)
