@@ -66,6 +66,7 @@ async def core_ctx(app: web.Application) -> AsyncIterator[None]:
             cluster = core.hub
             with cluster.local_only():  # the task below inherits it: its findings stay here
                 await cluster.start(core.db, lambda: ws.recheck_once(core))
+            core.shared_allowance = cluster.allowance
         try:
             yield
         finally:

@@ -514,3 +514,71 @@ def test_single_process_loads_no_redis(tmp_path: Path) -> None:
     assert out.stdout.strip() == "[]"
     assert re.fullmatch(r"\[\]", out.stdout.strip())
 
+
+async def send_messages(client: Client, room_id: str, count: int) -> tuple[int, int]:
+    """Send `count` CreateMessage frames at once; (accepted, refused as rate-limited)."""
+    ids = [str(uuid.uuid4()) for _ in range(count)]
+    start = len(client.frames)
+    for cmid in ids:
+        await client.ws.send_json(
+            {"type": "CreateMessage", "room_id": room_id, "content": "x", "client_message_id": cmid}
+        )
+
+    def answers() -> tuple[int, int]:
+        frames = client.frames[start:]
+        mine = set(ids)
+        ok = sum(
+            1
+            for f in frames
+            if f["type"] == "NewMessage" and f["message"]["client_message_id"] in mine
+        )
+        refused = sum(1 for f in frames if f["type"] == "Error" and f["code"] == "RATE_LIMITED")
+        return ok, refused
+
+    await until(lambda: sum(answers()) >= count, what="an answer to every message")
+    return answers()
+
+
+async def test_message_allowance_is_shared_by_a_users_tabs_on_two_workers(
+    tmp_path: Path, redis: RedisServer, template
+) -> None:
+    """A user's tabs on two workers together get exactly the allowance (burst 10, then 0.5
+    a second): not twice it, not half. With Redis gone, each worker keeps 1/2 of it."""
+    async with serving(
+        tmp_path, redis, template, user_messages_per_second=0.5, user_messages_burst=10
+    ) as (world, server):
+        pids = await workers(server)
+        room = world.room_id
+        async with aiohttp.ClientSession() as session:
+            a = await connect_on(session, world, world.tokens[1], pids[0], pids)
+            b = await connect_on(session, world, world.tokens[1], pids[1], pids)
+            for tab in (a, b):
+                await tab.ws.send_json({"type": "JoinRoom", "room_id": room})
+            started = time.monotonic()
+            assert await send_messages(a, room, 12) == (10, 2), "the burst, on the first tab"
+            assert await send_messages(b, room, 2) == (0, 2), "the other tab has nothing left"
+            # Over HTTP (either worker), the refusal says when to come back.
+            url = f"{world.base}/api/rooms/{room}/messages"
+            body = {"content": "y", "client_message_id": str(uuid.uuid4())}
+            auth = {"Authorization": f"Bearer {world.tokens[1]}"}
+            async with session.post(url, json=body, headers=auth) as resp:
+                assert resp.status == 429
+                assert 0 < float(resp.headers["Retry-After"]) <= 2
+            # 0.5 a second: after 2.2 s one more (and only one), on either tab.
+            await asyncio.sleep(2.2)
+            assert time.monotonic() - started < 3.8, "too slow to count exactly"
+            assert await send_messages(b, room, 2) == (1, 1)
+
+            # Redis gone: each worker falls back to its own half of the allowance.
+            mark = len(server.log())
+            redis.signal(signal.SIGKILL)
+            await until(
+                lambda: server.log()[mark:].count("Redis subscription lost") >= 2,
+                timeout=5,
+                what="both workers to notice Redis is gone",
+            )
+            c = await connect_on(session, world, world.tokens[2], pids[0], pids)
+            await c.ws.send_json({"type": "JoinRoom", "room_id": room})
+            assert await send_messages(c, room, 7) == (5, 2), "1/2 of the burst on one worker"
+            for client in (a, b, c):
+                await client.close()

@@ -28,6 +28,7 @@ from typing import Any
 from campfire import protocol
 from campfire.config import Settings
 from campfire.db import Database
+from campfire.realtime.allowance import SharedAllowance
 from campfire.realtime.broker import RedisBroker, frame_payload
 from campfire.realtime.connection import text_frame
 from campfire.realtime.hub import Hub, event_frame
@@ -68,6 +69,7 @@ class ClusterHub(Hub):
         self.broker: RedisBroker | None = None
         self.relay: OrderedRelay | None = None
         self.presence: SharedPresence | None = None
+        self.allowance: SharedAllowance | None = None  # each user's message allowance
         self.resync: Callable[[], Awaitable[None]] | None = None  # the connection re-check
         self.online: dict[str, set[str]] = {}  # room -> users viewing it on any worker
         self._presence_ops: asyncio.Queue[tuple[str, str, int]] = asyncio.Queue()
@@ -95,6 +97,9 @@ class ClusterHub(Hub):
             stall_seconds=settings.redis_stall_seconds,
         )
         self.presence = SharedPresence(self.broker)
+        self.allowance = SharedAllowance(
+            self.broker, settings.user_messages_per_second, settings.user_messages_burst
+        )
         await self.relay.start()
         await self.broker.start()
         self._tasks = [
