@@ -18,6 +18,7 @@ import uuid
 from pathlib import Path
 
 import aiohttp
+import aiohttp.web
 import pytest
 
 from scripts.faults.harness import (
@@ -582,3 +583,111 @@ async def test_message_allowance_is_shared_by_a_users_tabs_on_two_workers(
             assert await send_messages(c, room, 7) == (5, 2), "1/2 of the burst on one worker"
             for client in (a, b, c):
                 await client.close()
+
+
+def worker_pid(server: Server, index: int) -> int:
+    """The pid of worker `index` (its latest start, from the supervisor's log)."""
+    found = re.findall(rf"worker {index} started \(pid (\d+)\)", server.log())
+    assert found, f"worker {index} never started"
+    return int(found[-1])
+
+
+async def api_json(session, method: str, url: str, token: str, body: dict | None = None) -> dict:
+    """One API call as a user; its JSON body (the call must succeed)."""
+    headers = {"Authorization": f"Bearer {token}"}
+    async with session.request(method, url, json=body, headers=headers) as resp:
+        assert resp.status < 300, await resp.text()
+        return await resp.json() if resp.status != 204 else {}
+
+
+async def test_a_webhook_committed_on_worker_1_goes_out_at_once(
+    tmp_path: Path, redis: RedisServer, template, aiohttp_server
+) -> None:
+    """Worker 0 sends the webhook outbox; a row committed on worker 1 wakes it through Redis
+    instead of waiting for its poll (a minute here). A bot made on one worker is known to
+    the other at once (the rows are written by the worker that commits the message)."""
+    from tests.test_webhooks import Receiver, start_receiver
+
+    receiver = Receiver()
+    hook = await start_receiver(aiohttp_server, receiver)
+    async with serving(tmp_path, redis, template, webhook_poll_seconds=60) as (world, server):
+        pids = await workers(server)
+        first, second = worker_pid(server, 0), worker_pid(server, 1)
+        async with aiohttp.ClientSession() as session:
+            made = await api_json(
+                session,
+                "POST",
+                f"{world.base}/api/bots",
+                world.tokens[0],
+                {"name": "Helper", "webhook_url": str(hook.make_url("/hook"))},
+            )
+            shown = await api_json(
+                session, "GET", f"{world.base}/api/bots/{made['bot']['id']}", world.tokens[0]
+            )
+            receiver.secret = shown["bot"]["webhook_secret"]
+            await asyncio.sleep(0.3)  # the other worker re-reads the bots (woken by Redis)
+            waited = []
+            for n, pid in enumerate((second, first)):
+                sender = await connect_on(session, world, world.tokens[1], pid, pids)
+                await sender.ws.send_json({"type": "JoinRoom", "room_id": world.room_id})
+                await send_messages(sender, world.room_id, 0)
+                started = time.monotonic()
+                await sender.ws.send_json(
+                    {
+                        "type": "CreateMessage",
+                        "room_id": world.room_id,
+                        "content": f"@Helper deploy {n}",
+                        "client_message_id": str(uuid.uuid4()),
+                    }
+                )
+                await receiver.wait_for(n + 1, seconds=3.0)
+                waited.append(time.monotonic() - started)
+                await sender.close()
+            bodies = [payload["message"]["body"]["plain"] for _, payload in receiver.deliveries]
+            assert bodies == ["deploy 0", "deploy 1"]
+            assert max(waited) < 1.0, f"a webhook waited {max(waited):.2f} s"
+            print(f"\nwebhook after commit: from worker 1 {waited[0]:.3f} s, 0 {waited[1]:.3f} s")
+
+
+async def test_no_push_to_someone_viewing_the_room_on_another_worker(
+    tmp_path: Path, redis: RedisServer, template, aiohttp_server
+) -> None:
+    """Web Push skips a recipient who views the room, whichever worker their tab is on; once
+    they stop viewing, the next message pushes to them (whichever worker took their
+    subscription: every worker learns of it)."""
+    from tests.test_push import Browser, PushService
+
+    service = PushService()
+    app = aiohttp.web.Application()
+    app.router.add_post("/push/{name}", service.handle)
+    service.base = str((await aiohttp_server(app)).make_url("/push/"))
+    async with serving(tmp_path, redis, template, push_allow_insecure_endpoints="true") as (
+        world,
+        server,
+    ):
+        pids = await workers(server)
+        first, second = worker_pid(server, 0), worker_pid(server, 1)
+        async with aiohttp.ClientSession() as session:
+            user2 = await whoami(session, world, world.tokens[2])
+            browser = Browser(service.base + "user2")
+            base = world.base
+            subscription = browser.subscription
+            url = f"{base}/api/push_subscriptions"
+            await api_json(session, "POST", url, world.tokens[2], subscription)
+            direct = {"user_ids": [user2["id"]]}
+            url = f"{base}/api/rooms/direct"
+            room = (await api_json(session, "POST", url, world.tokens[1], direct))["room"]["id"]
+            viewer = await connect_on(session, world, world.tokens[2], first, pids)
+            author = await connect_on(session, world, world.tokens[1], second, pids)
+            for client in (viewer, author):
+                await client.ws.send_json({"type": "JoinRoom", "room_id": room})
+            await until(lambda: user2["id"] in last_presence(author, room), what="presence")
+            assert await send_messages(author, room, 1) == (1, 0)
+            await asyncio.sleep(1.0)
+            assert service.received == [], "pushed to someone viewing the room on worker 0"
+            await viewer.close()
+            await until(lambda: user2["id"] not in last_presence(author, room), what="UserLeft")
+            assert await send_messages(author, room, 1) == (1, 0)
+            _, _, body = await service.next(3.0)
+            assert browser.decrypt(body)["room_id"] == room
+            await author.close()

@@ -71,6 +71,8 @@ class ClusterHub(Hub):
         self.presence: SharedPresence | None = None
         self.allowance: SharedAllowance | None = None  # each user's message allowance
         self.resync: Callable[[], Awaitable[None]] | None = None  # the connection re-check
+        # Background jobs woken by another worker (wake_others): job -> handler(job, detail).
+        self.wakers: dict[str, Callable[[str, str], None]] = {}
         self.online: dict[str, set[str]] = {}  # room -> users viewing it on any worker
         self._presence_ops: asyncio.Queue[tuple[str, str, int]] = asyncio.Queue()
         self._presence_synced = False
@@ -173,12 +175,21 @@ class ClusterHub(Hub):
         try:
             if op == "presence":
                 self._apply_presence(*args)
+            elif op == "wake":
+                handler = self.wakers.get(args[0])
+                if handler is not None:
+                    handler(args[0], args[1])
             elif op in EVERYWHERE:
                 getattr(Hub, op)(self, *args)
             else:
                 log.warning("unknown event %r from worker %s", op, event.get("w"))
         finally:
             LOCAL_ONLY.reset(token)
+
+    def wake_others(self, job: str, detail: str = "") -> None:
+        """Tell the other workers' background job `job` to look now (self.wakers there)."""
+        if self.broker is not None:
+            self.broker.publish_event("wake", job, detail)
 
     @contextlib.contextmanager
     def local_only(self) -> Iterator[None]:
