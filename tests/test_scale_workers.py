@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import os
 import re
 import shutil
@@ -691,3 +692,112 @@ async def test_no_push_to_someone_viewing_the_room_on_another_worker(
             _, _, body = await service.next(3.0)
             assert browser.decrypt(body)["room_id"] == room
             await author.close()
+
+
+MANY_CLIENTS = Path(__file__).resolve().parents[1] / "scripts" / "faults" / "many_clients.py"
+
+
+def light_clients_or_skip(clients: int) -> None:
+    """picows and uvloop for the light clients, and file descriptors for `clients` sockets:
+    missing, the test fails in CI and is skipped elsewhere."""
+    import importlib.util
+    import resource
+
+    missing = [name for name in ("picows", "uvloop") if importlib.util.find_spec(name) is None]
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    reason = ""
+    if missing:
+        reason = f"{' and '.join(missing)} not installed (pip install -e '.[test]')"
+    elif hard != resource.RLIM_INFINITY and hard < clients + 1000:
+        reason = f"the hard limit of open files ({hard}) is below {clients + 1000}"
+    if reason:
+        if os.environ.get("CI"):
+            pytest.fail(reason)
+        pytest.skip(reason)
+
+
+async def test_worker_killed_under_5000_clients_every_one_catches_up(
+    tmp_path: Path, redis: RedisServer, template
+) -> None:
+    """5,000 clients on 2 workers, a light flood, worker 1 SIGKILLed: its clients come back
+    (on worker 0, or the restarted 1) and every one is caught up (Ready) within 5 s; at
+    every client, each connection's messages are in order with no duplicate, and together
+    they hold every stored message (0 lost)."""
+    import json
+    import subprocess
+    import sys
+
+    clients = 5000
+    light_clients_or_skip(clients)
+    async with serving(
+        tmp_path, redis, template, ws_max_connections_per_user=clients, catchup_limit=500
+    ) as (world, server):
+        await workers(server)
+        victim = worker_pid(server, 1)
+        async with aiohttp.ClientSession() as session:
+            # Each user's mark: the catch-up sends what came after it (rooms without a
+            # mark send none; the clients below never move it).
+            start = await post(session, world, world.tokens[0], "start")
+            assert start is not None
+            start = start.get("message", start)
+            for token in world.tokens:
+                ws = await session.ws_connect(f"{world.base}/ws?token={token}")
+                await ws.send_json({"type": "UpdateLastSeen", "message_id": start["id"]})
+                await asyncio.sleep(0.1)
+                await ws.close()
+            config = {"url": f"ws://127.0.0.1:{world.port}/ws", "tokens": world.tokens}
+            began = time.monotonic()
+            proc = await asyncio.create_subprocess_exec(
+                sys.executable,
+                str(MANY_CLIENTS),
+                json.dumps({**config, "clients": clients}),
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                limit=1 << 28,
+            )
+            try:
+                assert proc.stdout is not None and proc.stdin is not None
+                line = await asyncio.wait_for(proc.stdout.readline(), 90)
+                connected = json.loads(line)["ready"]
+                stop = asyncio.Event()
+                flooding = asyncio.create_task(
+                    flood(session, world, [world.tokens[0]], stop, pause=0.1)
+                )
+                await asyncio.sleep(1.5)
+                os.kill(victim, signal.SIGKILL)
+                killed = time.monotonic()
+                await asyncio.sleep(6.0)
+                stop.set()
+                await flooding
+                await asyncio.sleep(1.0)  # the last messages' delivery
+                stored = [m["seq"] for m in await history(world, world.tokens[0])][1:]
+                proc.stdin.write(b"report\n")
+                await proc.stdin.drain()
+                report = json.loads(await asyncio.wait_for(proc.stdout.readline(), 60))
+            finally:
+                if proc.returncode is None:
+                    proc.kill()
+                await proc.wait()
+    assert len(stored) < 500, "more than the catch-up sends: the check below would be wrong"
+    lost = duplicates = reordered = 0
+    moved: list[float] = []
+    for connections in report["clients"]:
+        seen: set[int] = set()
+        for connection in connections:
+            seqs = connection["seqs"]
+            duplicates += len(seqs) - len(set(seqs))
+            reordered += sum(1 for a, b in itertools.pairwise(seqs) if b < a)
+            seen.update(seqs)
+        lost += len(set(stored) - seen)
+        if len(connections) > 1:
+            moved.append(max(0.0, connections[-1]["ready"] - killed))
+    moved.sort()
+    print(
+        f"\n{clients} clients connected in {connected:.1f} s; {len(stored)} messages;"
+        f" {len(moved)} moved after the kill, Ready again: median {moved[len(moved) // 2]:.2f}"
+        f" s, max {moved[-1]:.2f} s; lost {lost}, duplicates {duplicates},"
+        f" reordered {reordered}; test {time.monotonic() - began:.0f} s after connecting began"
+    )
+    assert (lost, duplicates, reordered) == (0, 0, 0)
+    assert len(moved) > clients // 5, "the kill moved too few clients to mean anything"
+    assert moved[-1] <= 5.0, f"a client was caught up only {moved[-1]:.2f} s after the kill"
