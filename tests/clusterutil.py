@@ -46,6 +46,7 @@ class _Jars:
         self.clients = clients
 
     def clear(self) -> None:
+        """Clear both jars."""
         for client in self.clients:
             client.session.cookie_jar.clear()
 
@@ -73,24 +74,31 @@ class TwoWorkers:
         return client
 
     def ws_connect(self, path: str, **kwargs: Any) -> Any:
+        """A WebSocket to the next worker."""
         return self.next().ws_connect(path, **kwargs)
 
     def request(self, method: str, path: str, **kwargs: Any) -> Any:
+        """A request to the next worker."""
         return self.next().request(method, path, **kwargs)
 
     def get(self, path: str, **kwargs: Any) -> Any:
+        """GET from the next worker."""
         return self.next().get(path, **kwargs)
 
     def post(self, path: str, **kwargs: Any) -> Any:
+        """POST to the next worker."""
         return self.next().post(path, **kwargs)
 
     def put(self, path: str, **kwargs: Any) -> Any:
+        """PUT to the next worker."""
         return self.next().put(path, **kwargs)
 
     def patch(self, path: str, **kwargs: Any) -> Any:
+        """PATCH to the next worker."""
         return self.next().patch(path, **kwargs)
 
     def delete(self, path: str, **kwargs: Any) -> Any:
+        """DELETE to the next worker."""
         return self.next().delete(path, **kwargs)
 
 

@@ -117,6 +117,7 @@ class Client:
         return [f for f in self.frames if f["type"] == kind]
 
     async def close(self) -> None:
+        """Close the socket and stop reading."""
         await self.ws.close()
         self.reader.cancel()
 
@@ -769,9 +770,8 @@ async def test_worker_killed_under_5000_clients_every_one_catches_up(
                 await asyncio.sleep(6.0)
                 stop.set()
                 await flooding
-                await asyncio.sleep(1.0)  # the last messages' delivery
                 stored = [m["seq"] for m in await history(world, world.tokens[0])][1:]
-                proc.stdin.write(b"report\n")
+                proc.stdin.write(f"report {stored[-1]}\n".encode())
                 await proc.stdin.drain()
                 report = json.loads(await asyncio.wait_for(proc.stdout.readline(), 60))
             finally:
@@ -781,14 +781,20 @@ async def test_worker_killed_under_5000_clients_every_one_catches_up(
     assert len(stored) < 500, "more than the catch-up sends: the check below would be wrong"
     lost = duplicates = reordered = 0
     moved: list[float] = []
-    for connections in report["clients"]:
+    examples = []
+    for n, connections in enumerate(report["clients"]):
         seen: set[int] = set()
         for connection in connections:
             seqs = connection["seqs"]
             duplicates += len(seqs) - len(set(seqs))
             reordered += sum(1 for a, b in itertools.pairwise(seqs) if b < a)
             seen.update(seqs)
-        lost += len(set(stored) - seen)
+        missing = sorted(set(stored) - seen)
+        lost += len(missing)
+        if missing and len(examples) < 5:
+            examples.append(
+                (n, missing, [(c["ready"] and c["ready"] - killed, c["seqs"]) for c in connections])
+            )
         if len(connections) > 1:
             moved.append(max(0.0, connections[-1]["ready"] - killed))
     moved.sort()
@@ -796,7 +802,12 @@ async def test_worker_killed_under_5000_clients_every_one_catches_up(
         f"\n{clients} clients connected in {connected:.1f} s; {len(stored)} messages;"
         f" {len(moved)} moved after the kill, Ready again: median {moved[len(moved) // 2]:.2f}"
         f" s, max {moved[-1]:.2f} s; lost {lost}, duplicates {duplicates},"
-        f" reordered {reordered}; test {time.monotonic() - began:.0f} s after connecting began"
+        f" reordered {reordered}; the last message reached every client within"
+        f" {report['waited']:.2f} s of the flood's end; test {time.monotonic() - began:.0f} s"
+        f" after connecting began"
+    )
+    assert not examples, (
+        f"stored {stored}; lost at clients: {examples}; failed connects {report['failures']}"
     )
     assert (lost, duplicates, reordered) == (0, 0, 0)
     assert len(moved) > clients // 5, "the kill moved too few clients to mean anything"

@@ -9,7 +9,9 @@ connection, the sequence numbers of the NewMessage frames it receives in order a
 Ready came (time.monotonic: one clock for every process of the machine). A dropped client
 connects again at once, as a client resuming after its server went away, and goes on
 recording on a new connection. Prints {"ready": seconds} once every client is Ready; on
-"report" (a line on stdin) prints everything it recorded as one JSON line and exits.
+"report SEQ" (a line on stdin) waits until every client's connection has received message SEQ
+(at most 10 s: a late delivery is not a loss), then prints everything it recorded as one
+JSON line, with how long that wait took, and exits.
 """
 
 from __future__ import annotations
@@ -82,6 +84,7 @@ class ManyClients:
         self.all_ready = asyncio.Event()
         self.ready_once: set[int] = set()
         self.stopping = False
+        self.failures: dict[str, int] = {}  # failed attempts to connect, by error
         self.tasks: set[asyncio.Task] = set()
 
     def spawn(self, coro: Any) -> None:
@@ -103,13 +106,22 @@ class ManyClients:
                 try:
                     await ws_connect(lambda: client, f"{self.url}?token={client.token}")
                     return
-                except Exception:
-                    pass
+                except Exception as exc:
+                    kind = type(exc).__name__
+                    self.failures[kind] = self.failures.get(kind, 0) + 1
             await asyncio.sleep(RETRY_PAUSE)
+
+    def behind(self, seq: int) -> int:
+        """How many clients' current connections have not received message `seq` yet."""
+        return sum(
+            1
+            for c in self.clients
+            if not c.connections or seq not in c.connections[-1]["seqs"][-50:]
+        )
 
     def report(self) -> dict[str, Any]:
         """What every client recorded."""
-        return {"clients": [c.connections for c in self.clients]}
+        return {"clients": [c.connections for c in self.clients], "failures": self.failures}
 
     def close(self) -> None:
         """Close every connection."""
@@ -128,10 +140,21 @@ async def main(config: dict[str, Any]) -> None:
     await gen.all_ready.wait()
     print(json.dumps({"ready": round(time.monotonic() - started, 2)}), flush=True)
     loop = asyncio.get_running_loop()
-    while (await loop.run_in_executor(None, sys.stdin.readline)).strip() not in ("report", ""):
-        pass
+    line = ""
+    while not line.startswith("report"):
+        line = await loop.run_in_executor(None, sys.stdin.readline)
+        if not line:
+            return
+    last = int(line.split()[1])
+    waited = time.monotonic()
+    for _ in range(200):  # 10 s at most
+        if not gen.behind(last):
+            break
+        await asyncio.sleep(0.05)
+    waited = time.monotonic() - waited
     gen.close()
-    print(json.dumps(gen.report(), separators=(",", ":")), flush=True)
+    report = {**gen.report(), "waited": round(waited, 2), "behind": gen.behind(last)}
+    print(json.dumps(report, separators=(",", ":")), flush=True)
 
 
 if __name__ == "__main__":
