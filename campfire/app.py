@@ -66,6 +66,12 @@ async def core_ctx(app: web.Application) -> AsyncIterator[None]:
             cluster = core.hub
             with cluster.local_only():  # the task below inherits it: its findings stay here
                 await cluster.start(core.db, lambda: ws.recheck_once(core))
+            core.shared_allowance = cluster.allowance
+            # Background jobs that other workers wake: webhooks (worker 0 sends), the bots
+            # and push subscribers every worker keeps in memory.
+            cluster.wakers.update(webhooks=core.webhooks.woken, bots=core.webhooks.woken)
+            cluster.wakers["push"] = core.push.woken
+            core.webhooks.tell_others = core.push.tell_others = cluster.wake_others
         try:
             yield
         finally:
@@ -77,16 +83,14 @@ async def notifications_ctx(app: web.Application) -> AsyncIterator[None]:
     """Run the Web Push sender and the webhook outbox sender while the server runs.
 
     Pushes go out from the worker that committed the message (each worker has its queue);
-    the webhook outbox has one sender, on worker 0 (the others' rows wait for its next look).
+    the webhook outbox has one sender, on worker 0, woken through Redis by the others' rows
+    (or at its next look); every worker keeps its list of bots fresh.
     """
     core = app[core_key]
-    singleton = app[worker_index_key] == 0
     await core.push.start()
-    if singleton:
-        await core.webhooks.start(core)
+    await core.webhooks.start(core, send=app[worker_index_key] == 0)
     yield
-    if singleton:
-        await core.webhooks.stop()
+    await core.webhooks.stop()
     await core.push.stop()
 
 

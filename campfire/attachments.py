@@ -152,8 +152,8 @@ async def do_upload(
     alone (the caller then gives the id).
     """
     await access_room(core, user, room_id, join_open=True)
-    if not core.allow_message(user.id):
-        raise errors.rate_limited("Too many messages; slow down", core.message_retry_after(user.id))
+    if wait := await core.message_wait(user.id):
+        raise errors.rate_limited("Too many messages; slow down", wait)
     reader = await open_body()
     fields = ("caption",) if client_message_id else ("client_message_id", "caption")
     got = await receive_multipart(core, reader, file_field, fields, core.settings.max_upload_bytes)

@@ -120,7 +120,7 @@ async def do_create_bot(core: Core, name: object, webhook_url: object = None) ->
         await store.insert_user_txn(conn, bot_id, name, email, UNUSABLE_PASSWORD, False, now)
         await store.insert_bot_txn(conn, bot_id, key_hash, url, webhook_secret, now)
         await store.add_user_to_open_rooms_txn(conn, bot_id, now)
-    await core.webhooks.refresh_bots()
+    await core.webhooks.bots_changed()
     return await access_bot(core, bot_id), key
 
 
@@ -148,7 +148,7 @@ async def do_update_bot(core: Core, bot_id: str, changes: dict) -> sqlite3.Row:
             else:
                 secret = row["webhook_secret"] or secrets.token_hex(WEBHOOK_SECRET_BYTES)
                 await store.update_bot_txn(conn, bot_id, webhook_url=url, webhook_secret=secret)
-    await core.webhooks.refresh_bots()
+    await core.webhooks.bots_changed()
     return await access_bot(core, bot_id)
 
 
@@ -171,7 +171,7 @@ async def do_remove_bot(core: Core, bot_id: str) -> None:
         await store.update_user_txn(conn, bot_id, is_active=0)
         await store.update_bot_txn(conn, bot_id, key_hash="", webhook_url=None, webhook_secret=None)
         await store.delete_bot_deliveries_txn(conn, bot_id)
-    await core.webhooks.refresh_bots()
+    await core.webhooks.bots_changed()
 
 
 async def resolve_bot(core: Core, ref: str) -> sqlite3.Row:

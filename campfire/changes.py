@@ -62,12 +62,10 @@ def _check_new_content(value: object) -> str:
         raise errors.bad_request(exc.message) from None
 
 
-def _charge(core: Core, user: SessionUser) -> None:
+async def _charge(core: Core, user: SessionUser) -> None:
     """Take one from the user's message allowance: changes are rate-limited like messages."""
-    if not core.allow_message(user.id):
-        raise errors.rate_limited(
-            "Too many messages; slow down", 1 / core.settings.user_messages_per_second
-        )
+    if wait := await core.message_wait(user.id):
+        raise errors.rate_limited("Too many messages; slow down", wait)
 
 
 async def _visible_message(
@@ -113,7 +111,7 @@ async def do_edit_message(
         raise errors.forbidden("Only its author can edit a message")
     if content == message["content"]:
         return message_json(message), None  # nothing changed: nothing to tell anyone
-    _charge(core, user)
+    await _charge(core, user)
     item = {
         "kind": "message_updated",
         "message_id": message["id"],
@@ -133,7 +131,7 @@ async def do_delete_message(core: Core, user: SessionUser, message_id: object) -
     message = await _visible_message(core, user, message_id)
     if message["creator_id"] != user.id:
         check_can_manage(user, {"creator_id": message["room_creator_id"]})
-    _charge(core, user)
+    await _charge(core, user)
     result = await _commit(core, {"kind": "message_deleted", "message_id": message["id"]})
     if result is None:
         raise message_not_found()  # somebody else deleted it first
@@ -155,7 +153,7 @@ async def do_add_boost(
     limit = core.settings.boosts_per_user_per_message
     if message["own_boosts"] >= limit:
         raise errors.bad_request(f"At most {limit} different boosts per person on a message")
-    _charge(core, user)
+    await _charge(core, user)
     item = {
         "kind": "boost_added",
         "message_id": message["id"],
@@ -195,7 +193,7 @@ async def do_remove_boost(
         raise boost_not_found()
     if boost["booster_id"] != user.id:
         raise errors.forbidden("Only the person who added a boost can remove it")
-    _charge(core, user)
+    await _charge(core, user)
     item = {"kind": "boost_removed", "message_id": boost["message_id"], "boost_id": boost["id"]}
     result = await _commit(core, item)
     if result is None:

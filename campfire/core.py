@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING
 
 from campfire import batch, search_index, store
 from campfire.auth import Passwords
@@ -14,6 +15,9 @@ from campfire.push import Push
 from campfire.ratelimit import FailureThrottle, TokenBucket
 from campfire.realtime.hub import Hub
 from campfire.webhooks import Webhooks
+
+if TYPE_CHECKING:  # imported only with --redis (it needs the redis package)
+    from campfire.realtime.allowance import SharedAllowance
 
 
 class Core:
@@ -47,6 +51,8 @@ class Core:
             max_in_flight=settings.login_attempts_in_flight,
         )
         self.message_buckets: dict[str, TokenBucket] = {}  # user id -> messages allowed
+        # With workers, the allowance shared through Redis (set by app.core_ctx once started).
+        self.shared_allowance: SharedAllowance | None = None
         self.history_buckets: dict[str, TokenBucket] = {}  # user id -> history pages allowed
         # Started by the server only (app.notifications_ctx), never by CLI commands.
         self.push = Push(settings, db, self.hub)
@@ -71,6 +77,21 @@ class Core:
         """Seconds until the user's message allowance has room for one more."""
         bucket = self.message_buckets.get(user_id)
         return bucket.retry_after() if bucket else 0.0
+
+    async def message_wait(self, user_id: str) -> float:
+        """Take one from the user's message allowance: 0, or seconds until they may send.
+
+        With workers the allowance is one bucket in Redis that all of them share; when Redis
+        is unreachable (or slow to answer), each worker falls back to its own 1/N of it
+        (allow_message), so the total stays within the allowance while Redis is away.
+        """
+        if self.shared_allowance is not None:
+            wait = await self.shared_allowance.take(user_id)
+            if wait is not None:
+                return wait
+        if self.allow_message(user_id):
+            return 0.0
+        return self.message_retry_after(user_id)
 
     def history_wait(self, user_id: str) -> float:
         """Take one history page from the user's allowance: 0, or seconds until they may read."""

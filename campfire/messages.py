@@ -52,8 +52,8 @@ async def do_create_message(
         client_message_id = check_uuid(client_message_id, "client_message_id")
     except CampfireError as exc:
         raise CampfireError(errors.MESSAGE_CREATION_FAILED, exc.message) from None
-    if not counted and not core.allow_message(user.id):
-        raise errors.rate_limited("Too many messages; slow down", core.message_retry_after(user.id))
+    if not counted and (wait := await core.message_wait(user.id)):
+        raise errors.rate_limited("Too many messages; slow down", wait)
     if not known_member:
         await access_room(core, user, room_id, join_open=True)
     item: dict[str, Any] = {  # what the group committer hands batch.write_batch

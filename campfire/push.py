@@ -21,6 +21,7 @@ import json
 import logging
 import socket
 import time
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -146,6 +147,10 @@ class Push:
         self._worker: asyncio.Task | None = None
         self._sending: set[asyncio.Task] = set()
         self._limit = asyncio.Semaphore(max(1, settings.push_concurrency))
+        # With workers: tells the others that a user's subscriptions changed ("push", user id),
+        # so that every worker's `subscribers` knows whom to push to (cluster.wake_others).
+        self.tell_others: Callable[[str, str], None] | None = None
+        self._refreshing: set[asyncio.Task] = set()
 
     # --- lifetime ---------------------------------------------------------------------
 
@@ -166,7 +171,7 @@ class Push:
 
     async def stop(self) -> None:
         """Stop the worker and abandon pushes in flight (they are best effort)."""
-        tasks = [t for t in (self._worker, *self._sending) if t is not None]
+        tasks = [t for t in (self._worker, *self._sending, *self._refreshing) if t is not None]
         for task in tasks:
             task.cancel()
         for task in tasks:
@@ -221,21 +226,31 @@ class Push:
             await store.delete_push_subscription_txn(conn, endpoint)
         await self._refresh_subscriber(user_id)
 
-    async def _refresh_subscriber(self, user_id: str) -> None:
-        """Keep the in-memory set of subscribers true to the database for one user."""
+    async def _refresh_subscriber(self, user_id: str, tell: bool = True) -> None:
+        """Keep the in-memory set of subscribers true to the database for one user (on
+        every worker, with workers)."""
         if await store.user_has_push_subscription(self.db, user_id):
             self.subscribers.add(user_id)
         else:
             self.subscribers.discard(user_id)
+        if tell and self.tell_others is not None:
+            self.tell_others("push", user_id)
+
+    def woken(self, _job: str, user_id: str) -> None:
+        """Another worker changed a user's subscriptions: read them again here."""
+        task = asyncio.create_task(self._refresh_subscriber(user_id, tell=False))
+        self._refreshing.add(task)
+        task.add_done_callback(self._refreshing.discard)
 
     # --- the hot path -----------------------------------------------------------------
 
     def message_created(self, room_id: str, message: dict[str, Any]) -> None:
         """After a message's commit: queue its pushes. Never awaits; nearly free when nobody
-        has subscribed. Who views the room is taken now, as the message is published."""
+        has subscribed. Who views the room is taken now, as the message is published: on
+        every worker, with workers (the hub counts them across workers)."""
         if not self.subscribers or self._worker is None:
             return
-        viewing = set(self.hub.present.get(room_id, ()))
+        viewing = set(self.hub.online_users(room_id))
         candidates = self.subscribers - viewing
         candidates.discard(message["creator_id"])
         if not candidates:

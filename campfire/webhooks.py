@@ -21,7 +21,7 @@ import hmac
 import json
 import logging
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
@@ -126,12 +126,18 @@ class Webhooks:
         self._limit = asyncio.Semaphore(max(1, settings.webhook_concurrency))
         self._session: aiohttp.ClientSession | None = None
         self._refreshed = 0.0
+        self.sending = True  # False on workers other than 0: they only keep `bots` fresh
+        # With workers: tells the others' webhooks (cluster.ClusterHub.wake_others) that
+        # outbox rows were committed ("webhooks") or bots changed ("bots").
+        self.tell_others: Callable[[str, str], None] | None = None
 
     # --- lifetime ---------------------------------------------------------------------
 
-    async def start(self, core: Core) -> None:
-        """Read the bots and start sending the outbox (the server only; not the CLI)."""
+    async def start(self, core: Core, send: bool = True) -> None:
+        """Read the bots and start sending the outbox (the server only; not the CLI).
+        With workers, only worker 0 sends; the others keep their list of bots fresh."""
         self._core = core
+        self.sending = send
         await self.refresh_bots()
         self._session = aiohttp.ClientSession(
             timeout=aiohttp.ClientTimeout(total=self.settings.webhook_timeout)
@@ -158,8 +164,25 @@ class Webhooks:
         self._refreshed = asyncio.get_running_loop().time()
 
     def wake(self) -> None:
-        """New outbox rows were committed: look at the outbox now."""
+        """New outbox rows were committed: look at the outbox now (with workers, worker 0
+        is told through Redis; a lost wake-up waits for its next poll)."""
         self._wake.set()
+        if self.tell_others is not None:
+            self.tell_others("webhooks", "")
+
+    async def bots_changed(self) -> None:
+        """A bot was added, changed or removed here: re-read them, on every worker."""
+        await self.refresh_bots()
+        if self.tell_others is not None:
+            self.tell_others("bots", "")
+
+    def woken(self, job: str, _detail: str = "") -> None:
+        """A wake-up from another worker: outbox rows to send, or bots to re-read (one
+        lost on the way waits for the next poll, webhook_poll_seconds)."""
+        if job == "bots":
+            self._refreshed = float("-inf")  # the loop's next pass re-reads them
+        if job in ("bots", "webhooks"):
+            self._wake.set()
 
     # --- before a message is queued -------------------------------------------------------
 
@@ -178,8 +201,10 @@ class Webhooks:
             try:
                 if loop.time() - self._refreshed >= self.settings.webhook_poll_seconds:
                     await self.refresh_bots()
-                await self._start_due()
-                wait = await self._seconds_to_next()
+                wait = self.settings.webhook_poll_seconds
+                if self.sending:
+                    await self._start_due()
+                    wait = await self._seconds_to_next()
             except asyncio.CancelledError:
                 raise
             except Exception:  # never let the sender die: the outbox would only grow

@@ -3,6 +3,7 @@
 import uuid
 
 import pytest
+from clusterutil import client_on_one_or_two_workers  # noqa: F401 (the `client` fixture)
 from test_http_auth import assert_error, bearer
 from wsutil import connect, create, recv, recv_type, silent
 

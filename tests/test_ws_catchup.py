@@ -3,6 +3,7 @@
 import asyncio
 
 import pytest
+from clusterutil import client_on_one_or_two_workers  # noqa: F401 (the `client` fixture)
 from helpers import make_client
 from wsutil import connect, connect_and_catch_up, create, recv, recv_type
 

@@ -5,6 +5,7 @@ import uuid
 
 import aiohttp
 import pytest
+from clusterutil import client_on_one_or_two_workers  # noqa: F401 (the `client` fixture)
 from wsutil import closed_with, connect, create, join, recv_type, silent
 
 NOWHERE = "00000000-0000-4000-8000-000000000000"

@@ -3,6 +3,7 @@
 import asyncio
 
 import pytest
+from clusterutil import client_on_one_or_two_workers, settle  # noqa: F401 (`client`)
 from wsutil import connect, create, join, recv, recv_type, silent
 
 
@@ -105,6 +106,7 @@ async def test_join_open_room_makes_a_non_member_a_member(client, api):
         f"/api/rooms/{lobby['id']}/members/{alice['id']}", headers=api.auth(a_token)
     )
     assert resp.status == 204
+    await settle(client)  # the removal has reached every worker (not outrun by what follows)
     wa = await connect(client, a_token)
     await join(wa, lobby["id"])
     resp = await client.get(f"/api/rooms/{lobby['id']}/members", headers=api.auth(a_token))

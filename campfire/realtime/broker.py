@@ -45,6 +45,15 @@ JOINED_BYTES = 1024 * 1024  # a publish of joined `seq` items grows no larger (c
 RECONNECT_MAX_WAIT = 1.0  # seconds between attempts at most (reset once connected)
 
 
+def raise_if_cancelled() -> None:
+    """Re-raise a cancellation that redis-py swallowed or turned into another error (it
+    does, when a command or a pipeline is cancelled mid-way): else a loop around Redis calls
+    would go on after being stopped, and stopping would wait for it forever."""
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
+
+
 def frame_payload(frame: bytes) -> bytes:
     """The JSON inside a server-to-client text frame (connection.text_frame)."""
     size = frame[1] & 0x7F
@@ -174,6 +183,7 @@ class RedisBroker:
     async def _publish_loop(self) -> None:
         """Send what is queued, in batches, in order; drop a batch Redis refused."""
         while True:
+            raise_if_cancelled()
             batch = [await self._queue.get()]
             while len(batch) < PUBLISH_BATCH and not self._queue.empty():
                 batch.append(self._queue.get_nowait())
@@ -183,6 +193,7 @@ class RedisBroker:
                         pipe.publish(channel, data)
                     await pipe.execute()
             except (TimeoutError, RedisError, OSError) as exc:
+                raise_if_cancelled()
                 self.dropped += len(batch)
                 log.debug("publishing to Redis failed: %s", exc)
                 await asyncio.sleep(0.05)  # Redis down: the database carries these meanwhile
@@ -193,6 +204,7 @@ class RedisBroker:
         """Subscribe, read, and start over whenever the subscription fails or goes quiet."""
         wait = 0.05
         while True:
+            raise_if_cancelled()
             pubsub = self.client.pubsub()
             try:
                 await pubsub.subscribe(self.seq_channel, self.events_channel, self.probe_channel)
@@ -207,6 +219,7 @@ class RedisBroker:
                 await _drop(pubsub)
                 raise
             except Exception as exc:
+                raise_if_cancelled()
                 if self.connected:
                     self.outages += 1
                     log.warning("Redis subscription lost (%s); polling the database", exc)
@@ -245,9 +258,12 @@ class RedisBroker:
         while True:
             await asyncio.sleep(self.probe_interval)
             with contextlib.suppress(RedisError, OSError, asyncio.TimeoutError):
-                await asyncio.wait_for(
-                    self.client.publish(self.probe_channel, b"1"), self.probe_interval
-                )
+                try:
+                    await asyncio.wait_for(
+                        self.client.publish(self.probe_channel, b"1"), self.probe_interval
+                    )
+                finally:
+                    raise_if_cancelled()
 
 
 async def _drop(pubsub: Any) -> None:

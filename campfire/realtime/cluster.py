@@ -21,6 +21,7 @@ import contextlib
 import contextvars
 import logging
 import os
+import secrets
 import socket
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
@@ -28,7 +29,8 @@ from typing import Any
 from campfire import protocol
 from campfire.config import Settings
 from campfire.db import Database
-from campfire.realtime.broker import RedisBroker, frame_payload
+from campfire.realtime.allowance import SharedAllowance
+from campfire.realtime.broker import RedisBroker, frame_payload, raise_if_cancelled
 from campfire.realtime.connection import text_frame
 from campfire.realtime.hub import Hub, event_frame
 from campfire.realtime.presence import REFRESH, SharedPresence
@@ -64,11 +66,15 @@ class ClusterHub(Hub):
             presence_coalesce=settings.presence_coalesce_seconds,
         )
         self.settings = settings
-        self.worker_id = f"{socket.gethostname()}-{os.getpid()}"
+        # Unique even for two hubs in one process (the tests run two workers in one).
+        self.worker_id = f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}"
         self.broker: RedisBroker | None = None
         self.relay: OrderedRelay | None = None
         self.presence: SharedPresence | None = None
+        self.allowance: SharedAllowance | None = None  # each user's message allowance
         self.resync: Callable[[], Awaitable[None]] | None = None  # the connection re-check
+        # Background jobs woken by another worker (wake_others): job -> handler(job, detail).
+        self.wakers: dict[str, Callable[[str, str], None]] = {}
         self.online: dict[str, set[str]] = {}  # room -> users viewing it on any worker
         self._presence_ops: asyncio.Queue[tuple[str, str, int]] = asyncio.Queue()
         self._presence_synced = False
@@ -95,6 +101,9 @@ class ClusterHub(Hub):
             stall_seconds=settings.redis_stall_seconds,
         )
         self.presence = SharedPresence(self.broker)
+        self.allowance = SharedAllowance(
+            self.broker, settings.user_messages_per_second, settings.user_messages_burst
+        )
         await self.relay.start()
         await self.broker.start()
         self._tasks = [
@@ -123,6 +132,12 @@ class ClusterHub(Hub):
     def publish_change(self, room_id: str, change_seq: int, event: dict) -> None:
         """A committed change: like a message."""
         self._sequenced(room_id, change_seq, event_frame(event))
+
+    async def delivered_so_far(self) -> None:
+        """Return once the relay handed over everything committed so far (a connection
+        registers after it, so another worker's message committed before it is not live)."""
+        if self.relay is not None:
+            await self.relay.delivered_so_far()
 
     def _sequenced(self, room_id: str, seq: int, frame: bytes) -> None:
         """Offer a numbered frame to the local relay and publish it for the other workers."""
@@ -168,12 +183,21 @@ class ClusterHub(Hub):
         try:
             if op == "presence":
                 self._apply_presence(*args)
+            elif op == "wake":
+                handler = self.wakers.get(args[0])
+                if handler is not None:
+                    handler(args[0], args[1])
             elif op in EVERYWHERE:
                 getattr(Hub, op)(self, *args)
             else:
                 log.warning("unknown event %r from worker %s", op, event.get("w"))
         finally:
             LOCAL_ONLY.reset(token)
+
+    def wake_others(self, job: str, detail: str = "") -> None:
+        """Tell the other workers' background job `job` to look now (self.wakers there)."""
+        if self.broker is not None:
+            self.broker.publish_event("wake", job, detail)
 
     @contextlib.contextmanager
     def local_only(self) -> Iterator[None]:
@@ -304,6 +328,7 @@ class ClusterHub(Hub):
         """
         assert self.presence is not None and self.broker is not None
         while True:
+            raise_if_cancelled()
             room_id, user_id, delta = await self._presence_ops.get()
             try:
                 if self.broker.connected and not self._presence_synced:
@@ -318,15 +343,16 @@ class ClusterHub(Hub):
                 before, after, users = await self.presence.change(room_id, user_id, delta)
                 joined = before <= 0 < after
                 left = before > 0 >= after
-                if joined or left:
-                    self._announce(room_id, user_id, joined, users)
-                else:  # the user views the room on another worker too: nothing to announce
+                if joined or left or delta > 0:
+                    # Another tab joining announces no one, but every viewer gets the
+                    # PresenceUpdate, as in one process (the joiner learns who is there).
+                    self._announce(room_id, user_id, after > 0, users)
+                else:  # a tab of a user still viewing on another worker left: nothing to say
                     self._set_online(room_id, users)
-                    if delta > 0:
-                        self._publish_presence(room_id)  # the joiner learns who is there
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
+                raise_if_cancelled()
                 self._presence_synced = False
                 log.debug("presence not shared (%s); applied on this worker only", exc)
                 if delta:
@@ -337,6 +363,7 @@ class ClusterHub(Hub):
         sweep the shares of workers that stopped."""
         assert self.presence is not None and self.broker is not None
         while True:
+            raise_if_cancelled()
             await asyncio.sleep(REFRESH)
             if not self.broker.connected:
                 continue
@@ -349,4 +376,5 @@ class ClusterHub(Hub):
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
+                raise_if_cancelled()
                 log.debug("presence upkeep failed: %s", exc)

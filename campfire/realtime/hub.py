@@ -151,6 +151,10 @@ class Hub:
 
     # --- connections -----------------------------------------------------------------
 
+    async def delivered_so_far(self) -> None:
+        """Return once everything committed so far was handed to the connections: at once in
+        one process (the publish follows the commit); a worker's relay may be behind."""
+
     def register(self, conn: Connection) -> None:
         """A new connection: it receives every message until it knows its rooms (caught_up)."""
         self.by_user.setdefault(conn.user_id, set()).add(conn)

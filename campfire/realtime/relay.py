@@ -163,6 +163,17 @@ class OrderedRelay:
         self._gap_since = None
         self._drain()
 
+    async def delivered_so_far(self) -> None:
+        """Return once every number committed before this call was handed to the hub (read
+        from the database if Redis has not brought it yet)."""
+        position = (await store.sequence_since(self.db, 2**62, 1)).position
+        for _ in range(3):  # a failed read is logged and retried by the position check
+            if self.high >= position:
+                return
+            self.repair()
+            if self._repairing is not None:
+                await asyncio.shield(self._repairing)
+
     # --- the position check -----------------------------------------------------------
 
     async def _check_loop(self) -> None:

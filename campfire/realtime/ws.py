@@ -114,6 +114,9 @@ async def _register_and_catch_up(core: Core, conn: Connection, user: SessionUser
     afterwards, minus those the catch-up already covered, so each reaches this connection
     once, in order: first the missed messages, then the missed changes, then the held ones.
     """
+    # What was committed before the connection existed is not live to it (as in one
+    # process): with workers, the relay first hands over what it has not yet.
+    await core.hub.delivered_so_far()
     conn.hold_live_messages()
     core.hub.register(conn)
     # One read for the user's rooms and what they missed: anything committed after it is
@@ -131,7 +134,11 @@ async def _register_and_catch_up(core: Core, conn: Connection, user: SessionUser
     hub = core.hub
     # Frames still cached were encoded when published, attachment included; the others need
     # their attachments read (one query, only for them: a storm of reconnects hits the cache).
-    cached = {row["seq"]: hub.cached_frame(row["seq"]) for row in missed.messages}
+    # A message edited since was cached as it was first: it is sent as it is now.
+    cached = {
+        row["seq"]: None if row["edited_at"] else hub.cached_frame(row["seq"])
+        for row in missed.messages
+    }
     rebuilt = await attachments.add_to(
         core, [message_json(row) for row in missed.messages if cached[row["seq"]] is None]
     )
