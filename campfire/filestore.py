@@ -15,6 +15,7 @@ import logging
 import os
 import shutil
 import sqlite3
+import threading
 import uuid
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -37,6 +38,7 @@ SNIFF_BYTES = 8192  # what filetype needs to recognise every type it knows
 # queued the database's commits (their fsync) behind it (docs/performance.md, uploads).
 WRITE_BYTES = 256 * 1024
 SYNC_BYTES = 1024 * 1024
+FLUSHING = threading.Lock()  # one upload's flush at a time: the disk's queue stays short
 # A full disk, a quota, or a file-size limit (RLIMIT_FSIZE): the same answer to the uploader.
 STORAGE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
 
@@ -94,7 +96,8 @@ class Upload:
         self._unsynced += len(data)
         if self._unsynced >= SYNC_BYTES:
             self._file.flush()
-            os.fdatasync(self._file.fileno())
+            with FLUSHING:
+                os.fdatasync(self._file.fileno())
             self._unsynced = 0
 
     def _finish(self) -> None:
