@@ -195,7 +195,7 @@ def serve(
 
         click.echo(
             f"Campfire on http://{settings.host}:{settings.port}/ with {settings.workers} workers"
-            f" (database {redact(settings.db)}, Redis {redact_url(settings.redis_url)})",
+            f" (database {redact(settings.db)}, Redis {redact(settings.redis_url)})",
             err=True,
         )
         sys.exit(Supervisor(settings).run())
@@ -235,14 +235,6 @@ def check_redis_installed() -> None:
         raise click.ClickException(
             "--redis needs the redis package: pip install 'campfire[redis]'"
         ) from None
-
-
-def redact_url(url: str) -> str:
-    """A URL without its password, for the console."""
-    scheme, sep, rest = url.partition("://")
-    if "@" in rest:
-        rest = "***@" + rest.split("@", 1)[1]
-    return scheme + sep + rest
 
 
 async def announce_setup(app: web.Application) -> None:

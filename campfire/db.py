@@ -13,7 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 from importlib import resources
 from pathlib import Path
 from typing import Any, Generic, TypeVar, cast
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import aiosqlite
 
@@ -109,14 +109,21 @@ def is_postgres_url(db: str) -> bool:
 
 
 def redact(db: str) -> str:
-    """The database setting for messages and logs: a URL without its password."""
-    if not is_postgres_url(db):
+    """A database setting (or Redis's URL) for messages and logs: a URL without its password,
+    whether in its user part or as a `password=` parameter; a file's path as it is."""
+    if "://" not in db:
         return db
     parts = urlsplit(db)
-    if parts.password is None:
-        return db
-    host = parts.netloc.rsplit("@", 1)[1]
-    return urlunsplit(parts._replace(netloc=f"{parts.username}:***@{host}"))
+    if parts.password is not None:
+        host = parts.netloc.rsplit("@", 1)[1]
+        parts = parts._replace(netloc=f"{parts.username}:***@{host}")
+    if parts.query:
+        query = [
+            (key, "***" if key.lower() == "password" else value)
+            for key, value in parse_qsl(parts.query, keep_blank_values=True)
+        ]
+        parts = parts._replace(query=urlencode(query, safe="*/"))
+    return urlunsplit(parts)
 
 
 def make_database(db: str, pool_size: int = 10, shared: bool = False) -> Database:

@@ -340,6 +340,19 @@ def test_cli_names_an_unreachable_server_without_its_password(tmp_path):
     assert "hunter2" not in done.stderr and "Traceback" not in done.stderr
 
 
+def test_a_password_in_the_url_never_shows_in_messages():
+    """redact hides the password in the user part and as a `password=` parameter."""
+    from campfire.db import redact
+
+    assert redact("postgresql://u:hunter2@db/c") == "postgresql://u:***@db/c"
+    shown = redact("postgresql://u@db/c?sslmode=require&password=hunter2&host=/run/pg")
+    assert "hunter2" not in shown and "password=***" in shown and "host=/run/pg" in shown
+    upper = redact("postgresql://u@db/c?PASSWORD=se%26cret")
+    assert "se" not in upper.split("?")[1], upper
+    assert redact("/var/lib/campfire/campfire.db") == "/var/lib/campfire/campfire.db"
+    assert redact("redis://:hunter2@127.0.0.1:6379/0") == "redis://:***@127.0.0.1:6379/0"
+
+
 async def test_search_terms_are_never_tsquery_syntax(postgres_url):
     """Whatever a prefix or phrase holds (quotes, backslashes, colons, tsquery operators), it
     is a word to find, never an error or an operator; stems and accents fold as on SQLite."""
