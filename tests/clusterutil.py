@@ -17,6 +17,7 @@ import asyncio
 import inspect
 import os
 import shutil
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -37,6 +38,15 @@ def redis_binary() -> str:
     if os.environ.get("CI"):
         pytest.fail(message)
     pytest.skip(message)
+
+
+@pytest.fixture(name="redis")
+def redis_server(tmp_path: Path):
+    """A private redis-server for one test (the fixture `redis`: import redis_server)."""
+    server = RedisServer(tmp_path, redis_binary())
+    server.start()
+    yield server
+    server.stop()
 
 
 class _Jars:

@@ -7,17 +7,15 @@ from __future__ import annotations
 
 import asyncio
 import os
-import shutil
 import time
 import uuid
 from pathlib import Path
 
 import aiohttp
-import pytest
+from clusterutil import redis_server  # noqa: F401 (the `redis` fixture)
 
 from scripts.faults.harness import (
     PASSWORD,
-    RedisServer,
     Server,
     World,
     child_pids,
@@ -25,26 +23,6 @@ from scripts.faults.harness import (
     free_port,
     worker_of,
 )
-
-
-def redis_binary() -> str:
-    """redis-server's path: missing, the test fails in CI and is skipped elsewhere."""
-    found = shutil.which("redis-server", path=os.environ.get("PATH", "") + ":/usr/bin:/usr/sbin")
-    if found:
-        return found
-    message = "redis-server is not installed (Debian package redis-server; see .ci/run)"
-    if os.environ.get("CI"):
-        pytest.fail(message)
-    pytest.skip(message)
-
-
-@pytest.fixture
-def redis(tmp_path: Path):
-    """A private redis-server for one test."""
-    server = RedisServer(tmp_path, redis_binary())
-    server.start()
-    yield server
-    server.stop()
 
 
 def make_postgres_world(url: str, redis_url: str, files: Path) -> World:

@@ -12,7 +12,6 @@ import contextlib
 import itertools
 import os
 import re
-import shutil
 import signal
 import time
 import uuid
@@ -21,6 +20,7 @@ from pathlib import Path
 import aiohttp
 import aiohttp.web
 import pytest
+from clusterutil import redis_server  # noqa: F401 (the `redis` fixture)
 
 from scripts.faults.harness import (
     RedisServer,
@@ -43,26 +43,6 @@ FAST = {
     "redis_stall_seconds": 1.5,
     "worker_recheck_interval": 0.5,
 }
-
-
-def redis_binary() -> str:
-    """redis-server's path: missing, the test fails in CI and is skipped elsewhere."""
-    found = shutil.which("redis-server", path=os.environ.get("PATH", "") + ":/usr/bin:/usr/sbin")
-    if found:
-        return found
-    message = "redis-server is not installed (Debian package redis-server; see .ci/run)"
-    if os.environ.get("CI"):
-        pytest.fail(message)
-    pytest.skip(message)
-
-
-@pytest.fixture
-def redis(tmp_path: Path):
-    """A private redis-server for one test."""
-    server = RedisServer(tmp_path, redis_binary())
-    server.start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture(scope="module")
