@@ -1481,6 +1481,32 @@ async def set_avatar_key_txn(
 SNIPPET_START, SNIPPET_END = "\ue000", "\ue001"
 
 
+_SEARCH_COLUMNS = ", ".join(f"m.{c.strip()}" for c in MESSAGE_COLUMNS.split(","))
+
+
+def _search_filters(
+    conditions: list[str],
+    params: list[Any],
+    user_id: str,
+    room_id: str | None,
+    creator_id: str | None,
+    before: int | None,
+    seq_column: str,
+) -> tuple[list[str], list[Any]]:
+    """A search's WHERE terms after the engine's own match: only the caller's rooms, then
+    the optional room, author and `before` (on `seq_column`), with their parameters."""
+    conditions = [*conditions, "m.room_id IN (SELECT room_id FROM memberships WHERE user_id = ?)"]
+    params = [*params, user_id]
+    for column, value in (("m.room_id", room_id), ("m.creator_id", creator_id)):
+        if value is not None:
+            conditions.append(f"{column} = ?")
+            params.append(value)
+    if before is not None:
+        conditions.append(f"{seq_column} < ?")
+        params.append(before)
+    return conditions, params
+
+
 async def search_messages(
     db: Database,
     match: str,
@@ -1500,21 +1526,16 @@ async def search_messages(
         return await _search_messages_postgres(
             db, match, user_id, room_id, creator_id, before, limit
         )
-    conditions = [
-        "messages_fts MATCH ?",
-        "m.room_id IN (SELECT room_id FROM memberships WHERE user_id = ?)",
-    ]
-    params: list[Any] = [match, user_id]
-    if room_id is not None:
-        conditions.append("m.room_id = ?")
-        params.append(room_id)
-    if creator_id is not None:
-        conditions.append("m.creator_id = ?")
-        params.append(creator_id)
-    if before is not None:
-        conditions.append("messages_fts.rowid < ?")
-        params.append(before)
-    cols = ", ".join(f"m.{c.strip()}" for c in MESSAGE_COLUMNS.split(","))
+    conditions, params = _search_filters(
+        ["messages_fts MATCH ?"],
+        [match],
+        user_id,
+        room_id,
+        creator_id,
+        before,
+        "messages_fts.rowid",
+    )
+    cols = _SEARCH_COLUMNS
     return await db.fetchall(
         f"SELECT {cols}, snippet(messages_fts, 0, ?, ?, '…', 16) AS snippet"
         " FROM messages_fts CROSS JOIN messages m ON m.seq = messages_fts.rowid"
@@ -1566,21 +1587,11 @@ async def _search_messages_postgres(
     """search_messages on PostgreSQL: the GIN index on to_tsvector('campfire', content)
     (migration postgresql/0004), newest first, snippets by ts_headline."""
     query_sql, query_params = _tsquery_sql(match)
-    conditions = [
-        "to_tsvector('campfire', m.content) @@ q.query",
-        "m.room_id IN (SELECT room_id FROM memberships WHERE user_id = ?)",
-    ]
-    params: list[Any] = [user_id]
-    if room_id is not None:
-        conditions.append("m.room_id = ?")
-        params.append(room_id)
-    if creator_id is not None:
-        conditions.append("m.creator_id = ?")
-        params.append(creator_id)
-    if before is not None:
-        conditions.append("m.seq < ?")
-        params.append(before)
-    cols = ", ".join(f"m.{c.strip()}" for c in MESSAGE_COLUMNS.split(","))
+    conditions, params = _search_filters(
+        ["to_tsvector('campfire', m.content) @@ q.query"], [], user_id, room_id, creator_id,
+        before, "m.seq",
+    )  # fmt: skip
+    cols = _SEARCH_COLUMNS
     return await db.fetchall(
         f"WITH q AS (SELECT {query_sql} AS query)"
         # ts_headline drops what looks like an HTML tag: '<' is swapped for a private-use
