@@ -2,7 +2,7 @@
 // picture) with a progress bar and a Cancel button; showing a message's file (a picture's
 // thumbnail that opens the lightbox, a video player, or a download link with name, type, size).
 import { failed } from './auth.js';
-import { MAX_CONTENT_CHARS } from './composer.js'; // a caption follows a message's rules
+import { fitsMessage } from './composer.js'; // a caption follows a message's rules
 import { on } from './events.js';
 import { decorate, insertMessage, isNearBottom, scrollToBottom } from './messages.js';
 import { el, messageItem } from './render.js';
@@ -148,11 +148,7 @@ export async function sendFiles(files) {
   const input = $('composer-input');
   if (!files.length || input.disabled || (!state.currentId && !state.draftDirect)) return;
   let caption = input.value.trim() ? input.value : '';
-  const length = [...caption].length;
-  if (length > MAX_CONTENT_CHARS) {
-    showNotice(`A caption can be at most ${MAX_CONTENT_CHARS} characters; this one has ${length}.`);
-    return;
-  }
+  if (!fitsMessage(caption, 'A caption')) return;
   if (!state.currentId) {
     try {
       await createDraftDirect();

@@ -9,6 +9,14 @@ import { $, loadSaved, save, showNotice, state, uuid4 } from './state.js';
 
 const TYPING_REPEAT_MS = 3000;
 export const MAX_CONTENT_CHARS = 10000; // the server counts code points: an emoji is one
+
+/** Whether `text` fits in a message (a caption, an edit: `what` says which); if not, say so. */
+export function fitsMessage(text, what = 'A message') {
+  const length = [...text].length;
+  if (length <= MAX_CONTENT_CHARS) return true;
+  showNotice(`${what} can be at most ${MAX_CONTENT_CHARS} characters; this one has ${length}.`);
+  return false;
+}
 let draftKey = null; // the room (or draft conversation) whose text is in the box
 let drafts = {}; // draftKey -> text
 
@@ -67,11 +75,7 @@ async function sendComposer(event) {
   const input = $('composer-input');
   const content = input.value;
   if (!content.trim() || (!state.currentId && !state.draftDirect)) return;
-  const length = [...content].length;
-  if (length > MAX_CONTENT_CHARS) {
-    showNotice(`A message can be at most ${MAX_CONTENT_CHARS} characters; this one has ${length}.`);
-    return;
-  }
+  if (!fitsMessage(content)) return;
   if (!state.currentId) {
     // The first message to someone creates the conversation.
     try {

@@ -2,7 +2,7 @@
 // the mark on a message that mentions you, and the changes others make, live and caught up.
 import * as api from './api.js';
 import { failed } from './auth.js';
-import { MAX_CONTENT_CHARS } from './composer.js';
+import { fitsMessage } from './composer.js';
 import { on } from './events.js';
 import { isEmojiOnly, renderContent } from './markdown.js';
 import { decorate, isNearBottom, loadLatest, newView, scrollToBottom } from './messages.js';
@@ -312,11 +312,7 @@ async function saveEdit() {
     showNotice('A message cannot be empty: delete it instead.');
     return;
   }
-  const length = [...content].length;
-  if (length > MAX_CONTENT_CHARS) {
-    showNotice(`A message can be at most ${MAX_CONTENT_CHARS} characters; this one has ${length}.`);
-    return;
-  }
+  if (!fitsMessage(content)) return;
   form.querySelector('button[type=submit]').disabled = true;
   try {
     const answer = await api.editMessage(li.dataset.id, content);
