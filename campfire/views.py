@@ -47,6 +47,19 @@ def user_json_for(row: Record, viewer: Viewer, emails_visible_to_members: bool) 
     return user_json(row, with_email=shown)
 
 
+# A room's fields that only some reads carry (a listing's unread counts, the caller's
+# involvement): shown when the row has them (also the optional fields of the API's Room).
+ROOM_EXTRAS = (
+    "last_seen_seq",
+    "last_message_seq",
+    "last_message_at",
+    "unread_count",
+    "unread_mentions",
+    "member_count",
+    "involvement",
+)
+
+
 def room_json(
     row: Record,
     members: Sequence[Record] | None = None,
@@ -65,15 +78,7 @@ def room_json(
         data["name"] = direct_room_name(members, viewer_id)
         data["member_ids"] = sorted(member["id"] for member in members)
     keys = row.keys()
-    for extra in (
-        "last_seen_seq",
-        "last_message_seq",
-        "last_message_at",
-        "unread_count",
-        "unread_mentions",
-        "member_count",
-        "involvement",
-    ):
+    for extra in ROOM_EXTRAS:
         if extra in keys:
             data[extra] = row[extra]
     return data

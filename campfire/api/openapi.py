@@ -18,6 +18,7 @@ from aiohttp.web_urldispatcher import StaticResource
 
 from campfire import __version__
 from campfire.api.common import ok
+from campfire.views import ROOM_EXTRAS
 
 Schema = dict[str, Any]
 Handler = TypeVar("Handler", bound=Callable[..., Any])
@@ -105,16 +106,7 @@ SCHEMAS: dict[str, Schema] = {
         last_active_at=nullable({**TIMESTAMP, "description": "GET /api/users, administrators"}),
     ),
     "Room": obj(
-        [
-            "last_seen_seq",
-            "last_message_seq",
-            "last_message_at",
-            "unread_count",
-            "unread_mentions",
-            "member_count",
-            "involvement",
-            "member_ids",
-        ],
+        [*ROOM_EXTRAS, "member_ids"],
         id=UUID,
         name={"type": "string"},
         room_type={"enum": ["open", "closed", "direct"]},
