@@ -32,10 +32,11 @@ CHECKPOINT_PAUSE = 0.2
 WAL_RESTART_FRAMES = 4000
 
 
-def migration_scripts() -> list[tuple[int, str]]:
-    """The numbered migrations shipped in campfire/migrations, in order."""
+def migration_scripts(package: str = "campfire.migrations") -> list[tuple[int, str]]:
+    """The numbered migrations shipped in a package (SQLite's; PostgreSQL's is
+    campfire.migrations.postgresql), in order."""
     found = []
-    for entry in resources.files("campfire.migrations").iterdir():
+    for entry in resources.files(package).iterdir():
         name = entry.name
         if name.endswith(".sql") and name[:4].isdigit():
             found.append((int(name[:4]), entry.read_text(encoding="utf-8")))

@@ -1,6 +1,6 @@
 """PostgreSQL storage (`--db postgresql://...`): db.Database's interface on psycopg 3.
 
-Imported only when the database setting is a PostgreSQL URL (db.open_database), so SQLite
+Imported only when the database setting is a PostgreSQL URL (db.make_database), so SQLite
 installs need none of psycopg. store.py runs the same SQL on both engines; here each statement's
 `?` and `:name` placeholders become psycopg's once (cached), rows read by name and by index as
 sqlite3.Row does, and psycopg's errors are raised as the sqlite3 ones callers already catch.
@@ -15,7 +15,6 @@ import logging
 import re
 import sqlite3
 from collections.abc import AsyncIterator, Iterator, Sequence
-from importlib import resources
 from pathlib import Path
 from typing import Any, cast
 
@@ -23,6 +22,8 @@ import psycopg
 import psycopg.adapt
 import psycopg.errors
 from psycopg_pool import AsyncConnectionPool
+
+from campfire import db
 
 log = logging.getLogger(__name__)
 
@@ -35,12 +36,7 @@ MIGRATE_LOCK = WRITE_LOCK + 1
 
 def migration_scripts() -> list[tuple[int, str]]:
     """The numbered PostgreSQL migrations (campfire/migrations/postgresql), in order."""
-    found = []
-    for entry in resources.files("campfire.migrations.postgresql").iterdir():
-        name = entry.name
-        if name.endswith(".sql") and name[:4].isdigit():
-            found.append((int(name[:4]), entry.read_text(encoding="utf-8")))
-    return sorted(found)
+    return db.migration_scripts("campfire.migrations.postgresql")
 
 
 # A quoted string or identifier (kept, `%` escaped), `::`, `?`, `:name`, or a literal `%`.
