@@ -80,13 +80,13 @@ class Hub:
         Connections still catching up do not know their rooms yet: they hold every message,
         and keep those of their own rooms once they know them (Hub.caught_up).
         """
-        if room_id in self.members or self.catching_up:
+        if self.receives(room_id):
             self._send_in_sequence(room_id, seq, self.message_frame(message))
 
     def publish_change(self, room_id: str, change_seq: int, event: dict) -> None:
         """A change (MessageUpdated, MessageDeleted, BoostAdded, BoostRemoved) to the same
         connections as NewMessage, numbered in the same sequence (held while catching up)."""
-        if room_id in self.members or self.catching_up:
+        if self.receives(room_id):
             self._send_in_sequence(room_id, change_seq, event_frame(event))
 
     def receives(self, room_id: str) -> bool:
@@ -95,7 +95,7 @@ class Hub:
 
     def deliver(self, room_id: str, seq: int, frame: bytes) -> None:
         """A numbered frame, in sequence order, from a worker's relay (realtime/relay.py)."""
-        if room_id in self.members or self.catching_up:
+        if self.receives(room_id):
             self._send_in_sequence(room_id, seq, frame)
 
     def local_only(self) -> contextlib.AbstractContextManager[None]:
