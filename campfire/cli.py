@@ -13,7 +13,13 @@ import click
 from aiohttp import web
 
 from campfire import __version__, accounts, errors, rooms, store
-from campfire.app import AccessLogger, configure_logging, create_app, tune_gc_for_serving
+from campfire.app import (
+    AccessLogger,
+    configure_logging,
+    create_app,
+    new_event_loop,
+    tune_gc_for_serving,
+)
 from campfire.config import ConfigError, Settings, files_dir_of, load_settings
 from campfire.core import Core, open_core
 from campfire.db import backup_file, is_postgres_url, migration_scripts, redact
@@ -204,6 +210,10 @@ def serve(
             f"Campfire on http://{settings.host}:{settings.port}/ (database {redact(settings.db)})",
             err=True,
         )
+    try:
+        loop = new_event_loop(settings.event_loop)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
     tune_gc_for_serving()
     app = create_app(settings, worker_index or 0)
     if not worker_index:
@@ -218,6 +228,7 @@ def serve(
             print=None,
             # Workers share the port: the kernel spreads new connections between them.
             reuse_port=True if worker_index is not None else None,
+            loop=loop,
         )
     except OSError as exc:
         raise click.ClickException(

@@ -13,7 +13,7 @@ import gc
 
 from aiohttp import WSMsgType, web
 
-from campfire.app import GC_THRESHOLD
+from campfire.app import GC_THRESHOLD, new_event_loop
 
 SOCKETS = web.AppKey("sockets", set)
 
@@ -50,10 +50,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--port", type=int, default=8081)
     args = parser.parse_args()
-    gc.set_threshold(
-        *GC_THRESHOLD
-    )  # as `campfire serve` does: the ratios compare code, not GC settings
-    web.run_app(create_app(), host="127.0.0.1", port=args.port, print=None, access_log=None)
+    # GC and event loop as `campfire serve` has them: the ratios compare code, not settings.
+    gc.set_threshold(*GC_THRESHOLD)
+    loop = new_event_loop("auto")
+    web.run_app(
+        create_app(), host="127.0.0.1", port=args.port, print=None, access_log=None, loop=loop
+    )
 
 
 if __name__ == "__main__":
