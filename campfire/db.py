@@ -8,7 +8,7 @@ import fcntl
 import logging
 import os
 import sqlite3
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from importlib import resources
 from pathlib import Path
@@ -94,6 +94,10 @@ class ProcessLock:
         if not taken.cancelled() and taken.exception() is None:
             self.release()
 
+    def take(self) -> None:
+        """Take the lock, waiting as long as it takes (on the writer's thread)."""
+        fcntl.flock(self._fd, fcntl.LOCK_EX)
+
     def release(self) -> None:
         """Let the next process write."""
         fcntl.flock(self._fd, fcntl.LOCK_UN)
@@ -102,6 +106,55 @@ class ProcessLock:
         """Stop the waiting thread and close the lock file (which releases the lock)."""
         self._waiter.shutdown(wait=False, cancel_futures=True)
         os.close(self._fd)
+
+
+class ThreadConnection:
+    """The aiosqlite methods store.py uses, answered at once by a sqlite3 connection on the
+    thread that owns it: a store coroutine given one never waits, so `_drive` runs it
+    through on that thread (Database.run_batch)."""
+
+    engine = "sqlite"
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self._conn = conn
+
+    @property
+    def in_transaction(self) -> bool:
+        """Whether a transaction is open."""
+        return self._conn.in_transaction
+
+    async def execute(self, sql: str, params: Sequence[Any] | dict = ()) -> sqlite3.Cursor:
+        """Run one statement; its cursor (rowcount)."""
+        return self._conn.execute(sql, params)
+
+    async def executemany(self, sql: str, rows: Iterable[Any]) -> sqlite3.Cursor:
+        """Run one statement for each parameter set."""
+        return self._conn.executemany(sql, rows)
+
+    async def execute_fetchall(
+        self, sql: str, params: Sequence[Any] | dict = ()
+    ) -> list[sqlite3.Row]:
+        """Run one statement and return every row it answers."""
+        return self._conn.execute(sql, params).fetchall()
+
+
+def _drive(coro: Coroutine[Any, Any, R]) -> R:
+    """Run a coroutine that never waits (its awaits are a ThreadConnection's) to its end."""
+    try:
+        coro.send(None)
+    except StopIteration as done:
+        return done.value
+    coro.close()
+    raise RuntimeError("a batch write waited for something other than its connection")
+
+
+async def _on_thread(conn: aiosqlite.Connection, fn: Callable[..., R], *args: Any) -> R:
+    """Run `fn(*args)` on an aiosqlite connection's own thread, in turn with its statements.
+
+    aiosqlite has no public way to do it; `_execute` is what its own `execute` and `commit`
+    use, and every message of the suite goes through here.
+    """
+    return await conn._execute(fn, *args)
 
 
 def is_postgres_url(db: str) -> bool:
@@ -293,6 +346,59 @@ class Database:
             finally:
                 self._written.set()
 
+    async def run_batch(
+        self,
+        write: Callable[[Any, list[T]], Coroutine[Any, Any, list[R]]],
+        items: list[T],
+        one_statement: bool,
+    ) -> list[R]:
+        """Write a group commit's batch: `write(conn, items)` inside BEGIN IMMEDIATE..COMMIT,
+        or alone in autocommit when it is `one_statement` (GroupCommitter says which).
+
+        The whole of it runs on the writer's thread in one step, `write` driven there with a
+        ThreadConnection: no trip back to the event loop between its statements, which under
+        load waits behind everything else the loop has to do. With other processes writing,
+        their lock is held for the batch's own time only (2 workers: 5-13 ms per batch held
+        before, most of it waiting for the loop), and one process pays one hop per batch.
+        """
+        if self._writer is None:
+            raise RuntimeError("database is closed")
+        conn = self._writer
+        async with self._write_lock:
+            try:
+                return await _on_thread(
+                    conn, self._batch_on_thread, conn._conn, write, items, one_statement
+                )
+            finally:
+                self._written.set()
+
+    def _batch_on_thread(
+        self,
+        raw: sqlite3.Connection,
+        write: Callable[[Any, list[T]], Coroutine[Any, Any, list[R]]],
+        items: list[T],
+        one_statement: bool,
+    ) -> list[R]:
+        """On the writer's thread: take the other processes' lock, write, commit, let go."""
+        lock = self._process_lock
+        if lock is not None:
+            lock.take()
+        try:
+            if one_statement:
+                return _drive(write(ThreadConnection(raw), items))
+            raw.execute("BEGIN IMMEDIATE")
+            try:
+                result = _drive(write(ThreadConnection(raw), items))
+                raw.commit()
+            except BaseException:
+                with contextlib.suppress(sqlite3.Error):
+                    raw.rollback()
+                raise
+            return result
+        finally:
+            if lock is not None:
+                lock.release()
+
     async def fetchall(self, sql: str, params: Sequence[Any] | dict = ()) -> list[sqlite3.Row]:
         """Run a read query on the read connection and return every row."""
         if self._reader is None:
@@ -365,7 +471,7 @@ class GroupCommitter(Generic[T, R]):
     def __init__(
         self,
         db: Database,
-        write_batch: Callable[[aiosqlite.Connection, list[T]], Awaitable[list[R]]],
+        write_batch: Callable[[Any, list[T]], Coroutine[Any, Any, list[R]]],
         max_batch: int = MAX_BATCH,
         one_statement: Callable[[list[T]], bool] = lambda items: True,
         order: Callable[[T], int] | None = None,
@@ -436,11 +542,7 @@ class GroupCommitter(Generic[T, R]):
 
     async def _write_in_transaction(self, items: list[T]) -> list[R]:
         """One transaction for the whole batch: its single writing statement, or BEGIN..COMMIT."""
-        if self._one_statement(items):
-            async with self._db.single_statement() as conn:
-                return await self._write_batch(conn, items)
-        async with self._db.transaction() as conn:
-            return await self._write_batch(conn, items)
+        return await self._db.run_batch(self._write_batch, items, self._one_statement(items))
 
 
 def _settle(future: asyncio.Future, result: Any = None, error: BaseException | None = None) -> None:

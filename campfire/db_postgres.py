@@ -14,9 +14,9 @@ import functools
 import logging
 import re
 import sqlite3
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator, Sequence
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 import psycopg
 import psycopg.adapt
@@ -26,6 +26,9 @@ from psycopg_pool import AsyncConnectionPool
 from campfire import db
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+R = TypeVar("R")
 
 # Advisory lock keys (any constant bigint): one writer at a time across every worker and host,
 # as SQLite's BEGIN IMMEDIATE gives (the use cases read-then-write inside a transaction, e.g.
@@ -290,6 +293,20 @@ class PostgresDatabase:
         pool = self._require_pool()
         async with pool.connection() as conn:
             yield Connection(conn)
+
+    async def run_batch(
+        self,
+        write: Callable[[Any, list[T]], Coroutine[Any, Any, list[R]]],
+        items: list[T],
+        one_statement: bool,
+    ) -> list[R]:
+        """Write a group commit's batch: in autocommit when it is `one_statement`, else in
+        one transaction (as db.Database.run_batch; here each statement is a round trip)."""
+        if one_statement:
+            async with self.single_statement() as conn:
+                return await write(conn, items)
+        async with self.transaction() as conn:
+            return await write(conn, items)
 
     async def fetchall(self, sql: str, params: Sequence[Any] | dict = ()) -> list[Row]:
         """Run a read query on a pooled connection and return every row."""
