@@ -48,7 +48,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-BATCH = 100  # outbox rows read at a time
+BATCH = 100  # at most this many outbox rows claimed at a time
 MAX_REPLY_BYTES = 64 * 1024  # more of an answer than a message can hold is not read
 MAX_ERROR_CHARS = 300
 RETRY_GROWTH = 4  # each retry waits this many times longer than the one before

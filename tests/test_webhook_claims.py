@@ -20,13 +20,13 @@ from pathlib import Path
 import aiohttp
 import pytest
 from aiohttp import web
-from conftest import Api
 
 from campfire.app import create_app
 from campfire.config import Settings
 from campfire.keys import core_key
 from campfire.webhooks import lease_seconds
 from scripts.faults.harness import PASSWORD, Server, World, cli, free_port
+from tests.conftest import Api
 from tests.test_bots import make_bot
 
 
