@@ -79,6 +79,7 @@ class Settings:
     webhook_retry_seconds: float = 10.0
     webhook_concurrency: int = 8
     webhook_poll_seconds: float = 5.0
+    push_refresh_seconds: float = 10.0
     # Several workers on one box, sharing the database and Redis (docs/operations.md).
     workers: int = 1
     redis_url: str = ""

@@ -5,6 +5,11 @@ returns at once (a set lookup); otherwise it puts one job on a bounded queue. On
 works out who to notify (notifications.recipients) and sends the pushes, encrypted by pywebpush
 (RFC 8291, aes128gcm), over aiohttp with a timeout and a cap on concurrent sends.
 
+Who has a subscription is kept in memory (`subscribers`). A change made here applies at once;
+with workers, one made on another worker arrives as a wake-up through Redis, and since Redis
+may lose one, every worker also re-reads the whole set every `push_refresh_seconds` (one
+indexed query), as the webhooks re-read the bots.
+
 A push endpoint is a URL any user hands the server, which then POSTs to it (SSRF): only https
 is accepted, and the sender's resolver refuses every address that is not public, unless the
 `push_allow_insecure_endpoints` setting (for tests) is on.
@@ -151,6 +156,10 @@ class Push:
         # so that every worker's `subscribers` knows whom to push to (cluster.wake_others).
         self.tell_others: Callable[[str, str], None] | None = None
         self._refreshing: set[asyncio.Task] = set()
+        self._rereader: asyncio.Task | None = None
+        # Users whose subscriptions were re-read one by one while a whole re-read was under
+        # way (None: none is): their fresher answer wins over the whole re-read's.
+        self._changed_meanwhile: set[str] | None = None
 
     # --- lifetime ---------------------------------------------------------------------
 
@@ -168,16 +177,19 @@ class Push:
             timeout=aiohttp.ClientTimeout(total=self.settings.push_timeout),
         )
         self._worker = asyncio.create_task(self._run(), name="web-push")
+        self._rereader = asyncio.create_task(self._reread_loop(), name="push-subscribers")
 
     async def stop(self) -> None:
         """Stop the worker and abandon pushes in flight (they are best effort)."""
-        tasks = [t for t in (self._worker, *self._sending, *self._refreshing) if t is not None]
+        tasks = [self._worker, self._rereader, *self._sending, *self._refreshing]
         for task in tasks:
-            task.cancel()
+            if task is not None:
+                task.cancel()
         for task in tasks:
             with contextlib.suppress(asyncio.CancelledError):
-                await task
-        self._worker = None
+                if task is not None:
+                    await task
+        self._worker = self._rereader = None
         if self._session is not None:
             await self._session.close()
             self._session = None
@@ -233,8 +245,34 @@ class Push:
             self.subscribers.add(user_id)
         else:
             self.subscribers.discard(user_id)
+        if self._changed_meanwhile is not None:
+            self._changed_meanwhile.add(user_id)
         if tell and self.tell_others is not None:
             self.tell_others("push", user_id)
+
+    async def reread_subscribers(self) -> None:
+        """Re-read every user with a subscription (one indexed query): a change another
+        worker made whose wake-up Redis lost, or one the CLI made, applies here too."""
+        self._changed_meanwhile = set()
+        try:
+            found = await store.push_subscriber_ids(self.db)
+            for user_id in self._changed_meanwhile:  # read one by one since: fresher
+                if user_id in self.subscribers:
+                    found.add(user_id)
+                else:
+                    found.discard(user_id)
+            self.subscribers = found
+        finally:
+            self._changed_meanwhile = None
+
+    async def _reread_loop(self) -> None:
+        """Re-read the subscribers every push_refresh_seconds, for as long as the server runs."""
+        while True:
+            await asyncio.sleep(self.settings.push_refresh_seconds)
+            try:
+                await self.reread_subscribers()
+            except Exception:  # never let it die: the set would go stale again
+                log.exception("could not re-read the push subscribers")
 
     def woken(self, _job: str, user_id: str) -> None:
         """Another worker changed a user's subscriptions: read them again here."""

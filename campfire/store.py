@@ -7,7 +7,8 @@ Both engines run the same SQL (SQLite, and PostgreSQL through db_postgres.py, wh
 add the two SQLite functions the queries use: group_concat and the nocase collation). Where
 they must differ, the function says so and asks `_postgres(db)`: the sequence counter
 (allocate_seqs_txn, insert_messages_txn, sequence_since), full-text search (FTS5 against
-tsvector), a join-order hint (catch_up), byte lengths, and case-insensitive LIKE.
+tsvector), a join-order hint (catch_up), byte lengths, case-insensitive LIKE, and claiming
+webhook deliveries (claim_webhook_deliveries: FOR UPDATE SKIP LOCKED).
 """
 
 from __future__ import annotations
@@ -1338,41 +1339,92 @@ async def insert_webhook_deliveries_txn(conn: aiosqlite.Connection, messages: li
     )
 
 
-async def due_webhook_deliveries(db: Database, now: str, limit: int) -> list[Row]:
-    """Outbox rows due by `now`, oldest first, with what their payload needs."""
-    return await db.fetchall(
-        "SELECT d.id, d.bot_id, d.message_id, d.attempts,"
+async def claim_webhook_deliveries(
+    conn: aiosqlite.Connection, now: str, lease_until: str, limit: int, exclude: list[str]
+) -> list[str]:
+    """Claim up to `limit` outbox rows due by `now` (oldest first, not one of `exclude`) for
+    one attempt each: their next_attempt_at moves to `lease_until`; the ids claimed.
+
+    One statement in autocommit (Database.single_statement), conditioned on the row still
+    being due, so two senders (hosts) never claim the same row. SQLite's write lock makes it
+    atomic. PostgreSQL differs here: the subquery says FOR UPDATE SKIP LOCKED, so one sender
+    skips the rows another is claiming at that moment instead of waiting for them.
+    """
+    skip_locked = " FOR UPDATE SKIP LOCKED" if _postgres(conn) else ""
+    mine = f" AND id NOT IN ({','.join('?' * len(exclude))})" if exclude else ""  # not "IN ()"
+    rows = await conn.execute_fetchall(
+        "UPDATE webhook_deliveries SET next_attempt_at = ?"
+        " WHERE id IN (SELECT id FROM webhook_deliveries"
+        f"  WHERE next_attempt_at <= ?{mine}"
+        f"  ORDER BY next_attempt_at, created_at LIMIT ?{skip_locked})"
+        " AND next_attempt_at <= ? RETURNING id",
+        (lease_until, now, *exclude, limit, now),
+    )
+    return [row[0] for row in rows]
+
+
+async def webhook_deliveries_by_id(db: Database, delivery_ids: list[str]) -> list[Row]:
+    """These outbox rows, oldest first, with what their payload needs."""
+    rows = await _fetch_in(
+        db,
+        "SELECT d.id, d.bot_id, d.message_id, d.attempts, d.next_attempt_at, d.created_at,"
         " b.webhook_url, b.webhook_secret, bu.name AS bot_name, bu.is_active AS bot_active,"
         " m.room_id, m.content, m.creator_id, m.seq, cu.name AS creator_name, r.name AS room_name"
         " FROM webhook_deliveries d"
         " JOIN bots b ON b.user_id = d.bot_id JOIN users bu ON bu.id = d.bot_id"
         " JOIN messages m ON m.id = d.message_id JOIN users cu ON cu.id = m.creator_id"
         " JOIN rooms r ON r.id = m.room_id"
-        " WHERE d.next_attempt_at <= ? ORDER BY d.next_attempt_at, d.created_at LIMIT ?",
-        (now, limit),
+        " WHERE d.id IN ({marks})",
+        delivery_ids,
     )
+    return sorted(rows, key=lambda row: (row["created_at"], row["id"]))
 
 
 async def next_webhook_due(db: Database, exclude: list[str]) -> str | None:
-    """When the next outbox row (not one of `exclude`, being sent) is due; None if none."""
+    """When the next outbox row (not one of `exclude`, being sent) is due; None if none.
+    A row another sender holds is "due" when its lease ends."""
     marks = ",".join("?" * len(exclude))
     where = f" WHERE id NOT IN ({marks})" if exclude else ""  # PostgreSQL refuses "IN ()"
     row = await db.fetchone(f"SELECT MIN(next_attempt_at) FROM webhook_deliveries{where}", exclude)
     return row[0] if row else None
 
 
-async def delete_webhook_delivery_txn(conn: aiosqlite.Connection, delivery_id: str) -> None:
-    """Remove a delivery from the outbox (answered, or given up)."""
-    await conn.execute("DELETE FROM webhook_deliveries WHERE id = ?", (delivery_id,))
+async def delete_webhook_delivery_txn(
+    conn: aiosqlite.Connection, delivery_id: str, lease: str | None = None
+) -> bool:
+    """Remove a delivery from the outbox (answered, or given up); with `lease`, only while
+    this sender's claim holds (no other sender took the row since). True if removed."""
+    if lease is None:
+        cursor = await conn.execute("DELETE FROM webhook_deliveries WHERE id = ?", (delivery_id,))
+    else:
+        cursor = await conn.execute(
+            "DELETE FROM webhook_deliveries WHERE id = ? AND next_attempt_at = ?",
+            (delivery_id, lease),
+        )
+    return cursor.rowcount > 0
 
 
 async def retry_webhook_delivery_txn(
-    conn: aiosqlite.Connection, delivery_id: str, attempts: int, next_attempt_at: str
+    conn: aiosqlite.Connection, delivery_id: str, attempts: int, next_attempt_at: str, lease: str
+) -> bool:
+    """Record a failed attempt and when to try again, only while this sender's claim (its
+    `lease`) holds; False if another sender took the row meanwhile (its attempt counts)."""
+    cursor = await conn.execute(
+        "UPDATE webhook_deliveries SET attempts = ?, next_attempt_at = ?"
+        " WHERE id = ? AND next_attempt_at = ?",
+        (attempts, next_attempt_at, delivery_id, lease),
+    )
+    return cursor.rowcount > 0
+
+
+async def release_webhook_deliveries_txn(
+    conn: aiosqlite.Connection, leases: dict[str, str], now: str
 ) -> None:
-    """Record a failed attempt and when to try again."""
-    await conn.execute(
-        "UPDATE webhook_deliveries SET attempts = ?, next_attempt_at = ? WHERE id = ?",
-        (attempts, next_attempt_at, delivery_id),
+    """Hand back claimed rows whose attempts were abandoned (the sender stops): due `now`,
+    each only if its claim (delivery id -> lease) still holds."""
+    await conn.executemany(
+        "UPDATE webhook_deliveries SET next_attempt_at = ? WHERE id = ? AND next_attempt_at = ?",
+        [(now, delivery_id, lease) for delivery_id, lease in leases.items()],
     )
 
 

@@ -8,6 +8,15 @@ deletes the row (and a text/plain body is posted as the bot's reply); a failure 
 retry with a growing wait, up to webhook_max_attempts. Rows outlive a restart, so delivery is
 at least once: a receiver may see the same X-Campfire-Delivery id again and should ignore it.
 
+A sender takes a row only by claiming it in the database (store.claim_webhook_deliveries):
+one statement moves the row's next_attempt_at forward by a lease (lease_seconds: the attempt's
+timeout and as much again for recording its answer), only if it is still due. So several
+senders on one database (worker 0 of every host) never send the same row at once; a sender
+that dies mid-attempt leaves a lease that ends, and any sender takes the row then, with the
+same delivery id. What an attempt records afterwards (a retry, giving up) applies only while
+its claim holds: the next_attempt_at it set is still there. A sender that stops hands its
+claims back. One host on SQLite has one sender (worker 0), as before.
+
 Messages by bots call no webhooks, so two bots cannot answer each other forever.
 """
 
@@ -39,10 +48,11 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-BATCH = 100  # outbox rows read at a time
+BATCH = 100  # at most this many outbox rows claimed at a time
 MAX_REPLY_BYTES = 64 * 1024  # more of an answer than a message can hold is not read
 MAX_ERROR_CHARS = 300
 RETRY_GROWTH = 4  # each retry waits this many times longer than the one before
+STOP_SECONDS = 5.0  # at most this long for the sender's loop to finish a pass when stopping
 
 
 def signature(secret: str, body: bytes) -> str:
@@ -96,6 +106,12 @@ def retry_delay(settings: Settings, attempts: int) -> float:
     return settings.webhook_retry_seconds * RETRY_GROWTH ** (attempts - 1)
 
 
+def lease_seconds(settings: Settings) -> float:
+    """How long a claim on an outbox row lasts: the attempt's timeout, and as much again for
+    recording its answer. Only a sender that died mid-attempt lets a lease run out."""
+    return 2 * settings.webhook_timeout
+
+
 def calls(
     rows: Sequence[Record], author_id: str, mentioned_ids: list[str]
 ) -> list[tuple[str, str]]:
@@ -123,7 +139,11 @@ class Webhooks:
         self._task: asyncio.Task | None = None
         self._wake = asyncio.Event()
         self._inflight: dict[str, asyncio.Task] = {}
-        self._limit = asyncio.Semaphore(max(1, settings.webhook_concurrency))
+        self._leases: dict[str, str] = {}  # delivery id being sent -> the lease it was claimed to
+        self._slots = max(1, settings.webhook_concurrency)
+        self._posting: set[str] = set()  # deliveries waiting for their webhook's answer
+        self._stopping = False
+        self.delivered = 0  # deliveries this sender got a 2xx answer for
         self._session: aiohttp.ClientSession | None = None
         self._refreshed = 0.0
         self.sending = True  # False on workers other than 0: they only keep `bots` fresh
@@ -142,17 +162,32 @@ class Webhooks:
         self._session = aiohttp.ClientSession(
             timeout=aiohttp.ClientTimeout(total=self.settings.webhook_timeout)
         )
+        self._stopping = False
         self._task = asyncio.create_task(self._run(), name="webhooks")
 
     async def stop(self) -> None:
-        """Stop sending; deliveries in flight stay in the outbox and go again after a start."""
-        tasks = [t for t in (self._task, *self._inflight.values()) if t is not None]
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        self._task = None
+        """Stop sending; deliveries in flight stay in the outbox, their claims handed back so
+        that they go again at once (after a start here, or from another host's sender).
+
+        Only waits are cancelled (the loop's sleep, the POSTs), never a database write under
+        way: a task cancelled inside a write could leave the writer's transaction open.
+        """
+        if self._task is not None:
+            self._stopping = True
+            self._wake.set()
+            with contextlib.suppress(asyncio.CancelledError, TimeoutError):
+                await asyncio.wait_for(self._task, STOP_SECONDS)
+            self._task = None
+        held = dict(self._leases)
+        for delivery_id in self._posting:
+            self._inflight[delivery_id].cancel()
+        await asyncio.gather(*self._inflight.values(), return_exceptions=True)
+        if held:
+            try:
+                async with self.db.transaction() as conn:
+                    await store.release_webhook_deliveries_txn(conn, held, clock.now_iso())
+            except Exception:  # the database is going too: the leases end by themselves
+                log.exception("could not hand back %d webhook deliveries", len(held))
         if self._session is not None:
             await self._session.close()
             self._session = None
@@ -196,7 +231,7 @@ class Webhooks:
     async def _run(self) -> None:
         """Send what is due; sleep until the next row is due, new rows come, or a poll."""
         loop = asyncio.get_running_loop()
-        while True:
+        while not self._stopping:
             self._wake.clear()
             try:
                 if loop.time() - self._refreshed >= self.settings.webhook_poll_seconds:
@@ -204,7 +239,8 @@ class Webhooks:
                 wait = self.settings.webhook_poll_seconds
                 if self.sending:
                     await self._start_due()
-                    wait = await self._seconds_to_next()
+                    if len(self._inflight) < self._slots:  # when full, a finished send wakes
+                        wait = await self._seconds_to_next()
             except asyncio.CancelledError:
                 raise
             except Exception:  # never let the sender die: the outbox would only grow
@@ -214,22 +250,28 @@ class Webhooks:
                 await asyncio.wait_for(self._wake.wait(), wait)
 
     async def _start_due(self) -> None:
-        """Start a send for every due row not already being sent."""
-        rows = await store.due_webhook_deliveries(
-            self.db, clock.now_iso(), BATCH + len(self._inflight)
-        )
-        for row in rows:
-            if row["id"] in self._inflight:
-                continue
-            await self._limit.acquire()
-            task = asyncio.create_task(self._deliver(row), name="webhook-delivery")
+        """Claim as many due rows as there are free slots, and start sending each."""
+        free = min(BATCH, self._slots - len(self._inflight))
+        if free <= 0:
+            return
+        lease = clock.iso_in(timedelta(seconds=lease_seconds(self.settings)))
+        async with self.db.single_statement() as conn:
+            claimed = await store.claim_webhook_deliveries(
+                conn, clock.now_iso(), lease, free, list(self._inflight)
+            )
+        if not claimed:
+            return
+        # A row gone meanwhile (its message or bot deleted) is simply not read.
+        for row in await store.webhook_deliveries_by_id(self.db, claimed):
+            task = asyncio.create_task(self._deliver(row, lease), name="webhook-delivery")
             self._inflight[row["id"]] = task
+            self._leases[row["id"]] = lease
             task.add_done_callback(functools.partial(self._done, row["id"]))
 
     def _done(self, delivery_id: str, _task: asyncio.Task[None]) -> None:
         """A send finished: free its slot and look at the outbox again."""
         self._inflight.pop(delivery_id, None)
-        self._limit.release()
+        self._leases.pop(delivery_id, None)
         self._wake.set()
 
     async def _seconds_to_next(self) -> float:
@@ -244,12 +286,30 @@ class Webhooks:
         seconds = (datetime.fromisoformat(due) - clock.now()).total_seconds()
         return max(0.0, min(poll, seconds))
 
-    async def _deliver(self, row: sqlite3.Row) -> None:
-        """One attempt at one delivery, and what follows from its answer."""
+    async def _deliver(self, row: sqlite3.Row, lease: str) -> None:
+        """One attempt at one claimed delivery (claimed until `lease`), and what follows from
+        its answer."""
+        if self._stopping:  # started as the sender stops: stop() hands the claim back
+            return
         if not row["webhook_url"] or not row["bot_active"]:
             async with self.db.transaction() as conn:
                 await store.delete_webhook_delivery_txn(conn, row["id"])
             return
+        error, reply = await self._post(row)
+        if error is not None:
+            await self._failed(row, lease, error)
+            return
+        self.delivered += 1
+        async with self.db.transaction() as conn:
+            # Answered: gone from the outbox even if another sender took it meanwhile.
+            await store.delete_webhook_delivery_txn(conn, row["id"])
+            await store.update_bot_txn(conn, row["bot_id"], last_error=None, last_error_at=None)
+        if reply is not None and reply.strip():
+            await self._post_reply(row, reply)
+
+    async def _post(self, row: sqlite3.Row) -> tuple[str | None, str | None]:
+        """POST one delivery: (why it failed or None, the text/plain answer or None).
+        This wait is the only part of a delivery that stop() cancels."""
         body = payload(row)
         headers = {
             "Content-Type": "application/json",
@@ -259,45 +319,43 @@ class Webhooks:
         }
         assert self._session is not None
         reply: str | None = None
+        self._posting.add(row["id"])
         try:
             async with self._session.post(
                 row["webhook_url"], data=body, headers=headers, allow_redirects=False
             ) as response:
                 if not 200 <= response.status < 300:
-                    raise _Failed(f"the webhook answered HTTP {response.status}")
+                    return f"the webhook answered HTTP {response.status}", None
                 if response.content_type == "text/plain":
                     raw = await _read_capped(response, MAX_REPLY_BYTES)
                     reply = raw.decode(response.charset or "utf-8", errors="replace")
-        except asyncio.CancelledError:
-            raise
-        except _Failed as exc:
-            await self._failed(row, str(exc))
-            return
         except TimeoutError:
-            await self._failed(row, f"no answer within {self.settings.webhook_timeout:g} s")
-            return
+            return f"no answer within {self.settings.webhook_timeout:g} s", None
         except (aiohttp.ClientError, OSError, ValueError) as exc:
-            await self._failed(row, f"could not reach the webhook: {exc or type(exc).__name__}")
-            return
-        async with self.db.transaction() as conn:
-            await store.delete_webhook_delivery_txn(conn, row["id"])
-            await store.update_bot_txn(conn, row["bot_id"], last_error=None, last_error_at=None)
-        if reply is not None and reply.strip():
-            await self._post_reply(row, reply)
+            return f"could not reach the webhook: {exc or type(exc).__name__}", None
+        finally:
+            self._posting.discard(row["id"])
+        return None, reply
 
-    async def _failed(self, row: sqlite3.Row, error: str) -> None:
-        """Record a failed attempt: retry later, or give up after the last one."""
+    async def _failed(self, row: sqlite3.Row, lease: str, error: str) -> None:
+        """Record a failed attempt: retry later, or give up after the last one (only while
+        this sender's claim holds; else the sender that took the row over records its own)."""
         attempts = row["attempts"] + 1
         error = error[:MAX_ERROR_CHARS]
         now = clock.now_iso()
         async with self.db.transaction() as conn:
             if attempts >= self.settings.webhook_max_attempts:
-                await store.delete_webhook_delivery_txn(conn, row["id"])
+                held = await store.delete_webhook_delivery_txn(conn, row["id"], lease)
                 error = f"gave up after {attempts} attempts: {error}"
             else:
                 retry_at = clock.iso_in(timedelta(seconds=retry_delay(self.settings, attempts)))
-                await store.retry_webhook_delivery_txn(conn, row["id"], attempts, retry_at)
-            await store.update_bot_txn(conn, row["bot_id"], last_error=error, last_error_at=now)
+                held = await store.retry_webhook_delivery_txn(
+                    conn, row["id"], attempts, retry_at, lease
+                )
+            if held:
+                await store.update_bot_txn(conn, row["bot_id"], last_error=error, last_error_at=now)
+        if not held:
+            error = f"{error} (not recorded: its claim had ended and another sender took it)"
         log.info("webhook delivery %s of bot %s failed: %s", row["id"], row["bot_id"], error)
 
     async def _post_reply(self, row: sqlite3.Row, text: str) -> None:
@@ -332,10 +390,6 @@ class Webhooks:
         """Wait until no delivery is being sent (tests)."""
         while self._inflight:
             await asyncio.wait(list(self._inflight.values()))
-
-
-class _Failed(Exception):
-    """An attempt that reached the webhook but did not succeed."""
 
 
 async def _read_capped(response: aiohttp.ClientResponse, limit: int) -> bytes:

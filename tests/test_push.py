@@ -13,6 +13,7 @@ from aiohttp import web
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from campfire.app import create_app
 from campfire.keys import core_key
 from campfire.push import PublicOnlyResolver
 from tests.helpers import make_client, send
@@ -288,3 +289,44 @@ async def test_service_worker_manifest_and_module_are_served_with_their_types(
     if path.endswith("webmanifest"):
         manifest = json.loads(await resp.text())
         assert manifest["start_url"] == "/" and manifest["icons"]
+
+
+async def test_a_subscription_changed_behind_a_workers_back_is_used_within_a_period(
+    aiohttp_client, settings, api, service
+):
+    """Two servers on one database with no Redis between them (as two workers whose wake-up
+    Redis lost): Bob subscribes through the first; the second pushes to him within one
+    push_refresh_seconds, and stops once he has unsubscribed through the first."""
+    period = 0.4
+    settings = settings.replace(
+        push_allow_insecure_endpoints=True, push_refresh_seconds=period, workers=2
+    )
+    first = await make_client(aiohttp_client, settings, api)
+    _ann, ann_token = await api.user("Ann")
+    bob, bob_token = await api.user("Bob")
+    room = await direct_room(api, ann_token, bob)
+    second = await aiohttp_client(create_app(settings, worker_index=1))
+    browser = Browser(service.base + "bob")
+    await subscribe(first, bob_token, browser)
+    subscribed_at = time.monotonic()
+    while time.monotonic() - subscribed_at < 4 * period and not service.received:
+        await send(second, ann_token, room["id"], "Still there?")
+        await asyncio.sleep(0.05)
+    assert service.received, "the second server never learnt of the subscription"
+    await service.next()
+    # One period, and slack for a busy machine (no re-read at all: no push, ever).
+    assert time.monotonic() - subscribed_at < 2 * period
+    assert browser.decrypt(service.received[-1][2])["body"] == "Still there?"
+
+    resp = await first.delete(
+        "/api/push_subscriptions",
+        headers=api.auth(bob_token),
+        json={"endpoint": browser.endpoint},
+    )
+    assert resp.status == 204, await resp.text()
+    await asyncio.sleep(period + 0.1)
+    count = len(service.received)
+    await send(second, ann_token, room["id"], "Gone?")
+    await second.app[core_key].push.idle()
+    assert len(service.received) == count
+    assert bob["id"] not in second.app[core_key].push.subscribers
