@@ -22,14 +22,14 @@ from pathlib import Path
 from typing import ClassVar
 from urllib.parse import urlsplit
 
-import pytest
-
 USER = "campfire"
 TEMPLATE = "migrated_template"
 
 
 def postgres_bin() -> Path:
     """The directory of initdb and postgres: missing, fail in CI and skip elsewhere."""
+    import pytest  # here: scripts/bench/run.py imports this module without pytest installed
+
     for candidate in sorted(glob.glob("/usr/lib/postgresql/*/bin"), reverse=True):
         if Path(candidate, "initdb").exists() and Path(candidate, "postgres").exists():
             return Path(candidate)
@@ -51,10 +51,12 @@ class PostgresServer:
         "max_connections": "300",
     }
 
-    def __init__(self, settings: dict[str, str] | None = None, password: str = "") -> None:
-        # Its own directory straight under /tmp: pytest's are private to root, and the
-        # server may run as another user (below) that must reach its socket and data.
-        self.root = Path(tempfile.mkdtemp(prefix="campfire-pg-"))
+    def __init__(
+        self, settings: dict[str, str] | None = None, password: str = "", parent: Path | None = None
+    ) -> None:
+        # Its own directory straight under /tmp (or `parent`): pytest's are private to root,
+        # and the server may run as another user (below) that must reach its socket and data.
+        self.root = Path(tempfile.mkdtemp(prefix="campfire-pg-", dir=parent))
         self.settings = {**self.TEST_SETTINGS, **(settings or {})}
         self.password = password  # put in url() (trust auth ignores it): logs must not show it
         self.bin = postgres_bin()
