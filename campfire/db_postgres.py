@@ -290,15 +290,18 @@ class PostgresDatabase:
             fresh = self._new_pool()
             try:
                 await fresh.open(wait=True, timeout=RECONNECT_EVERY * 4)
+                if self._pool is not None:  # its connections in use close when returned
+                    await self._pool.close(timeout=1)
             except psycopg.Error:
                 await fresh.close()
                 continue
-            old, self._pool = self._pool, fresh
+            except BaseException:  # cancelled by close(): leave no pool behind
+                await fresh.close()
+                raise
+            self._pool = fresh
             self._reconnecting = None
             away = asyncio.get_running_loop().time() - started
             log.warning("PostgreSQL answers again (after %.1f s); reconnected", away)
-            if old is not None:
-                await old.close(timeout=1)  # connections still in use close when returned
             return
 
     async def schema_version(self) -> int:
