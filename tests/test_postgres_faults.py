@@ -20,7 +20,6 @@ import aiohttp
 import pgserver
 import pytest
 from clusterutil import make_postgres_world, redis_server  # noqa: F401 (the `redis` fixture)
-from conftest import receive_json
 from helpers import make_client
 from test_scale_workers import Client, check_stream, connect_on, until, workers
 
@@ -227,7 +226,7 @@ async def test_requests_while_postgresql_is_down_fail_at_once_and_recover(
     _admin, token = await api.setup_admin()
     room = await api.room(token, "general", "open")
     ws = await client.ws_connect(f"/ws?token={token}")
-    while (await receive_json(ws))["type"] != "Ready":
+    while (await ws.receive_json(timeout=3))["type"] != "Ready":
         pass
     restarting = asyncio.create_task(asyncio.to_thread(own_postgres.restart, "fast", 3.0))
 
@@ -256,16 +255,16 @@ async def test_requests_while_postgresql_is_down_fail_at_once_and_recover(
             "client_message_id": str(uuid.uuid4()),
         }
     )
-    assert (await receive_json(ws))["code"] == "MESSAGE_CREATION_FAILED"
+    assert (await ws.receive_json(timeout=3))["code"] == "MESSAGE_CREATION_FAILED"
     await ws.send_json({"type": "UpdateLastSeen", "message_id": str(uuid.uuid4())})
-    assert (await receive_json(ws))["code"] == "SERVICE_UNAVAILABLE"
+    assert (await ws.receive_json(timeout=3))["code"] == "SERVICE_UNAVAILABLE"
     await restarting
     back = time.monotonic()
     while await health() != 200:
         assert time.monotonic() - back < 2.0, "Campfire did not reconnect within 2 s"
         await asyncio.sleep(0.05)
     message = await api.post(token, room["id"], "back")
-    while (frame := await receive_json(ws))["type"] != "NewMessage":
+    while (frame := await ws.receive_json(timeout=3))["type"] != "NewMessage":
         pass
     assert frame["message"]["id"] == message["id"]
     await ws.close()

@@ -178,9 +178,16 @@ class Server:
 
 
 @pytest.fixture
-def server(tmp_path):
+def server_db() -> str | None:
+    """The `server` fixture's database: None for a SQLite file of its own (a module may
+    override this with a PostgreSQL URL)."""
+    return None
+
+
+@pytest.fixture
+def server(tmp_path, server_db):
     """A running `campfire serve` with an empty database of its own."""
-    srv = Server(tmp_path)
+    srv = Server(tmp_path, db=server_db)
     srv.start()
     yield srv
     srv.stop()

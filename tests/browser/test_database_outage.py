@@ -11,7 +11,6 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pgserver
 import pytest
-from conftest import Server
 from pageutil import message, open_room, send, wait_until
 from playwright.sync_api import expect
 
@@ -19,40 +18,44 @@ pytestmark = pytest.mark.browser
 
 
 @pytest.fixture
-def server(tmp_path):
-    """`campfire serve` on a private PostgreSQL of this test's own (it is restarted)."""
-    postgres = pgserver.PostgresServer()
-    with ThreadPoolExecutor(1) as thread:  # it migrates with asyncio.run: not in Playwright's loop
-        thread.submit(postgres.start).result()
-    srv = Server(tmp_path, db=postgres.fresh_database())
-    srv.postgres = postgres  # type: ignore[attr-defined]
+def postgres():
+    """A private PostgreSQL of this test's own (it is restarted)."""
+    server = pgserver.PostgresServer()
     try:
-        srv.start()
-        yield srv
+        with ThreadPoolExecutor(1) as thread:  # it migrates with asyncio.run: not in Playwright's
+            thread.submit(server.start).result()
+        yield server
     finally:
-        srv.stop()
-        postgres.stop()
+        server.stop()
 
 
-def health(server: Server) -> int:
+@pytest.fixture
+def server_db(postgres):
+    """The `server` fixture serves a database on it."""
+    return postgres.fresh_database()
+
+
+def health(base_url: str) -> int:
     """/health's status: 503 while the database cannot be reached."""
     try:
-        with urllib.request.urlopen(server.url + "/health", timeout=5) as resp:
+        with urllib.request.urlopen(base_url + "/health", timeout=5) as resp:
             return resp.status
     except urllib.error.HTTPError as exc:
         return exc.code
 
 
-def test_a_message_not_stored_while_the_database_restarts_is_sent_again_once(server, pages):
+def test_a_message_not_stored_while_the_database_restarts_is_sent_again_once(
+    server, pages, postgres
+):
     pages.tolerate_offline = True  # the page's own requests may meet a 503 meanwhile
     _, token = server.user("Ann")
     general = server.room(token, "general")
     a = pages.chat(token)
     open_room(a, general)
 
-    restart = threading.Thread(target=server.postgres.restart, args=("fast", 4.0))
+    restart = threading.Thread(target=postgres.restart, args=("fast", 4.0))
     restart.start()
-    wait_until(lambda: health(server) == 503, timeout=5)
+    wait_until(lambda: health(server.url) == 503, timeout=5)
     send(a, "Sent while the database was away")
     queued = message(a, "Sent while the database was away")
     expect(a.get_by_text("the server could not store it")).to_be_visible()
