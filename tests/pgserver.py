@@ -28,11 +28,11 @@ TEMPLATE = "migrated_template"
 
 def postgres_bin() -> Path:
     """The directory of initdb and postgres: missing, fail in CI and skip elsewhere."""
-    import pytest  # here: scripts/bench/run.py imports this module without pytest installed
-
     for candidate in sorted(glob.glob("/usr/lib/postgresql/*/bin"), reverse=True):
         if Path(candidate, "initdb").exists() and Path(candidate, "postgres").exists():
             return Path(candidate)
+    import pytest  # only here: scripts/bench/run.py uses this module without pytest installed
+
     message = "PostgreSQL is not installed (Debian packages postgresql postgresql-contrib)"
     if os.environ.get("CI"):
         pytest.fail(message)
