@@ -443,6 +443,11 @@ async def backup_file(source: Path, target: Path) -> None:
     await asyncio.to_thread(run)
 
 
+class DatabaseUnavailable(sqlite3.OperationalError):
+    """The database server cannot be reached (PostgreSQL down or restarting): a whole batch
+    fails at once, and callers answer "try again" (it is an sqlite3 error, as they catch)."""
+
+
 class _Pending(Generic[T]):
     """One item waiting for the next group commit, with the future its caller awaits."""
 
@@ -530,8 +535,9 @@ class GroupCommitter(Generic[T, R]):
         except asyncio.CancelledError:
             raise
         except Exception as exc:
-            if len(batch) == 1:
-                _settle(batch[0].future, error=exc)
+            if len(batch) == 1 or isinstance(exc, DatabaseUnavailable):
+                for pending in batch:  # no database: trying item by item would only wait longer
+                    _settle(pending.future, error=exc)
                 return
             log.warning("batch of %d failed (%s); retrying one by one", len(batch), exc)
             for pending in batch:

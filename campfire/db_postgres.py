@@ -24,8 +24,18 @@ import psycopg.errors
 from psycopg_pool import AsyncConnectionPool
 
 from campfire import db
+from campfire.db import DatabaseUnavailable
 
 log = logging.getLogger(__name__)
+# psycopg's pool logs every checkout and return at INFO: lines by the thousand per second
+# under load (and their cost). Its warnings (connections lost, failing to connect) stay.
+logging.getLogger("psycopg.pool").setLevel(logging.WARNING)
+
+# How long a caller waits for a pooled connection before "database unavailable" (the pool's
+# own default, 30 s, would hold a client's message that long).
+POOL_WAIT = 5.0
+# While the database is away: how often a connection is tried, to notice its return.
+RECONNECT_EVERY = 0.5
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -195,19 +205,18 @@ class PostgresDatabase:
         # Writers of this process queue here, so at most one pooled connection waits on the
         # advisory lock and the others stay free for reads.
         self._write_lock = asyncio.Lock()
+        # Set while the database is away (a pooled connection broke): tries it until it
+        # answers, then replaces the pool. Callers meanwhile fail at once.
+        self._reconnecting: asyncio.Task | None = None
 
     @property
     def path(self) -> Path:
         """No file: the data directory must be set (config files_dir); see Settings."""
         raise RuntimeError("a PostgreSQL database has no file path")
 
-    async def open(self) -> None:
-        """Open the pool and apply pending migrations."""
-        # One connection first: if the server or database is not there, its own error says
-        # why (the pool would only time out).
-        with _as_sqlite_errors():
-            await (await psycopg.AsyncConnection.connect(self.url, connect_timeout=10)).close()
-        self._pool = AsyncConnectionPool(
+    def _new_pool(self) -> AsyncConnectionPool:
+        """A connection pool (not opened yet)."""
+        return AsyncConnectionPool(
             self.url,
             min_size=1,
             max_size=self._pool_size,
@@ -215,7 +224,16 @@ class PostgresDatabase:
             kwargs={"autocommit": True, "row_factory": _row_factory},
             configure=_configure,
             name="campfire",
+            timeout=POOL_WAIT,
         )
+
+    async def open(self) -> None:
+        """Open the pool and apply pending migrations."""
+        # One connection first: if the server or database is not there, its own error says
+        # why (the pool would only time out).
+        with _as_sqlite_errors():
+            await (await psycopg.AsyncConnection.connect(self.url, connect_timeout=10)).close()
+        self._pool = self._new_pool()
         try:
             with _as_sqlite_errors():
                 await self._pool.open(wait=True, timeout=10)
@@ -226,6 +244,11 @@ class PostgresDatabase:
 
     async def close(self) -> None:
         """Close every pooled connection."""
+        if self._reconnecting is not None:
+            self._reconnecting.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._reconnecting
+            self._reconnecting = None
         if self._pool is not None:
             await self._pool.close()
             self._pool = None
@@ -235,6 +258,54 @@ class PostgresDatabase:
         if self._pool is None:
             raise RuntimeError("database is closed")
         return self._pool
+
+    @contextlib.asynccontextmanager
+    async def _connection(self) -> AsyncIterator[psycopg.AsyncConnection]:
+        """A pooled connection, or DatabaseUnavailable at once while the database is away
+        (and after POOL_WAIT without a free connection). A connection found broken starts
+        the reconnection: psycopg's pool would retry with a backoff growing to minutes."""
+        if self._reconnecting is not None:
+            raise DatabaseUnavailable("the database is unavailable (reconnecting)")
+        pool = self._require_pool()
+        conn: psycopg.AsyncConnection | None = None
+        try:
+            async with pool.connection() as conn:
+                yield conn
+        except (psycopg.Error, sqlite3.OperationalError) as exc:
+            if conn is None or conn.broken:
+                if conn is not None:
+                    self._lost(exc)
+                raise DatabaseUnavailable(f"the database is unavailable: {exc}") from exc
+            raise
+
+    def _lost(self, exc: BaseException) -> None:
+        """A connection broke: fail callers at once and reconnect (once, whoever notices)."""
+        if self._reconnecting is None:
+            log.warning("lost the PostgreSQL connection (%s); reconnecting", exc)
+            self._reconnecting = asyncio.create_task(self._reconnect(), name="pg-reconnect")
+
+    async def _reconnect(self) -> None:
+        """Try the database every RECONNECT_EVERY s; once it answers, a fresh pool replaces
+        the one whose connections died, and callers are served again."""
+        started = asyncio.get_running_loop().time()
+        while True:
+            await asyncio.sleep(RECONNECT_EVERY)
+            fresh = self._new_pool()
+            try:
+                await fresh.open(wait=True, timeout=RECONNECT_EVERY * 4)
+                if self._pool is not None:  # its connections in use close when returned
+                    await self._pool.close(timeout=1)
+            except psycopg.Error:
+                await fresh.close()
+                continue
+            except BaseException:  # cancelled by close(): leave no pool behind
+                await fresh.close()
+                raise
+            self._pool = fresh
+            self._reconnecting = None
+            away = asyncio.get_running_loop().time() - started
+            log.warning("PostgreSQL answers again (after %.1f s); reconnected", away)
+            return
 
     async def schema_version(self) -> int:
         """The number of the newest migration applied (0 on an empty database)."""
@@ -274,8 +345,7 @@ class PostgresDatabase:
     @contextlib.asynccontextmanager
     async def transaction(self) -> AsyncIterator[Connection]:
         """One write transaction holding the write lock, committed on success, else rolled back."""
-        pool = self._require_pool()
-        async with self._write_lock, pool.connection() as conn:
+        async with self._write_lock, self._connection() as conn:
             with _as_sqlite_errors():
                 async with conn.transaction():
                     await conn.execute("SELECT pg_advisory_xact_lock(%s)", (WRITE_LOCK,))
@@ -290,8 +360,7 @@ class PostgresDatabase:
         from the counter row (locked until its commit, so still in commit order), and the
         constraints refuse what a concurrent transaction made invalid (a deleted room).
         """
-        pool = self._require_pool()
-        async with pool.connection() as conn:
+        async with self._connection() as conn:
             yield Connection(conn)
 
     async def run_batch(
@@ -310,8 +379,7 @@ class PostgresDatabase:
 
     async def fetchall(self, sql: str, params: Sequence[Any] | dict = ()) -> list[Row]:
         """Run a read query on a pooled connection and return every row."""
-        pool = self._require_pool()
-        async with pool.connection() as conn:
+        async with self._connection() as conn:
             return await Connection(conn).execute_fetchall(sql, params)
 
     async def fetchone(self, sql: str, params: Sequence[Any] | dict = ()) -> Row | None:

@@ -99,3 +99,10 @@ def room_name_taken(name: str) -> CampfireError:
     return CampfireError(
         ROOM_NAME_TAKEN, f"There is already a room named {name!r}: please pick another name", 409
     )
+
+
+def database_unavailable() -> CampfireError:
+    """A 503: the database cannot be reached now (PostgreSQL restarting); try again soon."""
+    return CampfireError(
+        SERVICE_UNAVAILABLE, "The database is unavailable; try again shortly", 503, retry_after=1
+    )

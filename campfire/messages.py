@@ -11,6 +11,7 @@ from typing import Any
 from campfire import clock, errors, store
 from campfire.accounts import SessionUser
 from campfire.core import Core
+from campfire.db import DatabaseUnavailable
 from campfire.errors import CampfireError
 from campfire.rooms import access_room
 from campfire.validate import (
@@ -73,7 +74,8 @@ async def do_create_message(
     except sqlite3.IntegrityError:  # the room was deleted while the message waited
         raise errors.room_not_found() from None
     except sqlite3.Error as exc:
-        log.error("could not store a message in room %s: %s", room_id, exc)
+        if not isinstance(exc, DatabaseUnavailable):  # the engine logs an outage once
+            log.error("could not store a message in room %s: %s", room_id, exc)
         raise CampfireError(
             errors.MESSAGE_CREATION_FAILED,
             "Failed to create message: the server could not store it",

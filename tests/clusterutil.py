@@ -24,7 +24,7 @@ import pytest
 
 from campfire.app import create_app
 from campfire.keys import core_key
-from scripts.faults.harness import RedisServer
+from scripts.faults.harness import PASSWORD, RedisServer, World, cli, free_port
 
 ONE_PROCESS_ONLY = {"core", "settings", "aiohttp_client"}
 
@@ -167,3 +167,27 @@ async def client_on_one_or_two_workers(request, aiohttp_client, settings, tmp_pa
     for client in two.clients:
         await client.close()
     two.redis.stop()
+
+
+def make_postgres_world(url: str, redis_url: str, files: Path, **settings: object) -> World:
+    """Two users with a token each and an open room, made with the CLI in PostgreSQL, served
+    by 2 workers (then `settings`, as CAMPFIRE_ variables)."""
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CAMPFIRE_")}
+    env.update(
+        CAMPFIRE_DB=url,
+        CAMPFIRE_PORT=str(port),
+        CAMPFIRE_FILES_DIR=str(files),
+        CAMPFIRE_REDIS_URL=redis_url,
+        CAMPFIRE_WORKERS="2",
+        CAMPFIRE_USER_MESSAGES_PER_SECOND="1000",
+        CAMPFIRE_USER_MESSAGES_BURST="1000",
+    )
+    env.update({"CAMPFIRE_" + name.upper(): str(value) for name, value in settings.items()})
+    room_id = cli(env, "room", "add", "shared", "--type", "open")
+    tokens = []
+    for i in range(2):
+        email = f"user{i}@example.com"
+        cli(env, "user", "add", email, "--name", f"User {i}", "--password", PASSWORD)
+        tokens.append(cli(env, "token", "issue", email))
+    return World(env, port, tokens, room_id)

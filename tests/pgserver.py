@@ -14,13 +14,13 @@ import itertools
 import os
 import pwd
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
 from pathlib import Path
+from typing import ClassVar
 from urllib.parse import urlsplit
-
-import pytest
 
 USER = "campfire"
 TEMPLATE = "migrated_template"
@@ -31,6 +31,8 @@ def postgres_bin() -> Path:
     for candidate in sorted(glob.glob("/usr/lib/postgresql/*/bin"), reverse=True):
         if Path(candidate, "initdb").exists() and Path(candidate, "postgres").exists():
             return Path(candidate)
+    import pytest  # only here: scripts/bench/run.py uses this module without pytest installed
+
     message = "PostgreSQL is not installed (Debian packages postgresql postgresql-contrib)"
     if os.environ.get("CI"):
         pytest.fail(message)
@@ -40,10 +42,23 @@ def postgres_bin() -> Path:
 class PostgresServer:
     """One postgres process with its data directory and socket in `root`."""
 
-    def __init__(self) -> None:
-        # Its own directory straight under /tmp: pytest's are private to root, and the
-        # server may run as another user (below) that must reach its socket and data.
-        self.root = Path(tempfile.mkdtemp(prefix="campfire-pg-"))
+    # A test database is thrown away: no fsync, no waiting for the WAL (durability is
+    # SQLite's tests, and `settings` turns it back on where a test is about it).
+    TEST_SETTINGS: ClassVar[dict[str, str]] = {
+        "fsync": "off",
+        "synchronous_commit": "off",
+        "full_page_writes": "off",
+        "max_connections": "300",
+    }
+
+    def __init__(
+        self, settings: dict[str, str] | None = None, password: str = "", parent: Path | None = None
+    ) -> None:
+        # Its own directory straight under /tmp (or `parent`): pytest's are private to root,
+        # and the server may run as another user (below) that must reach its socket and data.
+        self.root = Path(tempfile.mkdtemp(prefix="campfire-pg-", dir=parent))
+        self.settings = {**self.TEST_SETTINGS, **(settings or {})}
+        self.password = password  # put in url() (trust auth ignores it): logs must not show it
         self.bin = postgres_bin()
         self.process: subprocess.Popen | None = None
         self._names = itertools.count(1)
@@ -75,34 +90,35 @@ class PostgresServer:
             "--locale=C.UTF-8",
             "--no-sync",
         )
-        log = open(self.root / "postgres.log", "wb")  # the server writes it while it runs
-        self.process = subprocess.Popen(
-            [
-                str(self.bin / "postgres"),
-                "-D",
-                str(data),
-                "-k",
-                str(self.root),
-                "-c",
-                "listen_addresses=",
-                # A test database is thrown away: no fsync (durability is SQLite's tests).
-                "-c",
-                "fsync=off",
-                "-c",
-                "synchronous_commit=off",
-                "-c",
-                "full_page_writes=off",
-                "-c",
-                "max_connections=300",
-            ],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            **self._owner,
-        )
-        log.close()
+        self._spawn()
         self._wait_ready()
         self.sql(f"CREATE DATABASE {TEMPLATE}")
         asyncio.run(_migrate(self.url(TEMPLATE)))
+
+    def _spawn(self) -> None:
+        """Start postgres on the data directory, its output appended to postgres.log."""
+        log = open(self.root / "postgres.log", "ab")  # the server writes it while it runs
+        options = [
+            arg for name, value in self.settings.items() for arg in ("-c", f"{name}={value}")
+        ]
+        self.process = subprocess.Popen(
+            [str(self.bin / "postgres"), "-D", str(self.root / "data"), "-k", str(self.root),
+             "-c", "listen_addresses=", *options],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            **self._owner,
+        )  # fmt: skip
+        log.close()
+
+    def restart(self, mode: str = "fast", down: float = 0.0) -> None:
+        """`pg_ctl stop -m fast|immediate` (immediate: a crash, recovered from WAL at start),
+        `down` seconds with no server, then postgres again on the same data and socket."""
+        self._run(str(self.bin / "pg_ctl"), "stop", "-D", str(self.root / "data"), "-m", mode)
+        assert self.process is not None
+        self.process.wait(timeout=30)
+        time.sleep(down)
+        self._spawn()
+        self._wait_ready()
 
     def _wait_ready(self) -> None:
         """Wait until the server takes connections (or fail with its log)."""
@@ -122,7 +138,8 @@ class PostgresServer:
 
     def url(self, database: str) -> str:
         """The URL of one database on this server (over the unix socket)."""
-        return f"postgresql://{USER}@/{database}?host={self.root}"
+        user = f"{USER}:{self.password}" if self.password else USER
+        return f"postgresql://{user}@/{database}?host={self.root}"
 
     def sql(self, statement: str, database: str = "postgres") -> None:
         """Run one statement outside a transaction (CREATE/DROP DATABASE)."""
@@ -151,7 +168,8 @@ class PostgresServer:
     def stop(self) -> None:
         """Stop the server (fast shutdown) and wait for it."""
         if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
+            # SIGINT is the fast shutdown; SIGTERM's smart one waits for every client to go.
+            self.process.send_signal(signal.SIGINT)
             try:
                 self.process.wait(timeout=30)
             except subprocess.TimeoutExpired:

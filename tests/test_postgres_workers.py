@@ -6,45 +6,13 @@ each worker once, in sequence order, with no gap; history and catch-up read the 
 from __future__ import annotations
 
 import asyncio
-import os
 import time
 import uuid
-from pathlib import Path
 
 import aiohttp
-from clusterutil import redis_server  # noqa: F401 (the `redis` fixture)
+from clusterutil import make_postgres_world, redis_server  # noqa: F401 (the `redis` fixture)
 
-from scripts.faults.harness import (
-    PASSWORD,
-    Server,
-    World,
-    child_pids,
-    cli,
-    free_port,
-    worker_of,
-)
-
-
-def make_postgres_world(url: str, redis_url: str, files: Path) -> World:
-    """Two users with a token each and an open room, made with the CLI in PostgreSQL."""
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CAMPFIRE_")}
-    env.update(
-        CAMPFIRE_DB=url,
-        CAMPFIRE_PORT=str(port),
-        CAMPFIRE_FILES_DIR=str(files),
-        CAMPFIRE_REDIS_URL=redis_url,
-        CAMPFIRE_WORKERS="2",
-        CAMPFIRE_USER_MESSAGES_PER_SECOND="1000",
-        CAMPFIRE_USER_MESSAGES_BURST="1000",
-    )
-    room_id = cli(env, "room", "add", "shared", "--type", "open")
-    tokens = []
-    for i in range(2):
-        email = f"user{i}@example.com"
-        cli(env, "user", "add", email, "--name", f"User {i}", "--password", PASSWORD)
-        tokens.append(cli(env, "token", "issue", email))
-    return World(env, port, tokens, room_id)
+from scripts.faults.harness import Server, World, child_pids, worker_of
 
 
 async def socket_on(session: aiohttp.ClientSession, world: World, pid: int, pids: list[int]):

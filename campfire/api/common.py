@@ -24,6 +24,7 @@ from campfire.auth import (
 )
 from campfire.bots import loggable_path
 from campfire.core import Core
+from campfire.db import DatabaseUnavailable
 from campfire.errors import CampfireError
 from campfire.keys import core_key, settings_key
 from campfire.validate import is_uuid
@@ -153,6 +154,8 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         return await handler(request)
     except CampfireError as exc:
         return error_response(exc)
+    except DatabaseUnavailable:  # not a bug: the engine logged the outage once
+        return error_response(errors.database_unavailable())
     except web.HTTPException as exc:
         if exc.status < 400 or not request.path.startswith(("/api", "/health", "/ws")):
             raise

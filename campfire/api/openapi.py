@@ -215,7 +215,8 @@ ERROR_STATUSES: dict[int, str] = {
     413: "The body is larger than max_body_bytes (PAYLOAD_TOO_LARGE)",
     415: "The body is not sent as the documented content type (UNSUPPORTED_MEDIA_TYPE)",
     429: "Too many requests (RATE_LIMITED); Retry-After says when to try again",
-    503: "The server cannot serve this now (SERVICE_UNAVAILABLE, MESSAGE_CREATION_FAILED)",
+    503: "The server cannot serve this now (SERVICE_UNAVAILABLE: e.g. the database cannot be"
+    " reached, Retry-After says when to try again; MESSAGE_CREATION_FAILED)",
     507: "The server's disk is full; nothing of the upload was kept (STORAGE_FULL)",
 }
 
@@ -223,6 +224,8 @@ AUTH_KINDS = ("none", "session", "admin")
 # Any request may carry a body, and the body_deadline middleware reads every body before its
 # handler runs: too slow (408), too large (413), one of too many from one address (429).
 BODY_STATUSES = frozenset({408, 413, 429})
+# And any route may find the database away (PostgreSQL restarting): 503 SERVICE_UNAVAILABLE.
+DATABASE_STATUSES = frozenset({503})
 UNSAFE_METHODS = ("POST", "PUT", "PATCH", "DELETE")
 
 
@@ -264,7 +267,8 @@ def describe(
     body: the JSON Schema of an application/json body (adds 400, 413 and 415);
       content: other request media types -> schema (adds 413 and 415).
     errors: further error statuses this route answers (400, 403, 404, 409, 429, 503...);
-      every route answers 408, 413 and 429 to a request body (BODY_STATUSES).
+      every route answers 408, 413 and 429 to a request body (BODY_STATUSES), and 503 when
+      the database cannot be reached (DATABASE_STATUSES).
     query / path: schemas of query parameters (all optional) / path parameters by name.
     headers: status -> response header name -> `header(...)`, for headers a success carries.
     """
@@ -377,7 +381,7 @@ def _operation(method: str, path: str, handler: Callable[..., Any], op: Operatio
     ]
     if parameters:
         result["parameters"] = parameters
-    statuses = set(op.errors) | BODY_STATUSES
+    statuses = set(op.errors) | BODY_STATUSES | DATABASE_STATUSES
     content: dict[str, Schema] = {}
     if op.body is not None:
         content["application/json"] = {"schema": op.body}

@@ -28,7 +28,7 @@ import time
 from collections.abc import Awaitable, Callable
 
 from campfire import changes, store
-from campfire.db import Database
+from campfire.db import Database, DatabaseUnavailable
 from campfire.realtime.hub import Hub, event_frame
 from campfire.views import message_json
 
@@ -137,6 +137,8 @@ class OrderedRelay:
                     break
         except asyncio.CancelledError:
             raise
+        except DatabaseUnavailable:
+            pass  # the engine logs the outage once; the position check retries
         except Exception:
             log.exception("reading the sequence from the database failed (will retry)")
 
@@ -182,6 +184,8 @@ class OrderedRelay:
             await asyncio.sleep(self.check_interval)
             try:
                 position = (await store.sequence_since(self.db, 2**62, 1)).position
+            except DatabaseUnavailable:
+                continue  # the engine logs the outage once; checked again next time
             except Exception:
                 log.exception("reading the sequence position failed")
                 continue

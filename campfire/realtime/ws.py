@@ -27,6 +27,7 @@ from campfire.api.common import error_response
 from campfire.api.openapi import describe
 from campfire.auth import origin_allowed, token_from_request
 from campfire.core import Core
+from campfire.db import DatabaseUnavailable
 from campfire.errors import CampfireError
 from campfire.keys import core_key, settings_key
 from campfire.ratelimit import TokenBucket
@@ -186,6 +187,9 @@ class CommandHandler:
             await self.DISPATCH[type(command)](self, command)
         except CampfireError as exc:
             self.send_error(exc.code, exc.message)
+        except DatabaseUnavailable:  # not a bug: the engine logged the outage once
+            unavailable = errors.database_unavailable()
+            self.send_error(unavailable.code, unavailable.message)
         except Exception:
             log.exception("frame from %r failed", self.conn)
             self.send_error(errors.INTERNAL_ERROR, "Something went wrong on the server")
@@ -298,6 +302,8 @@ async def _recheck_connections(core: Core, interval: float) -> None:
         await asyncio.sleep(interval)
         try:
             await recheck_once(core)
+        except DatabaseUnavailable:
+            pass  # the engine logs the outage once; the next pass catches up
         except Exception:
             log.exception("re-checking open connections failed")
 

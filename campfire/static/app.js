@@ -30,6 +30,10 @@ on('Error', (event) => {
     showNotice('Slow down a little: sending again in a moment.');
     return;
   }
+  if (event.code === 'MESSAGE_CREATION_FAILED' || event.code === 'SERVICE_UNAVAILABLE') {
+    // Not stored (the server's database may be restarting): the outbox keeps the message.
+    state.socket.retryOutboxLater();
+  }
   showNotice(event.message);
 });
 

@@ -25,6 +25,8 @@ export class ChatSocket {
     this.timer = null;
     this.checking = false; // a reconnect attempt is asking the server (checkAuth)
     this.outbox = new Map(); // client_message_id -> CreateMessage frame, until echoed
+    this.outboxTimer = null; // a resend after the server could not store messages
+    this.outboxAttempt = 0;
     // Try at once when the network comes back or the person returns to the tab.
     window.addEventListener('online', () => this.reconnectNow());
     window.addEventListener('focus', () => this.reconnectNow());
@@ -67,6 +69,17 @@ export class ChatSocket {
   /** The server echoed a message: it is stored, stop retrying it. */
   acknowledge(clientMessageId) {
     this.outbox.delete(clientMessageId);
+    this.outboxAttempt = 0; // the server stores messages again
+  }
+
+  /** The server could not store a message just now (its database restarting): send the
+   * outbox again after a pause that grows with each failure, as reconnecting does. */
+  retryOutboxLater() {
+    if (this.outboxTimer !== null || !this.outbox.size) return;
+    this.outboxTimer = setTimeout(() => {
+      this.outboxTimer = null;
+      this.flushOutbox();
+    }, backoffDelay(this.outboxAttempt++));
   }
 
   /** Send every message not yet acknowledged (same client_message_id: no double post). */

@@ -55,10 +55,11 @@ def free_port() -> int:
 class Server:
     """`campfire serve` in a subprocess, plus small HTTP helpers to set up people and rooms."""
 
-    def __init__(self, tmp_path: Path) -> None:
+    def __init__(self, tmp_path: Path, db: str | None = None) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.db = tmp_path / "campfire.db"
+        self.db = db or tmp_path / "campfire.db"  # or a PostgreSQL URL
+        self.files = tmp_path / "campfire-files"  # where uploads go when db is a URL
         self.log = tmp_path / "server.log"
         self.proc: subprocess.Popen | None = None
         self.admin_token: str | None = None
@@ -71,6 +72,7 @@ class Server:
             "CAMPFIRE_HOST": "127.0.0.1",
             "CAMPFIRE_PORT": str(self.port),
             "CAMPFIRE_DB": str(self.db),
+            "CAMPFIRE_FILES_DIR": str(self.files) if "://" in str(self.db) else "",
             "CAMPFIRE_TYPING_TIMEOUT": "2",
             "CAMPFIRE_TYPING_SWEEP_INTERVAL": "0.5",
             "CAMPFIRE_SHUTDOWN_TIMEOUT": "2",
@@ -176,9 +178,16 @@ class Server:
 
 
 @pytest.fixture
-def server(tmp_path):
+def server_db() -> str | None:
+    """The `server` fixture's database: None for a SQLite file of its own (a module may
+    override this with a PostgreSQL URL)."""
+    return None
+
+
+@pytest.fixture
+def server(tmp_path, server_db):
     """A running `campfire serve` with an empty database of its own."""
-    srv = Server(tmp_path)
+    srv = Server(tmp_path, db=server_db)
     srv.start()
     yield srv
     srv.stop()
