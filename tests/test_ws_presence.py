@@ -3,8 +3,10 @@
 import asyncio
 
 import pytest
-from clusterutil import client_on_one_or_two_workers, settle  # noqa: F401 (`client`)
+from clusterutil import TwoWorkers, client_on_one_or_two_workers, settle  # noqa: F401 (`client`)
 from wsutil import connect, create, join, recv, recv_type, silent
+
+from campfire.keys import core_key
 
 
 @pytest.fixture
@@ -127,6 +129,32 @@ async def test_typing_start_repeat_stop(client, room_with_two):
     assert await recv(wb) == {"type": "TypingStop", "user_id": alice["id"], "room_id": room}
     await wa.send_json({"type": "StopTyping", "room_id": room})  # not typing: nothing
     await silent(wb, 0.1)
+
+
+async def test_only_a_message_ending_an_indicator_tells_the_other_workers(client, room_with_two):
+    """With workers, a message from someone who was not typing sends no typing event through
+    Redis (each message did, which also kept bursts of messages from being joined)."""
+    if not isinstance(client, TwoWorkers):
+        pytest.skip("one process sends nothing to other workers")
+    alice, a_token, _bob, b_token, room = room_with_two
+    wa, wb = await both_viewing(client, a_token, b_token, room)
+    sent: list[str] = []
+    for worker in client.clients:
+        broker = worker.app[core_key].hub.broker
+        publish = broker.publish_event
+        broker.publish_event = lambda op, *args, publish=publish: (
+            sent.append(op),
+            publish(op, *args),
+        )
+    for n in range(3):
+        await wa.send_json(create(room, f"not typing {n}"))
+        assert (await recv(wb))["type"] == "NewMessage"
+    await wa.send_json({"type": "StartTyping", "room_id": room})
+    await recv_type(wb, "TypingStart")
+    await wa.send_json(create(room, "was typing"))
+    assert await recv(wb) == {"type": "TypingStop", "user_id": alice["id"], "room_id": room}
+    assert (await recv(wb))["type"] == "NewMessage"
+    assert sent.count("stop_typing") == 1
 
 
 async def test_typing_expires_through_the_sweep(client, settings, room_with_two):

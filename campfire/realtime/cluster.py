@@ -249,8 +249,13 @@ class ClusterHub(Hub):
         self._everywhere("start_typing", user_id, room_id)
 
     def stop_typing(self, user_id: str, room_id: str) -> None:
-        """End a typing indicator on every worker."""
-        self._everywhere("stop_typing", user_id, room_id)
+        """End a typing indicator on every worker, if it is on: every worker holds every
+        indicator (start_typing goes everywhere), so a message whose author was not typing
+        sends nothing around. (It did: one event per message, and the events between them
+        kept the broker from joining a burst of messages into one publish.) An indicator
+        whose start is still on its way ends at its deadline."""
+        if LOCAL_ONLY.get() or user_id in self.typing.get(room_id, ()):
+            self._everywhere("stop_typing", user_id, room_id)
 
     def sweep_typing(self) -> int:
         """Every worker ends expired indicators itself: nothing is sent around."""
