@@ -18,7 +18,7 @@ from campfire.app import (
     configure_logging,
     create_app,
     new_event_loop,
-    tune_gc_for_serving,
+    tune_for_serving,
 )
 from campfire.config import ConfigError, Settings, files_dir_of, load_settings
 from campfire.core import Core, open_core
@@ -214,7 +214,7 @@ def serve(
         loop = new_event_loop(settings.event_loop)
     except ValueError as exc:
         raise click.ClickException(str(exc)) from None
-    tune_gc_for_serving()
+    tune_for_serving()
     app = create_app(settings, worker_index or 0)
     if not worker_index:
         app.on_startup.append(announce_setup)  # after the database is open
