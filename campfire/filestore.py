@@ -14,8 +14,10 @@ import hashlib
 import logging
 import os
 import shutil
+import socket
 import sqlite3
 import threading
+import time
 import uuid
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -40,6 +42,12 @@ WRITE_BYTES = 256 * 1024
 SYNC_BYTES = 1024 * 1024
 FLUSHING = threading.Lock()  # one upload's flush at a time: the disk's queue stays short
 # A full disk, a quota, or a file-size limit (RLIMIT_FSIZE): the same answer to the uploader.
+# This host in temporary file names: "h" and a hash of its name (fixed length, no "-",
+# never all digits as the `<pid>-...` names of earlier versions are).
+HOST = "h" + hashlib.sha256(socket.gethostname().encode()).hexdigest()[:12]
+# Another host's upload whose file has not changed for this long is abandoned: an upload
+# under way writes at least every request_body_timeout (30 s), and a thumbnail takes seconds.
+FOREIGN_UPLOAD_IDLE = 600.0
 STORAGE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
 
 
@@ -136,8 +144,8 @@ class FileStore:
         for folder in (self.tmp, self.attachments, self.avatars):
             folder.mkdir(parents=True, exist_ok=True)
         for leftover in self.tmp.iterdir():
-            if _writer_alive(leftover.name):
-                continue  # another worker's upload under way (campfire serve --workers)
+            if _writer_alive(leftover):
+                continue  # another worker's or host's upload under way
             log.info("removing a partial upload left by an earlier run: %s", leftover.name)
             if leftover.is_dir():
                 shutil.rmtree(leftover, ignore_errors=True)
@@ -158,9 +166,9 @@ class FileStore:
         return await asyncio.get_running_loop().run_in_executor(self.images, func, *args)
 
     def temp_path(self, suffix: str = "") -> Path:
-        """A fresh name under tmp/."""
-        # The writer's pid first: a worker starting beside others clears only the dead's files.
-        return self.tmp / f"{os.getpid()}-{uuid.uuid4().hex}{suffix}"
+        """A fresh name under tmp/: `<host>-<pid>-<random>`, so a process starting beside
+        others (workers, or hosts sharing files_dir) clears only what the dead left."""
+        return self.tmp / f"{HOST}-{os.getpid()}-{uuid.uuid4().hex}{suffix}"
 
     async def receive(self, chunks: AsyncIterator[bytes], limit: int) -> Upload:
         """Stream chunks to a temporary file, hashing them, never more than `limit` bytes.
@@ -299,9 +307,20 @@ def _files_of(conn: sqlite3.Connection) -> list[str]:
     return names
 
 
-def _writer_alive(name: str) -> bool:
-    """Whether the process that named this temporary file (`<pid>-...`) still runs."""
-    pid, _, _ = name.partition("-")
+def _writer_alive(path: Path) -> bool:
+    """Whether the process that named this temporary file may still be writing it: on this
+    host, while its process runs; on another host sharing files_dir (whose processes cannot
+    be asked), while the file changed within FOREIGN_UPLOAD_IDLE."""
+    first, _, rest = path.name.partition("-")
+    if first.isdigit():
+        pid = first  # `<pid>-...`: named by an earlier version, on this host
+    elif len(first) == len(HOST) and first.startswith("h") and first != HOST:
+        try:
+            return time.time() - path.stat().st_mtime < FOREIGN_UPLOAD_IDLE
+        except FileNotFoundError:
+            return True  # finished meanwhile
+    else:
+        pid = rest.partition("-")[0]
     if not pid.isdigit() or int(pid) == os.getpid():
         return False
     try:

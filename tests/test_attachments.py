@@ -447,6 +447,38 @@ async def _other_room(client, people):
     return (await resp.json())["room"]
 
 
+async def test_the_start_sweep_keeps_uploads_under_way_on_other_processes_and_hosts(core):
+    """tmp/ is shared by the workers of a host and by hosts sharing files_dir: a process
+    starting removes only what a dead process of its own host, or long-idle another host's,
+    left there."""
+    import os
+    import subprocess
+
+    from campfire import filestore
+
+    tmp = core.settings.files_path / "tmp"
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    other_host = "h" + "0" * 12 if filestore.HOST != "h" + "0" * 12 else "h" + "1" * 12
+    names = {
+        "ours, writer alive": f"{filestore.HOST}-{os.getppid()}-{'a' * 32}",
+        "ours, writer gone": f"{filestore.HOST}-{gone.pid}-{'b' * 32}",
+        "older version, writer alive": f"{os.getppid()}-{'c' * 32}",
+        "older version, writer gone": f"{gone.pid}-{'d' * 32}",
+        "another host, writing": f"{other_host}-1-{'e' * 32}",
+        "another host, idle": f"{other_host}-1-{'f' * 32}",
+        "not a name of ours": "partial",
+    }
+    for name in names.values():
+        (tmp / name).write_bytes(b"half")
+    idle = time.time() - filestore.FOREIGN_UPLOAD_IDLE - 60
+    os.utime(tmp / names["another host, idle"], (idle, idle))
+    core.files.open()
+    kept = {label for label, name in names.items() if (tmp / name).exists()}
+    assert kept == {"ours, writer alive", "older version, writer alive", "another host, writing"}
+    assert core.files.temp_path().name.startswith(f"{filestore.HOST}-{os.getpid()}-")
+
+
 async def test_deleted_messages_lose_their_files_and_a_crash_leftover_is_swept(
     client, core, people
 ):
