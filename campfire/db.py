@@ -148,6 +148,12 @@ def _drive(coro: Coroutine[Any, Any, R]) -> R:
     raise RuntimeError("a batch write waited for something other than its connection")
 
 
+async def _rollback_quietly(conn: aiosqlite.Connection) -> None:
+    """Roll back whatever transaction is open (none is fine)."""
+    with contextlib.suppress(sqlite3.Error):
+        await conn.rollback()
+
+
 async def _on_thread(conn: aiosqlite.Connection, fn: Callable[..., R], *args: Any) -> R:
     """Run `fn(*args)` on an aiosqlite connection's own thread, in turn with its statements.
 
@@ -213,6 +219,7 @@ class Database:
         self._checkpoint_task: asyncio.Task | None = None
         self._written = asyncio.Event()
         self._write_lock = asyncio.Lock()
+        self._abandoned: set[asyncio.Future] = set()  # rollbacks of cancelled transactions
 
     async def open(self) -> None:
         """Open the connections, switch to WAL, apply pending migrations, start checkpointing."""
@@ -302,7 +309,15 @@ class Database:
             raise RuntimeError("database is closed")
         async with self._write_lock, self._processes_lock():
             conn = self._writer
-            await conn.execute("BEGIN IMMEDIATE")
+            try:
+                await conn.execute("BEGIN IMMEDIATE")
+            except asyncio.CancelledError:
+                # The thread runs the BEGIN anyway: queue a ROLLBACK right behind it (ahead of
+                # any later transaction's BEGIN, which would fail inside this one).
+                rollback = asyncio.ensure_future(_rollback_quietly(conn))
+                self._abandoned.add(rollback)
+                rollback.add_done_callback(self._abandoned.discard)
+                raise
             try:
                 yield conn
             except BaseException:

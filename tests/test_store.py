@@ -187,6 +187,52 @@ async def test_the_wal_starts_over_under_steady_writes(db, monkeypatch):
     assert wal.stat().st_size < 1000 * 4096  # a WAL never restarted would hold them all
 
 
+async def test_a_transaction_cancelled_while_it_begins_leaves_none_open(db):
+    """The BEGIN still runs on the database thread; the next transaction must not find it."""
+
+    async def write() -> None:
+        async with db.transaction() as conn:
+            await conn.execute("CREATE TABLE never (x)")
+
+    for _ in range(3):
+        task = asyncio.create_task(write())
+        await asyncio.sleep(0)  # the BEGIN is queued on the thread
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        async with db.transaction() as conn:
+            await conn.execute("CREATE TABLE IF NOT EXISTS t (x)")
+            await conn.execute("INSERT INTO t VALUES (1)")
+    assert (await db.fetchone("SELECT count(*) FROM t"))[0] == 3
+    assert await db.fetchone("SELECT name FROM sqlite_master WHERE name = 'never'") is None
+
+
+async def test_a_batch_that_waits_for_anything_but_its_connection_is_refused(db):
+    """run_batch drives the batch on the database thread: an await of anything else (which
+    would need the event loop) fails the batch, rolls it back, and lets the next one write."""
+    await db_module_write(db, "CREATE TABLE t (x)")
+
+    async def waits(conn, items):
+        await conn.execute("INSERT INTO t VALUES (1)")
+        await asyncio.sleep(0)
+        return items
+
+    async def writes(conn, items):
+        await conn.executemany("INSERT INTO t VALUES (?)", [(i,) for i in items])
+        return items
+
+    with pytest.raises(RuntimeError, match="waited for something other than its connection"):
+        await db.run_batch(waits, [1], one_statement=False)
+    assert await db.run_batch(writes, [2, 3], one_statement=False) == [2, 3]
+    assert [r[0] for r in await db.fetchall("SELECT x FROM t ORDER BY x")] == [2, 3]
+
+
+async def db_module_write(db, sql: str) -> None:
+    """One statement in a transaction of its own."""
+    async with db.transaction() as conn:
+        await conn.execute(sql)
+
+
 async def test_foreign_keys_are_enforced(db):
     user_id = await add_user(db)
     with pytest.raises(sqlite3.IntegrityError):
