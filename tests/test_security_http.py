@@ -324,7 +324,8 @@ async def test_trickling_connections_from_one_address_hit_the_cap(aiohttp_client
 async def test_accept_errors_are_logged_once_per_interval_when_file_descriptors_run_out(
     tmp_path,
 ):
-    world = make_world(tmp_path, users=1, log_level="INFO")
+    """On Python's own loop (event_loop = asyncio), which reports each failed accept()."""
+    world = make_world(tmp_path, users=1, log_level="INFO", event_loop="asyncio")
     server = Server(world, tmp_path / "server.log")
 
     def few_descriptors() -> None:
@@ -349,6 +350,41 @@ async def test_accept_errors_are_logged_once_per_interval_when_file_descriptors_
     assert "Traceback" not in log, log[-3000:]
     lines = [line for line in log.splitlines() if "accept connections" in line]
     assert len(lines) == 1, lines
+
+
+async def test_out_of_file_descriptors_on_uvloop_closes_the_excess_and_recovers(tmp_path):
+    """On uvloop (the default), libuv keeps a spare descriptor for this: out of descriptors,
+    it accepts the waiting connections and closes them at once (no error reaches the loop,
+    so there is nothing to log), and the server serves again when descriptors are free."""
+    world = make_world(tmp_path, users=1, log_level="INFO", event_loop="uvloop")
+    server = Server(world, tmp_path / "server.log")
+
+    def few_descriptors() -> None:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (64, 64))
+
+    await server.start(preexec_fn=few_descriptors)
+    sockets = []
+    try:
+        for _ in range(120):  # more than the server can hold; they send nothing
+            with contextlib.suppress(OSError):
+                sockets.append(await asyncio.open_connection("127.0.0.1", world.port))
+        await asyncio.sleep(1.0)
+        closed = 0
+        for reader, _ in sockets:
+            with contextlib.suppress(TimeoutError, OSError):
+                if await asyncio.wait_for(reader.read(1), 0.05) == b"":
+                    closed += 1
+        assert closed > 0  # the excess was closed, not left waiting in the backlog
+        assert closed < len(sockets)  # those the server could hold are still open
+    finally:
+        for _, writer in sockets:
+            writer.close()
+        await asyncio.sleep(0.5)
+        async with aiohttp.ClientSession() as session:
+            async with session.get(world.base + "/health") as resp:
+                assert resp.status == 200  # the server recovered
+        await server.stop()
+    assert "Traceback" not in server.log(), server.log()[-3000:]
 
 
 # --- 9. Retry-After on every 429 ---------------------------------------------------------------

@@ -70,7 +70,9 @@ FULL = {
     },
     "upload": {"mb": 100},
     # Several workers (issue 17): the scenarios above against `serve --workers 2 --redis`.
-    "fanout_2w": {"scenario": "fanout", "clients": 500, "rate": 40, "seconds": 5, "pad": 100},
+    # 10 s (not fanout's 5): CPU is counted in 10 ms ticks over four processes, and the
+    # ratio's target (1.15x) is near its run-to-run spread at 5 s (1.13-1.23x, 4 runs).
+    "fanout_2w": {"scenario": "fanout", "clients": 500, "rate": 40, "seconds": 10, "pad": 100},
     "idle_2w": {"scenario": "idle", "clients": 10000},
     "ingest_2w": {"scenario": "ingest", "rate": 5000, "seconds": 5, "pad": 100},
     # PostgreSQL (issue 17): the ingest scenario against `serve --db postgresql://...`, a
