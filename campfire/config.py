@@ -21,7 +21,7 @@ class Settings:
     port: int = 3000
     db: str = "campfire.db"
     log_level: str = "INFO"
-    event_loop: str = "auto"
+    event_loop: str = "asyncio"
 
     session_days: int = 30
     secure_cookies: str = "auto"

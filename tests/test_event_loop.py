@@ -1,4 +1,4 @@
-"""The event loop `campfire serve` runs on (setting event_loop): uvloop by default, Python's own
+"""The event loop `campfire serve` runs on (setting event_loop): Python's own by default, uvloop
 on request, and a clear error for anything else."""
 
 from __future__ import annotations
@@ -17,8 +17,11 @@ from campfire.app import new_event_loop
 from tests.test_serve_console import free_port, get
 
 
-def test_auto_is_uvloop_and_asyncio_is_pythons_own() -> None:
-    for choice, uv in (("auto", True), ("uvloop", True), ("asyncio", False)):
+def test_asyncio_is_the_default_and_uvloop_a_choice() -> None:
+    from campfire.config import Settings
+
+    assert Settings().event_loop == "asyncio"
+    for choice, uv in (("uvloop", True), ("asyncio", False)):
         loop = new_event_loop(choice)
         try:
             assert isinstance(loop, uvloop.Loop) is uv, choice
@@ -37,7 +40,7 @@ def test_an_unknown_loop_is_refused_before_anything_starts(tmp_path: Path) -> No
         timeout=30,
     )
     assert result.returncode != 0
-    assert "event_loop must be auto, uvloop or asyncio, not 'trio'" in result.stderr
+    assert "event_loop must be asyncio or uvloop, not 'trio'" in result.stderr
     assert not (tmp_path / "c.db").exists()  # refused before the database was touched
 
 

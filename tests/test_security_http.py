@@ -324,7 +324,7 @@ async def test_trickling_connections_from_one_address_hit_the_cap(aiohttp_client
 async def test_accept_errors_are_logged_once_per_interval_when_file_descriptors_run_out(
     tmp_path,
 ):
-    """On Python's own loop (event_loop = asyncio), which reports each failed accept()."""
+    """On Python's own loop (the default), which reports each failed accept()."""
     world = make_world(tmp_path, users=1, log_level="INFO", event_loop="asyncio")
     server = Server(world, tmp_path / "server.log")
 
@@ -353,7 +353,7 @@ async def test_accept_errors_are_logged_once_per_interval_when_file_descriptors_
 
 
 async def test_out_of_file_descriptors_on_uvloop_closes_the_excess_and_recovers(tmp_path):
-    """On uvloop (the default), libuv keeps a spare descriptor for this: out of descriptors,
+    """On uvloop (event_loop = uvloop), libuv keeps a spare descriptor: out of descriptors,
     it accepts the waiting connections and closes them at once (no error reaches the loop,
     so there is nothing to log), and the server serves again when descriptors are free."""
     world = make_world(tmp_path, users=1, log_level="INFO", event_loop="uvloop")

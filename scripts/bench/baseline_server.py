@@ -14,6 +14,7 @@ import gc
 from aiohttp import WSMsgType, web
 
 from campfire.app import GC_THRESHOLD, new_event_loop
+from campfire.config import Settings
 
 SOCKETS = web.AppKey("sockets", set)
 
@@ -52,7 +53,7 @@ def main() -> None:
     args = parser.parse_args()
     # GC and event loop as `campfire serve` has them: the ratios compare code, not settings.
     gc.set_threshold(*GC_THRESHOLD)
-    loop = new_event_loop("auto")
+    loop = new_event_loop(Settings().event_loop)
     web.run_app(
         create_app(), host="127.0.0.1", port=args.port, print=None, access_log=None, loop=loop
     )
