@@ -235,7 +235,7 @@ class Database:
             # beside the writes instead (ingest p99 measured in docs/performance.md).
             await self._writer.execute("PRAGMA wal_autocheckpoint = 0")
             # The writer's temporary tables (the rows each batch's INSERT ... RETURNING hands
-            # back) in memory rather than a temporary database's own pager: 59-68 -> 43-47 us
+            # back) in memory rather than a temporary database's own pager: 71-77 -> 52-61 us
             # of its CPU per message in batches of 25 (measured alone, 3 runs each). Journals
             # are not affected; the reader, whose sorts may be large, keeps the default.
             await self._writer.execute("PRAGMA temp_store = MEMORY")
@@ -486,11 +486,11 @@ class GroupCommitter(Generic[T, R]):
 
     A batch for which `one_statement(items)` is true (the default: every batch) is written
     in autocommit: `write_batch` must then write with ONE statement (reads after it are fine),
-    which is the transaction, so the batch costs one hop to the database thread instead of
-    three (BEGIN, the statement, COMMIT). Measured with scripts/bench: 3,600 -> 5,000
-    messages/s committed, on one core. Other batches (messages with mentions, edits, boosts,
-    deletions) are written inside one BEGIN IMMEDIATE ... COMMIT: a few hops per batch,
-    whatever its size, so under load a change costs about what a message costs.
+    which is the transaction. Other batches (messages with mentions, edits, boosts,
+    deletions) are written inside one BEGIN IMMEDIATE ... COMMIT. Either way the database
+    does the whole batch in one hop to its thread (Database.run_batch), so under load a
+    change costs about what a message costs. Measured with scripts/bench: one hop instead of
+    three took ingest from 3,600 to 5,000 messages/s committed, on one core.
     """
 
     def __init__(
