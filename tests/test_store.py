@@ -187,6 +187,7 @@ async def test_the_wal_starts_over_under_steady_writes(db, monkeypatch):
     assert wal.stat().st_size < 1000 * 4096  # a WAL never restarted would hold them all
 
 
+@pytest.mark.sqlite_only("aiosqlite's queue of statements on its thread")
 async def test_a_transaction_cancelled_while_it_begins_leaves_none_open(db):
     """The BEGIN still runs on the database thread; the next transaction must not find it."""
 
@@ -207,6 +208,7 @@ async def test_a_transaction_cancelled_while_it_begins_leaves_none_open(db):
     assert await db.fetchone("SELECT name FROM sqlite_master WHERE name = 'never'") is None
 
 
+@pytest.mark.sqlite_only("the batch driven on SQLite's writer thread (db.Database.run_batch)")
 async def test_a_batch_that_waits_for_anything_but_its_connection_is_refused(db):
     """run_batch drives the batch on the database thread: an await of anything else (which
     would need the event loop) fails the batch, rolls it back, and lets the next one write."""

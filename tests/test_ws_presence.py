@@ -19,13 +19,28 @@ async def room_with_two(api):
 
 
 async def both_viewing(client, a_token, b_token, room):
-    """Bob joins, then Alice; Bob has read the news of Alice's arrival."""
+    """Bob joins, then Alice; Bob has read the news of Alice's arrival, and neither has
+    presence news still on its way (with workers it crosses Redis, and PresenceUpdates are
+    coalesced for presence_coalesce_seconds: a late one broke later silence checks)."""
     wa, wb = await connect(client, a_token), await connect(client, b_token)
     await join(wb, room)
     await join(wa, room)
     await recv_type(wb, "UserJoined")
     await recv_type(wb, "PresenceUpdate")
+    await settle(client)
+    for ws in (wa, wb):
+        await drain_presence(ws)
     return wa, wb
+
+
+async def drain_presence(ws, quiet: float = 0.35) -> None:
+    """Read presence news (UserJoined, PresenceUpdate) until none comes for `quiet` s."""
+    while True:
+        try:
+            frame = await recv(ws, timeout=quiet)
+        except TimeoutError:
+            return
+        assert frame["type"] in ("UserJoined", "PresenceUpdate"), frame
 
 
 async def test_join_announces_and_sends_presence_to_every_viewer(client, room_with_two):
