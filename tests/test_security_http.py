@@ -321,11 +321,12 @@ async def test_trickling_connections_from_one_address_hit_the_cap(aiohttp_client
         w.close()
 
 
-async def test_accept_errors_are_logged_once_per_interval_when_file_descriptors_run_out(
-    tmp_path,
-):
-    """On Python's own loop (the default), which reports each failed accept()."""
-    world = make_world(tmp_path, users=1, log_level="INFO", event_loop="asyncio")
+@contextlib.asynccontextmanager
+async def out_of_descriptors(tmp_path: Path, event_loop: str):
+    """`campfire serve` on `event_loop` with 64 file descriptors, and 120 idle connections to
+    it (more than it can hold): yields the server and the connections; afterwards closes them
+    and checks the server serves again."""
+    world = make_world(tmp_path, users=1, log_level="INFO", event_loop=event_loop)
     server = Server(world, tmp_path / "server.log")
 
     def few_descriptors() -> None:
@@ -337,45 +338,7 @@ async def test_accept_errors_are_logged_once_per_interval_when_file_descriptors_
         for _ in range(120):  # more than the server can hold; they send nothing
             with contextlib.suppress(OSError):
                 sockets.append(await asyncio.open_connection("127.0.0.1", world.port))
-        await asyncio.sleep(4.5)  # asyncio retries accept() every second
-    finally:
-        for _, writer in sockets:
-            writer.close()
-        await asyncio.sleep(0.5)
-        async with aiohttp.ClientSession() as session:
-            async with session.get(world.base + "/health") as resp:
-                assert resp.status == 200  # the server recovered
-        await server.stop()
-    log = server.log()
-    assert "Traceback" not in log, log[-3000:]
-    lines = [line for line in log.splitlines() if "accept connections" in line]
-    assert len(lines) == 1, lines
-
-
-async def test_out_of_file_descriptors_on_uvloop_closes_the_excess_and_recovers(tmp_path):
-    """On uvloop (event_loop = uvloop), libuv keeps a spare descriptor: out of descriptors,
-    it accepts the waiting connections and closes them at once (no error reaches the loop,
-    so there is nothing to log), and the server serves again when descriptors are free."""
-    world = make_world(tmp_path, users=1, log_level="INFO", event_loop="uvloop")
-    server = Server(world, tmp_path / "server.log")
-
-    def few_descriptors() -> None:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (64, 64))
-
-    await server.start(preexec_fn=few_descriptors)
-    sockets = []
-    try:
-        for _ in range(120):  # more than the server can hold; they send nothing
-            with contextlib.suppress(OSError):
-                sockets.append(await asyncio.open_connection("127.0.0.1", world.port))
-        await asyncio.sleep(1.0)
-        closed = 0
-        for reader, _ in sockets:
-            with contextlib.suppress(TimeoutError, OSError):
-                if await asyncio.wait_for(reader.read(1), 0.05) == b"":
-                    closed += 1
-        assert closed > 0  # the excess was closed, not left waiting in the backlog
-        assert closed < len(sockets)  # those the server could hold are still open
+        yield server, sockets
     finally:
         for _, writer in sockets:
             writer.close()
@@ -385,6 +348,31 @@ async def test_out_of_file_descriptors_on_uvloop_closes_the_excess_and_recovers(
                 assert resp.status == 200  # the server recovered
         await server.stop()
     assert "Traceback" not in server.log(), server.log()[-3000:]
+
+
+async def test_accept_errors_are_logged_once_per_interval_when_file_descriptors_run_out(
+    tmp_path,
+):
+    """On Python's own loop (the default), which reports each failed accept()."""
+    async with out_of_descriptors(tmp_path, "asyncio") as (server, _sockets):
+        await asyncio.sleep(4.5)  # asyncio retries accept() every second
+    lines = [line for line in server.log().splitlines() if "accept connections" in line]
+    assert len(lines) == 1, lines
+
+
+async def test_out_of_file_descriptors_on_uvloop_closes_the_excess_and_recovers(tmp_path):
+    """On uvloop (event_loop = uvloop), libuv keeps a spare descriptor: out of descriptors,
+    it accepts the waiting connections and closes them at once (no error reaches the loop,
+    so there is nothing to log), and the server serves again when descriptors are free."""
+    async with out_of_descriptors(tmp_path, "uvloop") as (_server, sockets):
+        await asyncio.sleep(1.0)
+        closed = 0
+        for reader, _ in sockets:
+            with contextlib.suppress(TimeoutError, OSError):
+                if await asyncio.wait_for(reader.read(1), 0.05) == b"":
+                    closed += 1
+        assert closed > 0  # the excess was closed, not left waiting in the backlog
+        assert closed < len(sockets)  # those the server could hold are still open
 
 
 # --- 9. Retry-After on every 429 ---------------------------------------------------------------
