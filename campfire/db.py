@@ -234,6 +234,11 @@ class Database:
             # write behind it for its fsync of the database file; _checkpoint_loop does it
             # beside the writes instead (ingest p99 measured in docs/performance.md).
             await self._writer.execute("PRAGMA wal_autocheckpoint = 0")
+            # The writer's temporary tables (the rows each batch's INSERT ... RETURNING hands
+            # back) in memory rather than a temporary database's own pager: 71-77 -> 52-61 us
+            # of its CPU per message in batches of 25 (measured alone, 3 runs each). Journals
+            # are not affected; the reader, whose sorts may be large, keeps the default.
+            await self._writer.execute("PRAGMA temp_store = MEMORY")
             await self._migrate()
             self._reader = await _connect(self.path)
             self._checkpointer = await _connect(self.path)

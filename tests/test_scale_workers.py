@@ -782,7 +782,8 @@ async def test_worker_killed_under_5000_clients_every_one_catches_up(
         f"\n{clients} clients connected in {connected:.1f} s; {len(stored)} messages;"
         f" {len(moved)} moved after the kill, Ready again: median {moved[len(moved) // 2]:.2f}"
         f" s, max {moved[-1]:.2f} s; lost {lost}, duplicates {duplicates},"
-        f" reordered {reordered}; the last message reached every client within"
+        f" reordered {reordered}; failed attempts to connect {report['failures']};"
+        f" the last message reached every client within"
         f" {report['waited']:.2f} s of the flood's end; test {time.monotonic() - began:.0f} s"
         f" after connecting began"
     )

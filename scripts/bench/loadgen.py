@@ -264,13 +264,17 @@ class LoadGen:
     ) -> Client:
         """Open one connection (Campfire: with ?token=)."""
         url = f"{self.url}?token={token}" if self.campfire else self.url
-        _, client = await ws_connect(
+        transport, client = await ws_connect(
             lambda: (client_class or Client)(self, measured),
             url,
             read_buffer_init_size=2048,
             websocket_handshake_timeout=60,
             socket_factory=small_rcvbuf_socket if slow else None,
         )
+        if client.transport is not transport:
+            # picows returns a connection dropped during its handshake as if it had
+            # succeeded, without either callback: say so rather than wait for its Ready.
+            raise ConnectionResetError(f"{url.split('?')[0]}: closed during the handshake")
         return client
 
     async def connect_many(

@@ -43,10 +43,11 @@ class Client(WSListener):
         self.connections: list[dict[str, Any]] = []  # {"ready": t, "seqs": [...], "other": n}
         self.current: dict[str, Any] = {}
         self.transport: WSTransport | None = None
+        self.handshaken: WSTransport | None = None  # the last connection that got connected
 
     def on_ws_connected(self, transport: WSTransport) -> None:
         """A new connection: start a new record."""
-        self.transport = transport
+        self.transport = self.handshaken = transport
         self.current = {"ready": None, "seqs": [], "other": 0}
         self.connections.append(self.current)
 
@@ -104,8 +105,15 @@ class ManyClients:
         while not self.stopping:
             async with self.slots:
                 try:
-                    await ws_connect(lambda: client, f"{self.url}?token={client.token}")
-                    return
+                    transport, _ = await ws_connect(
+                        lambda: client, f"{self.url}?token={client.token}"
+                    )
+                    if client.handshaken is transport:
+                        return
+                    # picows hands back a connection dropped during its handshake as if it
+                    # had succeeded, calling neither on_ws_connected nor on_ws_disconnected
+                    # (a worker killed as the client reconnects): try again, or it is lost.
+                    raise ConnectionResetError("closed during the handshake")
                 except Exception as exc:
                     kind = type(exc).__name__
                     self.failures[kind] = self.failures.get(kind, 0) + 1
