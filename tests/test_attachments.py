@@ -7,10 +7,12 @@ import contextlib
 import dataclasses
 import hashlib
 import io
+import os
 import resource
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -251,6 +253,19 @@ async def test_images_get_an_upright_thumbnail_without_metadata(client, people):
     url = (await big.json())["message"]["attachment"]["thumbnail_url"]
     resp = await client.get(url, headers={"Authorization": f"Bearer {people['bob']}"})
     assert Image.open(io.BytesIO(await resp.read())).size == (400, 200)
+
+
+@pytest.mark.skipif(not hasattr(os, "SCHED_IDLE"), reason="a Linux scheduling policy")
+async def test_file_and_image_threads_yield_the_core_to_the_event_loop(client, people):
+    """The threads that write uploads and make thumbnails run under SCHED_IDLE: on a busy
+    core the loop (the chat) goes first (docs/performance.md, chat beside uploads)."""
+    resp = await upload(client, people["ann"], people["room"]["id"], png((300, 200)), "a.png")
+    assert resp.status == 201 and (await resp.json())["message"]["attachment"]["thumbnail_url"]
+    pools = [t for t in threading.enumerate() if t.name.startswith(("files_", "images_"))]
+    assert {t.name.split("_")[0] for t in pools} == {"files", "images"}
+    for thread in pools:
+        assert os.sched_getscheduler(thread.native_id) == os.SCHED_IDLE, thread.name
+    assert os.sched_getscheduler(threading.get_native_id()) == os.SCHED_OTHER  # the loop's
 
 
 async def test_a_broken_image_is_kept_as_a_plain_file(client, people):
