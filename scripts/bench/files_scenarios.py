@@ -281,11 +281,11 @@ def run_uploaders(cfg: dict) -> dict:
     # take it only when the load generator leaves it idle, so its timings stay its own.
     os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
     lock = threading.Lock()
-    totals = {"files": 0, "failed": 0, "bytes": 0, "bytes_in_window": 0}
+    # "started": uploaders that have sent their first megabyte.
+    totals = {"files": 0, "failed": 0, "bytes": 0, "bytes_in_window": 0, "started": 0}
     errors: list[str] = []
     in_window, stopping = threading.Event(), threading.Event()
     under_way = threading.Event()  # set once every uploader has sent its first megabyte
-    started: list[int] = []
 
     def uploader(number: int, token: str, room_id: str) -> None:
         chunk = memoryview(file_chunk(number))  # different files: none is stored once for all
@@ -311,11 +311,10 @@ def run_uploaders(cfg: dict) -> dict:
                     totals["bytes"] += MB
                     if in_window.is_set():
                         totals["bytes_in_window"] += MB
-                if first:  # counted, not waited for: the uploads go on at their pace
-                    first = False
-                    with lock:
-                        started.append(number)
-                        if len(started) == len(cfg["uploaders"]):
+                    if first:  # counted, not waited for: the uploads go on at their pace
+                        first = False
+                        totals["started"] += 1
+                        if totals["started"] == len(cfg["uploaders"]):
                             under_way.set()
             yield TAIL
 
